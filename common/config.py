@@ -1,0 +1,131 @@
+"""Settings: one pydantic-settings model, parsed once at the entrypoint.
+
+Every variable of DESIGN section 4, plus the tuning knobs documented in the
+README. A malformed value or a missing required one raises `ConfigError`
+naming every bad variable at once; values of secrets are never echoed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+import psycopg2.extensions
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.errors import ConfigError
+
+DEFAULT_FINNHUB_BASE_URL = "https://finnhub.io/api/v1"
+DEFAULT_ALPHA_VANTAGE_BASE_URL = "https://www.alphavantage.co"
+DEFAULT_EXCHANGE_RATE_BASE_URL = "https://v6.exchangerate-api.com/v6"
+
+# Free-tier limits of each provider, in calls per minute (Alpha Vantage's free
+# tier also caps at 25 calls a day, which no limiter here can fix).
+FINNHUB_FREE_CALLS_PER_MINUTE = 60
+ALPHA_VANTAGE_FREE_CALLS_PER_MINUTE = 5
+EXCHANGE_RATE_FREE_CALLS_PER_MINUTE = 60
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+SECRET_FIELDS = frozenset(
+    {"database_url", "finnhub_api_key", "alpha_vantage_api_key", "exchange_rate_api_key"}
+)
+
+
+class Settings(BaseSettings):
+    """The process configuration. Field `x_y` is read from the variable `X_Y`."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", env_ignore_empty=True, frozen=True
+    )
+
+    database_url: SecretStr | None = None
+    manifest_bucket: str | None = None
+    manifest_prefix: str = "recurring-investments"
+
+    batch_job_queue: str | None = None
+    executor_job_definition: str | None = None
+    finalizer_job_definition: str | None = None
+    planner_job_definition: str | None = None
+
+    finnhub_api_key: SecretStr | None = None
+    alpha_vantage_api_key: SecretStr | None = None
+    exchange_rate_api_key: SecretStr | None = None
+    finnhub_base_url: str = DEFAULT_FINNHUB_BASE_URL
+    alpha_vantage_base_url: str = DEFAULT_ALPHA_VANTAGE_BASE_URL
+    exchange_rate_base_url: str = DEFAULT_EXCHANGE_RATE_BASE_URL
+    finnhub_calls_per_minute: PositiveInt = FINNHUB_FREE_CALLS_PER_MINUTE
+    alpha_vantage_calls_per_minute: PositiveInt = ALPHA_VANTAGE_FREE_CALLS_PER_MINUTE
+    exchange_rate_calls_per_minute: PositiveInt = EXCHANGE_RATE_FREE_CALLS_PER_MINUTE
+    http_connect_timeout: PositiveFloat = 3.05
+    http_read_timeout: PositiveFloat = 10.0
+
+    chunk_size: PositiveInt = 500
+    max_quote_age_days: Annotated[int, Field(ge=0, le=366)] = 4
+    share_decimals: Annotated[int, Field(ge=0, le=8)] = 6
+    write_batch_size: PositiveInt = 1000
+    db_connect_attempts: PositiveInt = 5
+    local_parallelism: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 2)
+    log_format: Literal["auto", "json", "text"] = "auto"
+
+    # Set by AWS Batch or by the planner in the child's environment.
+    aws_batch_job_id: str | None = None
+    aws_batch_job_array_index: Annotated[int, Field(ge=0)] | None = None
+    chunk_index: Annotated[int, Field(ge=0)] | None = None
+    manifest_uri: str | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _dsn_parses(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        try:
+            psycopg2.extensions.parse_dsn(value.get_secret_value())
+        except psycopg2.ProgrammingError:
+            # The parser's message quotes the DSN, which may hold a password.
+            raise ValueError("not a PostgreSQL DSN (postgresql://user@host/db)") from None
+        return value
+
+    @field_validator("finnhub_base_url", "alpha_vantage_base_url", "exchange_rate_base_url")
+    @classmethod
+    def _is_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("manifest_prefix")
+    @classmethod
+    def _clean_prefix(cls, value: str) -> str:
+        return value.strip("/")
+
+    @property
+    def in_aws_batch(self) -> bool:
+        return self.aws_batch_job_id is not None
+
+
+def load_settings(required: Iterable[str] = ()) -> Settings:
+    """Parse the environment; raise `ConfigError` naming every bad or missing variable."""
+    problems: dict[str, str] = {}
+    settings: Settings | None = None
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for error in exc.errors(include_input=False, include_url=False):
+            name = str(error["loc"][0]) if error["loc"] else "?"
+            problems[name.upper()] = _short(error["msg"])
+    for name in required:
+        value = getattr(settings, name, None) if settings else os.environ.get(name.upper())
+        if value in (None, ""):
+            problems.setdefault(name.upper(), "missing")
+    if problems or settings is None:
+        raise ConfigError(problems)
+    return settings
+
+
+def _short(message: str) -> str:
+    return message.replace("Value error, ", "").rstrip(".")

@@ -1,0 +1,92 @@
+"""PostgreSQL connections: where the database is, and connecting with bounded retries."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+
+from common.config import Settings
+from common.errors import ConfigError, DatabaseUnavailable
+from common.logging import get_logger
+from common.redact import register_secret
+
+log = get_logger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 10
+STATEMENT_TIMEOUT_MS = 300_000  # no single statement of ours should take 5 minutes
+LOCK_TIMEOUT_MS = 60_000
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0
+
+
+def database_url(settings: Settings) -> str:
+    """`DATABASE_URL`, else the embedded server under `.local/` (never inside AWS Batch)."""
+    if settings.database_url is not None:
+        dsn = settings.database_url.get_secret_value()
+    elif settings.in_aws_batch:
+        raise ConfigError({"DATABASE_URL": "missing (required inside AWS Batch)"})
+    else:
+        from common import embedded_pg
+
+        dsn = embedded_pg.ensure_running()
+    password = psycopg2.extensions.parse_dsn(dsn).get("password")
+    register_secret(password)
+    return dsn
+
+
+def connect(
+    dsn: str,
+    *,
+    attempts: int = 5,
+    application_name: str = "worthy-batch",
+    sleep: Callable[[float], None] = time.sleep,
+) -> psycopg2.extensions.connection:
+    """Connect, retrying `attempts` times with jittered exponential backoff.
+
+    Raises `DatabaseUnavailable` (exit 75) when every attempt fails.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            conn = psycopg2.connect(
+                dsn,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                application_name=application_name,
+                options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS} "
+                f"-c lock_timeout={LOCK_TIMEOUT_MS}",
+            )
+            return conn
+        except psycopg2.OperationalError as exc:
+            reason = _first_line(exc)
+            if attempt == attempts:
+                raise DatabaseUnavailable(reason, attempts) from None
+            delay = backoff_delay(attempt)
+            log.warning(
+                "database connection failed, retrying in %.1fs",
+                delay,
+                extra={"attempt": attempt, "error": reason},
+            )
+            sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def backoff_delay(attempt: int) -> float:
+    """Full-jitter exponential backoff for the `attempt`-th failure (1-based)."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def dict_cursor(conn: psycopg2.extensions.connection) -> psycopg2.extras.RealDictCursor:
+    cursor: psycopg2.extras.RealDictCursor = conn.cursor(
+        cursor_factory=psycopg2.extras.RealDictCursor
+    )
+    return cursor

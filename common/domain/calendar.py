@@ -1,0 +1,133 @@
+"""Market calendars: which days an exchange trades, and what "today" is there.
+
+A date is a market day for a MIC when it is a weekday and not one of
+`holidays.financial_holidays(MIC)`. Pure: the clock is passed in.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import holidays
+
+# ISO 10383 MICs that `holidays` has exchange calendars for, with each
+# exchange's own time zone. Markets that trade Sunday to Thursday (XSAU) and
+# non-exchange calendars (XECB, XFED, XSIF) are left out on purpose.
+MARKET_TIMEZONES: dict[str, str] = {
+    "XAMS": "Europe/Amsterdam",
+    "XASX": "Australia/Sydney",
+    "XATH": "Europe/Athens",
+    "XBOG": "America/Bogota",
+    "XBOM": "Asia/Kolkata",
+    "XBRU": "Europe/Brussels",
+    "XBUE": "America/Argentina/Buenos_Aires",
+    "BVMF": "America/Sao_Paulo",
+    "XCME": "America/Chicago",
+    "XDUB": "Europe/Dublin",
+    "XETR": "Europe/Berlin",
+    "XFRA": "Europe/Berlin",
+    "XHKG": "Asia/Hong_Kong",
+    "IFEU": "Europe/London",
+    "XIST": "Europe/Istanbul",
+    "XJPX": "Asia/Tokyo",
+    "XJSE": "Africa/Johannesburg",
+    "XKAR": "Asia/Karachi",
+    "XKRX": "Asia/Seoul",
+    "XLIS": "Europe/Lisbon",
+    "XLON": "Europe/London",
+    "XMAD": "Europe/Madrid",
+    "XMEX": "America/Mexico_City",
+    "XMIL": "Europe/Rome",
+    "XNAS": "America/New_York",
+    "XNSE": "Asia/Kolkata",
+    "XNYS": "America/New_York",
+    "XNZE": "Pacific/Auckland",
+    "XOSL": "Europe/Oslo",
+    "XPAR": "Europe/Paris",
+    "XSES": "Asia/Singapore",
+    "XSHE": "Asia/Shanghai",
+    "XSHG": "Asia/Shanghai",
+    "XSWX": "Europe/Zurich",
+    "XTAI": "Asia/Taipei",
+    "XTSE": "America/Toronto",
+    "XWAR": "Europe/Warsaw",
+}
+
+SUPPORTED_MICS: frozenset[str] = frozenset(MARKET_TIMEZONES)
+
+# Exchanges whose plans run in another market's run because they keep the
+# same calendar (Nasdaq closes exactly when the NYSE does; a unit test pins it).
+RUN_MARKET: dict[str, str] = {"XNAS": "XNYS"}
+
+DEFAULT_MARKET = "XNYS"
+
+
+class UnsupportedMarket(ValueError):
+    """The MIC has no calendar here."""
+
+    def __init__(self, mic: str) -> None:
+        self.mic = mic
+        super().__init__(
+            f"unsupported market {mic!r}: expected one of {', '.join(sorted(SUPPORTED_MICS))}"
+        )
+
+
+def run_market_of(exchange: str) -> str:
+    """The market whose run buys plans listed on `exchange`."""
+    return RUN_MARKET.get(exchange, exchange)
+
+
+def exchanges_of_run(market: str) -> tuple[str, ...]:
+    """Every exchange whose plans are due in `market`'s run (the market first)."""
+    return (market, *sorted(e for e, m in RUN_MARKET.items() if m == market))
+
+
+@dataclass(frozen=True)
+class MarketCalendar:
+    """Trading days and local time of one exchange."""
+
+    mic: str
+    timezone: ZoneInfo
+    _closures: Any = field(repr=False, compare=False)
+
+    def is_market_day(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in self._closures
+
+    def closure_name(self, day: date) -> str | None:
+        """Why the market is closed on `day`, or None when it trades."""
+        if day.weekday() >= 5:
+            return "weekend"
+        name: str | None = self._closures.get(day)
+        return name
+
+    def roll_forward(self, day: date) -> date:
+        """`day` itself if it is a market day, else the next market day (following convention)."""
+        while not self.is_market_day(day):
+            day += timedelta(days=1)
+        return day
+
+    def next_market_day(self, day: date) -> date:
+        """The first market day strictly after `day`."""
+        return self.roll_forward(day + timedelta(days=1))
+
+    def today(self, now: datetime) -> date:
+        """The calendar date at the exchange at instant `now` (which must be aware)."""
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("now must be timezone-aware")
+        return now.astimezone(self.timezone).date()
+
+
+@functools.lru_cache(maxsize=64)
+def calendar_for(mic: str) -> MarketCalendar:
+    """The calendar of `mic`; raises `UnsupportedMarket` for anything we do not know."""
+    if mic not in MARKET_TIMEZONES:
+        raise UnsupportedMarket(mic)
+    return MarketCalendar(
+        mic=mic,
+        timezone=ZoneInfo(MARKET_TIMEZONES[mic]),
+        _closures=holidays.financial_holidays(mic),
+    )

@@ -1,0 +1,206 @@
+"""File formats of DESIGN section 7, as pydantic models.
+
+Amounts are written as strings and read back exactly; a number where a
+string belongs, an unknown field or a wrong type is rejected, because a
+manifest that does not match its schema is never bought from.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from common.domain import validation
+from common.domain.schedule import Frequency
+
+_T = TypeVar("_T")
+
+SCHEMA_VERSION = 1
+MAX_CHUNKS = 10_000  # AWS Batch array jobs hold 2..10,000 children
+
+
+def _decimal_from_string(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return value
+    if not isinstance(value, str):
+        raise ValueError('must be a decimal string such as "10.50"')
+    try:
+        number = Decimal(value)
+    except ArithmeticError:
+        raise ValueError("not a decimal number") from None
+    if not number.is_finite():
+        raise ValueError("must be finite")
+    return number
+
+
+DecimalString = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_from_string),
+    PlainSerializer(lambda d: str(d), return_type=str, when_used="always"),
+]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Index = Annotated[int, Field(ge=0)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class PlanSnapshot(_Strict):
+    """One line of a chunk: a plan as the planner saw it."""
+
+    plan_id: Annotated[int, Field(gt=0)]
+    user_id: Annotated[str, Field(min_length=1, max_length=200)]
+    symbol: str
+    exchange: str
+    asset_currency: str
+    amount: DecimalString
+    currency: str
+    fee: DecimalString
+    fractional: bool
+    frequency: Frequency
+    start_date: date
+    scheduled_date: date
+    version: int
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, value: str) -> str:
+        return _ok(value, validation.check_symbol(value))
+
+    @field_validator("exchange")
+    @classmethod
+    def _exchange(cls, value: str) -> str:
+        return _ok(value, validation.check_exchange(value))
+
+    @field_validator("currency", "asset_currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        return _ok(value, validation.check_currency(value))
+
+    @model_validator(mode="after")
+    def _money(self) -> PlanSnapshot:
+        _ok(None, validation.check_amount(self.amount, self.fee))
+        return self
+
+
+def _ok(value: _T, problem: str | None) -> _T:
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+class ChunkRef(_Strict):
+    """A chunk as listed in run.json."""
+
+    index: Index
+    key: Annotated[str, Field(min_length=1)]
+    items: Count
+    symbols: Count
+    sha256: Sha256
+
+
+class RunManifest(_Strict):
+    """run.json: the run's identity and the list of its chunks."""
+
+    schema_version: Literal[1]
+    run_id: str
+    market: str
+    run_date: date
+    created_at: AwareDatetime
+    item_count: Count
+    chunk_count: Annotated[int, Field(ge=0, le=MAX_CHUNKS)]
+    chunks: list[ChunkRef]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunManifest:
+        if self.run_id != run_id_for(self.market, self.run_date):
+            raise ValueError("run_id does not match market and run_date")
+        if len(self.chunks) != self.chunk_count:
+            raise ValueError("chunk_count does not match the chunks listed")
+        if [c.index for c in self.chunks] != list(range(self.chunk_count)):
+            raise ValueError("chunk indexes must be 0..chunk_count-1 in order")
+        if sum(c.items for c in self.chunks) != self.item_count:
+            raise ValueError("item_count does not match the chunks' items")
+        return self
+
+
+class Failure(_Strict):
+    plan_id: int
+    status: Literal["skipped", "failed"]
+    reason: str
+
+
+class ChunkResult(_Strict):
+    """results/<index>.json: what one attempt at one chunk did."""
+
+    schema_version: Literal[1] = 1
+    run_id: str
+    chunk_index: Index
+    attempt: Annotated[int, Field(ge=1)]
+    status: Literal["succeeded", "failed"]
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
+    duration_ms: Count
+    items: Count
+    purchased: Count
+    skipped: Count
+    failed: Count
+    already_done: Count = 0
+    reasons: dict[str, Count] = Field(default_factory=dict)
+    invested: dict[str, DecimalString] = Field(default_factory=dict)
+    api_calls: dict[str, Count] = Field(default_factory=dict)
+    failures: list[Failure] = Field(default_factory=list)
+    timings_ms: dict[str, Count] = Field(default_factory=dict)
+
+
+def run_id_for(market: str, run_date: date) -> str:
+    """`<MIC>-<YYYYMMDD>`: one run per market and day."""
+    return f"{market}-{run_date:%Y%m%d}"
+
+
+def parse_run_id(run_id: str) -> tuple[str, date]:
+    """The (market, run_date) of a run id; ValueError when it is not one."""
+    market, _, day = run_id.partition("-")
+    if not market or len(day) != 8 or not day.isdigit():
+        raise ValueError(f"not a run id: {run_id!r} (expected <MIC>-<YYYYMMDD>)")
+    return market, datetime.strptime(day, "%Y%m%d").date()
+
+
+def snapshot_from_row(row: Any) -> PlanSnapshot | validation.InvalidPlan:
+    """A row of `recurring_investments` as a chunk line, or why it cannot be bought.
+
+    The checks are the same ones the model's validators run, so the cheap
+    `model_construct` here builds only snapshots that would validate.
+    """
+    problem = validation.plan_problem(row)
+    if problem is not None:
+        return validation.InvalidPlan(row["id"], validation.invalid_plan_reason(problem))
+    return PlanSnapshot.model_construct(
+        plan_id=row["id"],
+        user_id=row["user_id"],
+        symbol=row["symbol"],
+        exchange=row["exchange"],
+        asset_currency=row["asset_currency"],
+        amount=row["amount"],
+        currency=row["currency"],
+        fee=row["fee"],
+        fractional=row["fractional"],
+        frequency=Frequency(row["frequency"]),
+        start_date=row["start_date"],
+        scheduled_date=row["next_run_date"],
+        version=row["version"],
+    )

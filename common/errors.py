@@ -1,0 +1,151 @@
+"""Every error worthy-batch raises on purpose, and the exit code each one means.
+
+    WorthyError                      base; carries an exit code and a one-line message
+    ├── ConfigError        (78)      a setting or option is missing or malformed
+    ├── InputError         (65)      data we were handed is wrong; retrying will not help
+    │   └── ManifestError            run.json or a chunk is corrupt, tampered or mismatched
+    ├── TransientError     (75)      something outside us is down; Batch retries the job
+    │   ├── DatabaseUnavailable      PostgreSQL unreachable, restarted, or a connection dropped
+    │   ├── StorageUnavailable       S3 unreachable or failing
+    │   └── ProvidersUnavailable     price providers failed for items still pending
+    ├── MarketDataError               one provider call went wrong (the price chain handles these)
+    │   ├── ProviderUnavailable      timeout, connection error, 5xx: try again later
+    │   │   └── Throttled            429, or a throttle notice in the body; may carry Retry-After
+    │   ├── ProviderAccessDenied     bad or missing key, plan without access (401/403)
+    │   ├── ProviderBadResponse      garbage body, error body we cannot use
+    │   └── UnknownSymbol            the provider answered: it has no such symbol or pair
+    └── LedgerViolation    (1)       `verify` found the ledger inconsistent
+
+Messages never contain secrets: adapters build them from redacted URLs and
+provider names, never from request headers or raw query strings.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes, from sysexits.h so that Batch retry rules can key on them."""
+
+    OK = 0
+    VIOLATION = 1
+    SOFTWARE = 70  # a bug: an exception nobody translated
+    DATA = 65
+    TEMPFAIL = 75
+    CONFIG = 78
+
+
+class WorthyError(Exception):
+    """Base of every deliberate error. `str()` is the one line an operator reads."""
+
+    exit_code: ExitCode = ExitCode.SOFTWARE
+    hint: str = ""
+
+    def __str__(self) -> str:
+        message = super().__str__()
+        return f"{message} - {self.hint}" if self.hint else message
+
+
+class ConfigError(WorthyError):
+    """One or more settings are missing or malformed. `problems` maps the name to what is wrong."""
+
+    exit_code = ExitCode.CONFIG
+    hint = "fix the configuration and run again"
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        self.problems = dict(problems)
+        detail = "; ".join(f"{name}: {why}" for name, why in sorted(self.problems.items()))
+        super().__init__(f"bad configuration: {detail}")
+
+
+class InputError(WorthyError):
+    """Input data is wrong: never retried, because the same input fails the same way."""
+
+    exit_code = ExitCode.DATA
+    hint = "the input will not get better by retrying; re-plan the run"
+
+
+class ManifestError(InputError):
+    """A manifest or chunk failed verification (checksum, schema, gzip, index)."""
+
+    def __init__(self, uri: str, problem: str) -> None:
+        self.uri = uri
+        self.problem = problem
+        super().__init__(f"manifest {uri} rejected: {problem}")
+
+
+class TransientError(WorthyError):
+    """Something we depend on is down; the same job later will likely succeed."""
+
+    exit_code = ExitCode.TEMPFAIL
+    hint = "transient; AWS Batch retries it, or rerun the same command later"
+
+
+class DatabaseUnavailable(TransientError):
+    def __init__(self, what: str, attempts: int = 1) -> None:
+        self.attempts = attempts
+        super().__init__(f"database unavailable after {attempts} attempt(s): {what}")
+
+
+class StorageUnavailable(TransientError):
+    def __init__(self, what: str, attempts: int = 1) -> None:
+        self.attempts = attempts
+        super().__init__(f"S3 unavailable after {attempts} attempt(s): {what}")
+
+
+class ProvidersUnavailable(TransientError):
+    """The chunk finished but some plans could not be priced because providers failed."""
+
+    def __init__(self, pending: int) -> None:
+        self.pending = pending
+        super().__init__(f"{pending} plan(s) still pending: price providers failed")
+
+
+class MarketDataError(WorthyError):
+    """One provider call failed. Carries the provider and the symbol (or FX base)."""
+
+    exit_code = ExitCode.TEMPFAIL
+
+    def __init__(self, provider: str, key: str, detail: str, attempts: int = 1) -> None:
+        self.provider = provider
+        self.key = key
+        self.detail = detail
+        self.attempts = attempts
+        super().__init__(f"{provider} {key}: {detail} (attempts: {attempts})")
+
+
+class ProviderUnavailable(MarketDataError):
+    """Timeout, connection failure or 5xx: the provider may answer later."""
+
+
+class Throttled(ProviderUnavailable):
+    """The provider is rate limiting us. `retry_after` is in seconds when it said so."""
+
+    def __init__(
+        self, provider: str, key: str, detail: str, retry_after: float | None = None
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(provider, key, detail)
+
+
+class ProviderAccessDenied(MarketDataError):
+    """Bad or missing key, or the key's plan has no access to this data."""
+
+
+class ProviderBadResponse(MarketDataError):
+    """The provider answered with something we cannot use."""
+
+
+class UnknownSymbol(MarketDataError):
+    """The provider answered and says it has no such symbol (or currency pair)."""
+
+
+class LedgerViolation(WorthyError):
+    """`worthy-batch verify` found broken invariants; `violations` lists them."""
+
+    exit_code = ExitCode.VIOLATION
+
+    def __init__(self, violations: list[str]) -> None:
+        self.violations = list(violations)
+        super().__init__(f"ledger check failed: {len(self.violations)} violation(s)")

@@ -1,0 +1,36 @@
+"""Helpers to run the real `worthy-batch` console script."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+CLI = str(Path(sys.executable).with_name("worthy-batch"))
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def cli(database_dsn: str) -> Runner:
+    """Run `worthy-batch ARGS` against the test database; return the finished process."""
+
+    def run(
+        *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        environment = {**os.environ, "DATABASE_URL": database_dsn, "LOG_FORMAT": "json"}
+        environment.update(env or {})
+        return subprocess.run(
+            [CLI, *args],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run
