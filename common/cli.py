@@ -66,6 +66,125 @@ def build_parser() -> argparse.ArgumentParser:
         title="commands", dest="command", metavar="COMMAND", parser_class=_Parser
     )
 
+    plan = commands.add_parser(
+        "plan",
+        help="plan a market day: snapshot due plans, write manifests, submit executors",
+        description="The first stage. Checks that the market is open, claims the run "
+        "(market, run date), snapshots the due plans into symbol-affine chunks in S3 and "
+        "submits one executor per chunk plus a finalizer. Safe to run again: a complete run "
+        "is left alone and a crashed one resumes without submitting twice.",
+    )
+    plan.add_argument(
+        "--run-date",
+        type=iso_date,
+        metavar="YYYY-MM-DD",
+        help="the market day to run (default: today in the market's time zone)",
+    )
+    plan.add_argument(
+        "--market",
+        type=mic,
+        default="XNYS",
+        metavar="MIC",
+        help="ISO 10383 market identifier code whose calendar decides (default: XNYS)",
+    )
+    plan.add_argument(
+        "--submitter",
+        choices=("batch", "local", "none"),
+        help="where executors run: AWS Batch, local processes, or nowhere (print the commands); "
+        "default: batch inside AWS Batch or when BATCH_JOB_QUEUE is set, else local",
+    )
+    plan.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be bought and write nothing (database and S3 untouched)",
+    )
+    plan.set_defaults(handler="planner.entrypoint:run")
+
+    execute = commands.add_parser(
+        "execute",
+        help="execute one chunk of a planned run",
+        description="The second stage: verifies chunk N of a run, prices its symbols once per "
+        "run, and writes each purchase exactly once. Can be rerun by index at any time.",
+    )
+    source = execute.add_mutually_exclusive_group()
+    source.add_argument(
+        "--manifest",
+        metavar="S3_URI",
+        help="s3://bucket/.../run.json of the run (default: MANIFEST_URI, else from --run-id)",
+    )
+    source.add_argument("--run-id", metavar="ID", help="the run, e.g. XNYS-20261127")
+    execute.add_argument(
+        "--chunk-index",
+        type=int,
+        metavar="N",
+        help="which chunk (default: CHUNK_INDEX, else AWS_BATCH_JOB_ARRAY_INDEX, else 0)",
+    )
+    execute.set_defaults(handler="executor.entrypoint:run")
+
+    finalize = commands.add_parser(
+        "finalize",
+        help="aggregate chunk results into report.json and close the run",
+        description="Reads every results/N.json of the run, writes report.json, sets the run's "
+        "status (succeeded, partial, failed) and emits metrics. Safe to run again.",
+    )
+    finalize.add_argument("--run-id", required=True, metavar="ID")
+    finalize.set_defaults(handler="common.ops.finalize:run")
+
+    status = commands.add_parser(
+        "status",
+        help="show a run and its chunks",
+        description="The run (default: the latest) and a table of its chunks: status, "
+        "attempts, counts and duration.",
+    )
+    which = status.add_mutually_exclusive_group()
+    which.add_argument("--run-id", metavar="ID")
+    which.add_argument("--run-date", type=iso_date, metavar="YYYY-MM-DD")
+    status.add_argument("--market", type=mic, default="XNYS", metavar="MIC")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler="common.ops.status:run")
+
+    redrive = commands.add_parser(
+        "redrive",
+        help="rerun only the chunks of a run that did not succeed, then finalize",
+        description="Reruns every chunk whose status is not succeeded: as local processes, or "
+        "as AWS Batch jobs in AWS. Nothing is bought twice.",
+    )
+    redrive.add_argument("--run-id", required=True, metavar="ID")
+    redrive.add_argument(
+        "--submitter",
+        choices=("batch", "local"),
+        help="default: batch inside AWS or when BATCH_JOB_QUEUE is set, else local",
+    )
+    redrive.set_defaults(handler="common.ops.redrive:run")
+
+    verify = commands.add_parser(
+        "verify",
+        help="check the ledger's invariants; exit 1 listing each violation",
+        description="Every purchased execution has exactly one transaction and vice versa; "
+        "each holding equals the sum of its transactions; no plan is due again on or before "
+        "a date it was bought for.",
+    )
+    verify.add_argument("--run-id", metavar="ID", help="limit the checks to one run")
+    verify.set_defaults(handler="common.ops.verify:run")
+
+    submit = commands.add_parser(
+        "submit",
+        help="submit the planner job to AWS Batch (and follow it with --wait)",
+        description="Submits the planner job definition to the job queue, as the schedule "
+        "would. With --wait, follows the job and its CloudWatch log stream until it ends.",
+    )
+    submit.add_argument("--run-date", type=iso_date, metavar="YYYY-MM-DD")
+    submit.add_argument("--market", type=mic, default="XNYS", metavar="MIC")
+    submit.add_argument("--wait", action="store_true", help="follow the job until it ends")
+    submit.add_argument(
+        "--timeout",
+        type=float,
+        default=3600,
+        metavar="SECONDS",
+        help="give up waiting after this long (default: 3600)",
+    )
+    submit.set_defaults(handler="common.ops.submit:run")
+
     migrate = commands.add_parser(
         "migrate",
         help="apply schema migrations (idempotent)",
@@ -73,6 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
         "from several processes at once.",
     )
     migrate.set_defaults(handler="common.migrate_cli:run")
+
+    local = commands.add_parser(
+        "local-run",
+        help="both stages on this machine (what `make local-run` calls)",
+        description="Starts the embedded PostgreSQL, a loopback moto S3 and the stub market "
+        "server (unless real API keys are set), seeds demo plans once, plans the day with "
+        "local executor processes, finalizes and prints the report.",
+    )
+    local.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="default: today")
+    local.add_argument(
+        "--plans", type=int, default=2000, metavar="N", help="demo plans to seed (default 2000)"
+    )
+    local.add_argument("--market", type=mic, default="XNYS", metavar="MIC")
+    local.set_defaults(handler="common.local.run:run")
     return parser
 
 
