@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import NoReturn
 
+from common import failpoints
 from common.errors import ExitCode, WorthyError
 from common.logging import get_logger, setup_logging
 from common.redact import redact
@@ -221,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return ExitCode.CONFIG
+    failpoints.configure(os.environ.get("WORTHY_FAILPOINTS"))
     log_format = os.environ.get("LOG_FORMAT", "auto")
     setup_logging(log_format if log_format in ("json", "text") else "auto")  # type: ignore[arg-type]
     command = f"{PROG} {args.command}"
@@ -244,3 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_module(command: str) -> NoReturn:
     """`python -m planner` and friends: the same as `worthy-batch <command>`."""
     sys.exit(main([command, *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

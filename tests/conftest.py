@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import boto3
 import psycopg2
 import psycopg2.extensions
 import pytest
+import requests
 from hypothesis import HealthCheck, settings
 
 from common import embedded_pg
@@ -85,3 +89,99 @@ def db(database_dsn: str) -> Iterator[psycopg2.extensions.connection]:
         cur.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
     yield conn
     conn.close()
+
+
+# -- AWS: a real moto server over HTTP on loopback ------------------------------------
+
+BUCKET = "worthy-test-runs"
+BATCH_QUEUE = "worthy-test-queue"
+EXECUTOR_DEFINITION = "worthy-test-executor"
+FINALIZER_DEFINITION = "worthy-test-finalizer"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server on a free loopback port for the whole session (Batch without Docker)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    requests.post(f"{endpoint}/moto-api/config", json={"batch": {"use_docker": False}}, timeout=10)
+    yield endpoint
+    server.stop()
+
+
+@dataclass
+class AwsStack:
+    endpoint: str
+    bucket: str
+    queue: str
+    executor_definition: str
+    finalizer_definition: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a child process needs to reach this stack."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "MANIFEST_BUCKET": self.bucket,
+        }
+
+    def s3(self) -> Any:
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
+
+    def batch(self) -> Any:
+        return boto3.client("batch", endpoint_url=self.endpoint, region_name="us-east-1")
+
+    def keys(self) -> list[str]:
+        pages = self.s3().get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+    def objects(self) -> dict[str, bytes]:
+        s3 = self.s3()
+        return {k: s3.get_object(Bucket=self.bucket, Key=k)["Body"].read() for k in self.keys()}
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> AwsStack:
+    """An empty moto account with the runs bucket and a Batch queue, reached over HTTP."""
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
+    requests.post(
+        f"{moto_endpoint}/moto-api/config", json={"batch": {"use_docker": False}}, timeout=10
+    )
+    stack = AwsStack(moto_endpoint, BUCKET, BATCH_QUEUE, EXECUTOR_DEFINITION, FINALIZER_DEFINITION)
+    for name, value in stack.env.items():
+        monkeypatch.setenv(name, value)
+    stack.s3().create_bucket(Bucket=BUCKET)
+    batch = stack.batch()
+    iam = boto3.client("iam", endpoint_url=moto_endpoint, region_name="us-east-1")
+    role = iam.create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    env = batch.create_compute_environment(
+        computeEnvironmentName="worthy-test", type="UNMANAGED", serviceRole=role
+    )
+    batch.create_job_queue(
+        jobQueueName=BATCH_QUEUE,
+        state="ENABLED",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}],
+    )
+    for name, command in (
+        (EXECUTOR_DEFINITION, ["execute"]),
+        (FINALIZER_DEFINITION, ["finalize", "--run-id", "Ref::run_id"]),
+    ):
+        batch.register_job_definition(
+            jobDefinitionName=name,
+            type="container",
+            containerProperties={
+                "image": "worthy-batch:test",
+                "vcpus": 1,
+                "memory": 512,
+                "command": command,
+            },
+        )
+    return stack

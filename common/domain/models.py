@@ -7,6 +7,7 @@ manifest that does not match its schema is never bought from.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
@@ -203,4 +204,33 @@ def snapshot_from_row(row: Any) -> PlanSnapshot | validation.InvalidPlan:
         start_date=row["start_date"],
         scheduled_date=row["next_run_date"],
         version=row["version"],
+    )
+
+
+def chunk_line(row: Any) -> bytes:
+    """The chunk line of a row that passed `plan_problem`, as JSON bytes with a newline.
+
+    The planner's fast path: equal to `snapshot_from_row(row).model_dump_json()`
+    (a unit test holds them together) at a fraction of the cost per plan.
+    """
+    return (
+        json.dumps(
+            {
+                "plan_id": row["id"],
+                "user_id": row["user_id"],
+                "symbol": row["symbol"],
+                "exchange": row["exchange"],
+                "asset_currency": row["asset_currency"],
+                "amount": str(row["amount"]),
+                "currency": row["currency"],
+                "fee": str(row["fee"]),
+                "fractional": row["fractional"],
+                "frequency": row["frequency"],
+                "start_date": row["start_date"].isoformat(),
+                "scheduled_date": row["next_run_date"].isoformat(),
+                "version": row["version"],
+            },
+            separators=(",", ":"),
+        ).encode()
+        + b"\n"
     )

@@ -1,0 +1,10 @@
+"""Where executor children run: the `JobSubmitter` port and its adapters.
+
+BatchSubmitter   one AWS Batch array job (a plain job for one chunk) plus a finalizer
+LocalSubmitter   OS processes on this machine, then finalize
+NoneSubmitter    nothing; prints the commands that would run each chunk
+"""
+
+from common.submitters.base import JobRecorder, JobSubmitter, RunToSubmit
+
+__all__ = ["JobRecorder", "JobSubmitter", "RunToSubmit"]

@@ -1,0 +1,68 @@
+"""`plan --dry-run`: what would be bought, from the same snapshot, writing nothing."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import IO
+
+from psycopg2.extensions import connection
+
+from common.domain.calendar import calendar_for
+from common.domain.chunking import plan_chunks
+from common.domain.models import run_id_for
+from common.domain.validation import plan_problem
+from planner.service import PlanRequest, PlanResult, resolve_run
+from planner.snapshot import DueQuery, Snapshot
+
+SHOW_SYMBOLS = 50
+
+
+def preview(
+    connect: Callable[[], connection],
+    request: PlanRequest,
+    clock: Callable[[], datetime],
+    out: IO[str],
+) -> PlanResult:
+    market, run_date = resolve_run(request, clock)
+    run_id = run_id_for(market, run_date)
+    closed = calendar_for(market).closure_name(run_date)
+    if closed:
+        message = f"dry run: market {market} is closed on {run_date} ({closed}); nothing would run"
+        out.write(message + "\n")
+        return PlanResult(run_id, "market_closed", message)
+    plans: Counter[str] = Counter()
+    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    invalid: Counter[str] = Counter()
+    conn = connect()
+    try:
+        with Snapshot(conn, DueQuery(market, run_date)) as snapshot:
+            chunking = plan_chunks(snapshot.counts_by_symbol(), request.chunk_size)
+            for _, row in snapshot.rows_by_chunk(chunking):
+                problem = plan_problem(row)
+                if problem is not None:
+                    invalid[problem] += 1
+                    continue
+                plans[row["symbol"]] += 1
+                totals[row["symbol"]][row["currency"]] += row["amount"]
+    finally:
+        conn.close()
+    due = sum(plans.values())
+    chunks = plan_chunks(dict(plans), request.chunk_size).chunks if plans else ()
+    out.write(
+        f"dry run {run_id}: {due} plan(s) due in {len(plans)} symbol(s), "
+        f"{len(chunks)} chunk(s); nothing written\n"
+    )
+    out.write(f"{'symbol':<12} {'plans':>7}  amount by currency\n")
+    for symbol, count in plans.most_common(SHOW_SYMBOLS):
+        money = ", ".join(f"{total:,.2f} {cur}" for cur, total in sorted(totals[symbol].items()))
+        out.write(f"{symbol:<12} {count:>7}  {money}\n")
+    if len(plans) > SHOW_SYMBOLS:
+        out.write(f"... and {len(plans) - SHOW_SYMBOLS} more symbol(s)\n")
+    for problem, count in invalid.most_common():
+        out.write(f"invalid, would be skipped: {count} x invalid_plan: {problem}\n")
+    return PlanResult(
+        run_id, "dry_run", f"dry run: {due} plan(s) would be bought", due, len(chunks)
+    )

@@ -1,0 +1,179 @@
+"""Snapshot the due plans and write the run's manifests to S3.
+
+Rows stream from the database already ordered by chunk, so one chunk is
+built at a time; uploads run in a small thread pool with a bounded number in
+flight, so memory stays flat however many plans are due. Invalid rows are
+recorded as `skipped` / `invalid_plan: ...` as they are met. run.json is
+written last: its presence means every chunk it lists is in place.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date, datetime
+from operator import itemgetter
+from typing import Any
+
+import psycopg2.extras
+from psycopg2.extensions import connection
+
+from common.domain.chunking import plan_chunks
+from common.domain.models import ChunkRef, RunManifest, chunk_line
+from common.domain.validation import invalid_plan_reason, plan_problem
+from common.failpoints import failpoint
+from common.logging import get_logger
+from common.manifest_store import ManifestStore, RunLocation, encode_chunk
+from common.runs import RunRepository
+from planner.snapshot import DueQuery, Snapshot
+
+log = get_logger(__name__)
+
+UPLOAD_THREADS = 8
+MAX_IN_FLIGHT = 32
+INVALID_BATCH = 5_000
+
+
+def write_run(
+    connect: Callable[[], connection],
+    runs: RunRepository,
+    store: ManifestStore,
+    where: RunLocation,
+    run_id: str,
+    market: str,
+    run_date: date,
+    chunk_size: int,
+    clock: Callable[[], datetime],
+) -> RunManifest:
+    """Snapshot, chunk, upload; record the chunks and mark the run `manifested`."""
+    snapshot_conn = connect()
+    invalid = InvalidPlans(connect(), run_id)
+    try:
+        with Snapshot(snapshot_conn, DueQuery(market, run_date)) as snapshot:
+            counts = snapshot.counts_by_symbol()
+            chunking = plan_chunks(counts, chunk_size)
+            if chunking.chunk_size != chunk_size:
+                log.warning(
+                    "more than 10,000 chunks at CHUNK_SIZE=%d; using %d",
+                    chunk_size,
+                    chunking.chunk_size,
+                )
+            log.info(
+                "snapshot: %d due row(s), %d symbol(s), %d chunk(s) planned",
+                sum(counts.values()),
+                len(counts),
+                len(chunking.chunks),
+            )
+            chunks = _build_chunks(snapshot.rows_by_chunk(chunking), invalid)
+            refs = upload_chunks(store, where, chunks)
+        invalid.flush()
+    finally:
+        snapshot_conn.close()
+        invalid.close()
+    manifest = RunManifest(
+        schema_version=1,
+        run_id=run_id,
+        market=market,
+        run_date=run_date,
+        created_at=clock(),
+        item_count=sum(r.items for r in refs),
+        chunk_count=len(refs),
+        chunks=refs,
+    )
+    store.put_manifest(where, manifest)
+    runs.record_manifested(
+        run_id,
+        manifest_uri=where.manifest_uri,
+        plans_due=manifest.item_count,
+        invalid_plans=invalid.count,
+        chunks=refs,
+    )
+    log.info(
+        "manifests written: %d plan(s) in %d chunk(s), %d invalid plan(s) skipped",
+        manifest.item_count,
+        manifest.chunk_count,
+        invalid.count,
+        extra={"manifest_uri": where.manifest_uri},
+    )
+    return manifest
+
+
+def _build_chunks(
+    rows: Iterable[tuple[int, dict[str, Any]]], invalid: InvalidPlans
+) -> Iterator[tuple[list[bytes], int]]:
+    """(lines, distinct symbols) per non-empty chunk, in order; invalid rows recorded aside."""
+    for _, group in itertools.groupby(rows, key=itemgetter(0)):
+        lines: list[bytes] = []
+        symbols: set[str] = set()
+        for _, row in group:
+            problem = plan_problem(row)
+            if problem is not None:
+                invalid.add(row["id"], row["next_run_date"], invalid_plan_reason(problem))
+                continue
+            lines.append(chunk_line(row))
+            symbols.add(row["symbol"])
+        if lines:
+            yield lines, len(symbols)
+
+
+def upload_chunks(
+    store: ManifestStore, where: RunLocation, chunks: Iterable[tuple[list[bytes], int]]
+) -> list[ChunkRef]:
+    """Compress and upload chunks numbered 0.. in a bounded thread pool."""
+    refs: list[ChunkRef] = []
+    in_flight: deque[Future[ChunkRef]] = deque()
+    with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="manifest") as pool:
+        for index, (lines, symbols) in enumerate(chunks):
+            data = encode_chunk(lines)
+            in_flight.append(pool.submit(store.put_chunk, where, index, data, len(lines), symbols))
+            if len(in_flight) >= MAX_IN_FLIGHT:
+                refs.append(in_flight.popleft().result())
+            failpoint("planner.mid_manifest")
+        refs.extend(f.result() for f in in_flight)
+    return refs
+
+
+class InvalidPlans:
+    """Records invalid rows as `skipped` / `invalid_plan: ...`, in batches.
+
+    Never overwrites a final outcome (a purchase, or an amount below minimum).
+    """
+
+    def __init__(self, conn: connection, run_id: str) -> None:
+        self._conn = conn
+        self._run_id = run_id
+        self._pending: list[tuple[int, date, str]] = []
+        self.count = 0
+
+    def add(self, plan_id: int, scheduled_date: date, reason: str) -> None:
+        self._pending.append((plan_id, scheduled_date, reason))
+        self.count += 1
+        if len(self._pending) >= INVALID_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        with self._conn, self._conn.cursor() as cur:
+            psycopg2.extras.execute_values(
+                cur,
+                """INSERT INTO plan_executions AS e
+                       (plan_id, scheduled_date, run_id, status, reason)
+                   SELECT v.plan_id, v.scheduled_date, v.run_id, 'skipped', v.reason
+                   FROM (VALUES %s) AS v(plan_id, scheduled_date, reason, run_id)
+                   ON CONFLICT (plan_id, scheduled_date) DO UPDATE
+                   SET run_id = excluded.run_id, chunk_index = NULL, status = 'skipped',
+                       reason = excluded.reason, transaction_id = NULL,
+                       attempts = e.attempts + 1, updated_at = now()
+                   WHERE NOT (e.status = 'purchased'
+                              OR (e.status = 'skipped' AND e.reason = 'amount_below_minimum'))
+                """,
+                [(*row, self._run_id) for row in self._pending],
+                template="(%s::bigint, %s::date, %s::text, %s::text)",
+            )
+        self._pending.clear()
+
+    def close(self) -> None:
+        self._conn.close()

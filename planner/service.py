@@ -1,0 +1,175 @@
+"""The planner's service function: one market day from claim to submission.
+
+closed day?            record market_closed, done
+claim the run          (under its advisory lock; a finished run is left alone)
+snapshot + manifests   unless submission already started
+submit                 exactly once, job ids recorded as they appear
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from psycopg2.extensions import connection
+
+from common.domain.calendar import calendar_for, run_market_of
+from common.domain.models import run_id_for
+from common.errors import ConfigError
+from common.failpoints import failpoint
+from common.logging import get_logger, log_context
+from common.manifest_store import ManifestStore, RunLocation
+from common.runs import (
+    FINISHED,
+    MANIFESTED,
+    MARKET_CLOSED,
+    PLANNING,
+    SUBMITTED,
+    SUBMITTING,
+    SUCCEEDED,
+    RunRepository,
+)
+from common.submitters import JobSubmitter, RunToSubmit
+from planner.manifests import write_run
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    market: str
+    run_date: date | None
+    chunk_size: int
+
+
+@dataclass
+class PlannerDeps:
+    connect: Callable[[], connection]
+    store: ManifestStore | None  # None for a dry run
+    bucket: str
+    prefix: str
+    submitter: JobSubmitter | None
+    clock: Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    run_id: str
+    status: str
+    message: str
+    plans_due: int = 0
+    chunk_count: int = 0
+    manifest_uri: str | None = None
+
+
+def resolve_run(request: PlanRequest, clock: Callable[[], datetime]) -> tuple[str, date]:
+    """The run's market and date, checked: unknown or secondary markets are configuration errors."""
+    try:
+        calendar = calendar_for(request.market)
+    except ValueError as exc:
+        raise ConfigError({"--market": str(exc)}) from None
+    owner = run_market_of(request.market)
+    if owner != request.market:
+        raise ConfigError(
+            {
+                "--market": f"{request.market} plans run in the {owner} run (same calendar); "
+                f"use --market {owner}"
+            }
+        )
+    return request.market, request.run_date or calendar.today(clock())
+
+
+def plan_run(deps: PlannerDeps, request: PlanRequest) -> PlanResult:
+    market, run_date = resolve_run(request, deps.clock)
+    run_id = run_id_for(market, run_date)
+    with log_context(run_id=run_id, market=market):
+        closed = calendar_for(market).closure_name(run_date)
+        conn = deps.connect()
+        try:
+            runs = RunRepository(conn)
+            if closed:
+                runs.record_market_closed(run_id, market, run_date, closed)
+                return PlanResult(
+                    run_id,
+                    MARKET_CLOSED,
+                    f"market {market} is closed on {run_date} ({closed}); nothing to do",
+                )
+            runs.lock(run_id)
+            try:
+                return _plan_locked(deps, request, runs, run_id, market, run_date)
+            finally:
+                runs.unlock(run_id)
+        finally:
+            conn.close()
+
+
+def _plan_locked(
+    deps: PlannerDeps,
+    request: PlanRequest,
+    runs: RunRepository,
+    run_id: str,
+    market: str,
+    run_date: date,
+) -> PlanResult:
+    run = runs.claim(run_id, market, run_date)
+    failpoint("planner.after_claim")
+    if run.status in FINISHED:
+        return PlanResult(
+            run_id,
+            run.status,
+            f"run {run_id} is already complete ({run.status}); nothing to do",
+            run.plans_due or 0,
+            run.chunk_count or 0,
+            run.manifest_uri,
+        )
+    if run.status == SUBMITTED:
+        return PlanResult(
+            run_id,
+            run.status,
+            f"run {run_id} was already submitted; "
+            f"see `worthy-batch status --run-id {run_id}` (or redrive)",
+            run.plans_due or 0,
+            run.chunk_count or 0,
+            run.manifest_uri,
+        )
+    assert deps.store is not None and deps.submitter is not None
+    where = RunLocation.for_run(deps.bucket, deps.prefix, market, run_date, run_id)
+    if run.status in (PLANNING, MANIFESTED):
+        # Nothing was submitted yet, so the manifests may be (re)written from a fresh snapshot.
+        manifest = write_run(
+            deps.connect,
+            runs,
+            deps.store,
+            where,
+            run_id,
+            market,
+            run_date,
+            request.chunk_size,
+            deps.clock,
+        )
+    else:  # SUBMITTING: manifests are final; finish the submission without repeating it.
+        log.info("resuming an interrupted submission")
+        manifest = deps.store.load_manifest(where)
+    if manifest.chunk_count == 0:
+        runs.set_status(run_id, SUCCEEDED, detail="nothing due")
+        return PlanResult(
+            run_id, SUCCEEDED, f"nothing due on {run_date} for {market}", 0, 0, where.manifest_uri
+        )
+    failpoint("planner.after_manifests")
+    runs.set_status(run_id, SUBMITTING)
+    message = deps.submitter.submit(
+        RunToSubmit(run_id, where.manifest_uri, manifest.chunk_count),
+        lambda **jobs: runs.record_job(run_id, **jobs),
+    )
+    failpoint("planner.after_submit")
+    runs.advance(run_id, SUBMITTING, SUBMITTED)
+    final = runs.get(run_id)
+    return PlanResult(
+        run_id,
+        final.status if final else SUBMITTED,
+        f"planned {manifest.item_count} plan(s) in {manifest.chunk_count} chunk(s); {message}",
+        manifest.item_count,
+        manifest.chunk_count,
+        where.manifest_uri,
+    )

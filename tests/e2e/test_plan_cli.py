@@ -1,0 +1,130 @@
+"""`worthy-batch plan` end to end: crashes at each step converge to one submission."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import psycopg2.extensions
+import pytest
+
+from tests.conftest import AwsStack
+from tests.e2e.conftest import Runner
+from tests.factories import insert_plans, many_plans, plan, rows, scalar
+
+TABLES = (
+    "recurring_investments",
+    "plan_executions",
+    "batch_runs",
+    "batch_chunks",
+    "transactions",
+    "assets",
+    "run_quotes",
+)
+
+
+def _batch_env(aws: AwsStack, **extra: str) -> dict[str, str]:
+    return {
+        **aws.env,
+        "BATCH_JOB_QUEUE": aws.queue,
+        "EXECUTOR_JOB_DEFINITION": aws.executor_definition,
+        "FINALIZER_JOB_DEFINITION": aws.finalizer_definition,
+        "CHUNK_SIZE": "3",
+        **extra,
+    }
+
+
+def _submitted(aws: AwsStack) -> list[str]:
+    summaries = aws.batch().list_jobs(
+        jobQueue=aws.queue, filters=[{"name": "JOB_NAME", "values": ["worthy-*"]}]
+    )["jobSummaryList"]
+    return sorted(j["jobName"] for j in summaries if ":" not in j["jobId"])
+
+
+def _table_counts(db: psycopg2.extensions.connection) -> dict[str, Any]:
+    return {t: scalar(db, f"SELECT count(*) FROM {t}") for t in TABLES}
+
+
+def test_plan_submits_through_the_cli(
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack
+) -> None:
+    insert_plans(db, many_plans(7, symbols=7))
+    done = cli("plan", "--run-date", "2026-11-27", "--submitter", "batch", env=_batch_env(aws))
+    assert done.returncode == 0, done.stderr
+    assert _submitted(aws) == ["worthy-execute-XNYS-20261127", "worthy-finalize-XNYS-20261127"]
+    assert scalar(db, "SELECT chunk_count FROM batch_runs") == 3
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "planner.after_claim",
+        "planner.mid_manifest",
+        "planner.after_manifests",
+        "planner.between_submissions",
+        "planner.after_submit",
+    ],
+)
+def test_a_planner_killed_at_any_step_converges_to_one_submission_on_rerun(
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, step: str
+) -> None:
+    insert_plans(db, many_plans(7, symbols=7))
+    env = _batch_env(aws)
+    crashed = cli("plan", "--run-date", "2026-11-27", env={**env, "WORTHY_FAILPOINTS": step})
+    assert crashed.returncode == -signal.SIGKILL
+    rerun = cli("plan", "--run-date", "2026-11-27", env=env)
+    again = cli("plan", "--run-date", "2026-11-27", env=env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert again.returncode == 0, again.stderr
+    assert _submitted(aws) == ["worthy-execute-XNYS-20261127", "worthy-finalize-XNYS-20261127"]
+    assert rows(db, "SELECT status, chunk_count, plans_due FROM batch_runs") == [
+        ("submitted", 3, 7)
+    ]
+    keys = aws.keys()
+    assert len([k for k in keys if "/chunks/" in k]) == 3
+    assert len([k for k in keys if k.endswith("run.json")]) == 1
+
+
+def test_dry_run_leaves_the_database_and_bucket_unchanged(
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack
+) -> None:
+    insert_plans(db, [*many_plans(6, symbols=2), plan(currency="ZZZ")])
+    before = (_table_counts(db), aws.objects())
+    done = cli("plan", "--run-date", "2026-11-27", "--dry-run", env=_batch_env(aws))
+    assert done.returncode == 0, done.stderr
+    assert "6 plan(s) due in 2 symbol(s)" in done.stdout
+    assert "S0000" in done.stdout and "300.00 USD" in done.stdout
+    assert "invalid_plan: unknown currency 'ZZZ'" in done.stdout
+    assert (_table_counts(db), aws.objects()) == before
+    assert _submitted(aws) == []
+
+
+def test_a_closed_day_says_so_and_exits_zero(
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack
+) -> None:
+    done = cli("plan", "--run-date", "2026-11-26", env=_batch_env(aws))
+    assert done.returncode == 0, done.stderr
+    assert "closed on 2026-11-26 (Thanksgiving Day)" in done.stdout
+    assert aws.keys() == []
+
+
+def test_missing_batch_settings_exit_78_naming_each(cli: Runner, aws: AwsStack) -> None:
+    done = cli(
+        "plan",
+        "--run-date",
+        "2026-11-27",
+        "--submitter",
+        "batch",
+        env={"BATCH_JOB_QUEUE": "", "EXECUTOR_JOB_DEFINITION": "", "FINALIZER_JOB_DEFINITION": ""},
+    )
+    assert done.returncode == 78
+    line = done.stderr.strip()
+    assert "\n" not in line
+    for name in ("BATCH_JOB_QUEUE", "EXECUTOR_JOB_DEFINITION", "FINALIZER_JOB_DEFINITION"):
+        assert name in line
+
+
+def test_a_secondary_market_is_refused_with_a_hint(cli: Runner, aws: AwsStack) -> None:
+    done = cli("plan", "--market", "XNAS", "--run-date", "2026-11-27", env=_batch_env(aws))
+    assert done.returncode == 78
+    assert "use --market XNYS" in done.stderr
