@@ -17,7 +17,8 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 from tenacity.stop import stop_base
 
@@ -66,8 +67,10 @@ def call_with_retry(
     spent the last error is re-raised with `attempts` set; any other error
     (access denied, bad response) is raised at once.
     """
-    backoff = wait_exponential_jitter(
-        initial=policy.initial_backoff, max=policy.max_backoff, jitter=policy.jitter
+    # initial * 2**(n-1), capped, plus up to `jitter` seconds so that chunks
+    # retrying the same provider do not come back in step.
+    backoff = wait_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff) + (
+        wait_random(0, policy.jitter)
     )
 
     def wait(state: RetryCallState) -> float:
