@@ -112,7 +112,11 @@ class MarketDataError(WorthyError):
         self.key = key
         self.detail = detail
         self.attempts = attempts
-        super().__init__(f"{provider} {key}: {detail} (attempts: {attempts})")
+        super().__init__(provider, key, detail)
+
+    def __str__(self) -> str:
+        # Built on demand: the retry loop sets `attempts` after the error was raised.
+        return f"{self.provider} {self.key}: {self.detail} (attempts: {self.attempts})"
 
 
 class ProviderUnavailable(MarketDataError):

@@ -1,0 +1,38 @@
+"""Market data: prices (Finnhub, then Alpha Vantage) and FX rates (ExchangeRate-API).
+
+The executor builds it once per process with `build_market_data(settings)`
+and prices through `MarketData.chain`:
+
+    chain.price_many(symbols, run_date, tz) -> {symbol: Quote | PriceFailure}
+    chain.fx(base, run_date)                -> FxRates | PriceFailure
+    chain.calls                             -> Counter of requests per provider
+"""
+
+from common.marketdata.bootstrap import MarketData, build_market_data
+from common.marketdata.chain import PriceChain
+from common.marketdata.limits import CircuitBreaker, RateLimiter
+from common.marketdata.ports import FxSource, PriceSource
+from common.marketdata.quotes import (
+    PRICE_UNAVAILABLE,
+    PROVIDER_ERROR,
+    FxRates,
+    PriceFailure,
+    Quote,
+)
+from common.marketdata.retrying import RetryPolicy
+
+__all__ = [
+    "PRICE_UNAVAILABLE",
+    "PROVIDER_ERROR",
+    "CircuitBreaker",
+    "FxRates",
+    "FxSource",
+    "MarketData",
+    "PriceChain",
+    "PriceFailure",
+    "PriceSource",
+    "Quote",
+    "RateLimiter",
+    "RetryPolicy",
+    "build_market_data",
+]

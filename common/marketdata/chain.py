@@ -1,0 +1,157 @@
+"""The price chain: Finnhub, then Alpha Vantage, each quote checked, each failure classified.
+
+For each symbol the chain asks its sources in order, through each provider's
+rate limiter, retry policy and circuit breaker, and keeps the first quote
+that passes `validation`. When none does, the symbol gets a `PriceFailure`:
+
+    price_unavailable   every provider answered (no such symbol, or an unusable quote)
+    provider_error      at least one provider did not answer (timeouts, 5xx,
+                        throttling after retries, refused key, garbage, circuit open)
+
+One chain lives as long as one executor chunk; its circuit breakers and its
+`calls` counter are that chunk's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, tzinfo
+from typing import TypeVar
+
+from common.errors import MarketDataError, ProviderAccessDenied, UnknownSymbol
+from common.logging import get_logger
+from common.marketdata.limits import CircuitBreaker, RateLimiter, Sleep
+from common.marketdata.ports import FxSource, PriceSource
+from common.marketdata.quotes import PRICE_UNAVAILABLE, PROVIDER_ERROR, FxRates, PriceFailure, Quote
+from common.marketdata.retrying import RetryPolicy, call_with_retry
+from common.marketdata.transport import Clock, short
+from common.marketdata.validation import fx_problem, quote_problem, usable_rates
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+DEFAULT_BREAKER_THRESHOLD = 3  # consecutive failed symbols before a provider is skipped
+FAILURE_DETAIL_LIMIT = 300
+
+
+@dataclass(frozen=True, slots=True)
+class _NoAnswer:
+    """A provider that did not answer usably (after retries), and why."""
+
+    why: str
+
+
+class PriceChain:
+    """Prices symbols and FX bases for one chunk. Not shared between threads."""
+
+    def __init__(
+        self,
+        sources: Sequence[PriceSource],
+        *,
+        max_age_days: int,
+        fx_source: FxSource | None = None,
+        clock: Clock = time.time,
+        sleep: Sleep = time.sleep,
+        limiters: Mapping[str, RateLimiter] | None = None,
+        retry: RetryPolicy | None = None,
+        breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD,
+    ) -> None:
+        self.sources = tuple(sources)
+        self.fx_source = fx_source
+        self.max_age_days = max_age_days
+        self.calls: Counter[str] = Counter()  # provider name -> requests made (retries included)
+        self._clock = clock
+        self._sleep = sleep
+        self._limiters = dict(limiters or {})
+        self._retry = retry or RetryPolicy()
+        names = [s.name for s in self.sources] + ([fx_source.name] if fx_source else [])
+        self.breakers = {name: CircuitBreaker(breaker_threshold) for name in names}
+
+    def price(self, symbol: str, run_date: date, tz: tzinfo) -> Quote | PriceFailure:
+        """The first valid quote for `symbol` on `run_date` (dates counted in `tz`), or why not."""
+        notes: list[str] = []
+        everyone_answered = True
+        for source in self.sources:
+            answer = self._ask(source.name, symbol, source.fetch)
+            if isinstance(answer, _NoAnswer):
+                everyone_answered = False
+                notes.append(f"{source.name}: {answer.why}")
+                continue
+            if answer is None:
+                notes.append(f"{source.name}: no such symbol")
+                continue
+            problem = quote_problem(
+                answer, run_date=run_date, tz=tz, max_age_days=self.max_age_days, now=self._now()
+            )
+            if problem is None:
+                return answer
+            log.info("rejected %s quote for %s: %s", source.name, symbol, problem)
+            notes.append(f"{source.name}: {problem}")
+        reason = PRICE_UNAVAILABLE if everyone_answered else PROVIDER_ERROR
+        return PriceFailure(symbol, reason, short("; ".join(notes), FAILURE_DETAIL_LIMIT))
+
+    def price_many(
+        self, symbols: Iterable[str], run_date: date, tz: tzinfo
+    ) -> dict[str, Quote | PriceFailure]:
+        """`price` for each distinct symbol, once each, in the order first given."""
+        return {symbol: self.price(symbol, run_date, tz) for symbol in dict.fromkeys(symbols)}
+
+    def fx(self, base: str, run_date: date) -> FxRates | PriceFailure:
+        """Every rate from `base`, checked like a quote (dates in UTC), or why not."""
+        if self.fx_source is None:
+            return PriceFailure(base, PROVIDER_ERROR, "no FX provider configured")
+        source = self.fx_source
+        answer: FxRates | _NoAnswer | None = source.cached(base)
+        if answer is None:
+            answer = self._ask(source.name, base, source.fetch)
+        if isinstance(answer, _NoAnswer):
+            return PriceFailure(base, PROVIDER_ERROR, short(f"{source.name}: {answer.why}"))
+        if answer is None:
+            return PriceFailure(base, PRICE_UNAVAILABLE, f"{source.name}: unsupported currency")
+        problem = fx_problem(
+            answer, run_date=run_date, tz=UTC, max_age_days=self.max_age_days, now=self._now()
+        )
+        if problem is not None:
+            log.info("rejected %s rates for %s: %s", source.name, base, problem)
+            return PriceFailure(base, PRICE_UNAVAILABLE, short(f"{source.name}: {problem}"))
+        return replace(answer, rates=usable_rates(answer.rates))
+
+    def _ask(self, name: str, key: str, fetch: Callable[[str], T]) -> T | _NoAnswer | None:
+        """One provider's answer for `key`: its result, None for "no such key", or _NoAnswer."""
+        breaker = self.breakers[name]
+        if breaker.is_open:
+            return _NoAnswer(f"skipped, circuit open after: {breaker.reason}")
+        limiter = self._limiters.get(name)
+
+        def attempt() -> T:
+            if limiter is not None:
+                limiter.acquire()
+            self.calls[name] += 1
+            return fetch(key)
+
+        try:
+            result, _ = call_with_retry(
+                attempt, policy=self._retry, sleep=self._sleep, what=f"{name} {key}"
+            )
+        except UnknownSymbol:
+            breaker.succeeded()
+            return None
+        except ProviderAccessDenied as exc:
+            # A refused key stays refused: no point asking again for the next symbol.
+            breaker.open(str(exc))
+            log.error("%s refused access; skipping it for the rest of this chunk: %s", name, exc)
+            return _NoAnswer(str(exc))
+        except MarketDataError as exc:
+            breaker.failed(str(exc))
+            log.warning("%s failed for %s: %s", name, key, exc)
+            if breaker.is_open:
+                log.error("%s failed %d times in a row; skipping it", name, breaker.failures)
+            return _NoAnswer(str(exc))
+        breaker.succeeded()
+        return result
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)

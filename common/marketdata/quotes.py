@@ -1,0 +1,55 @@
+"""What the market-data adapters hand back: quotes, FX rates and classified failures.
+
+Every price and rate is a `Decimal` built from the provider's text; every
+time is timezone-aware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Final, Literal
+
+PRICE_UNAVAILABLE: Final[Literal["price_unavailable"]] = "price_unavailable"
+PROVIDER_ERROR: Final[Literal["provider_error"]] = "provider_error"
+
+FailureReason = Literal["price_unavailable", "provider_error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """One provider's last price for a symbol, as of `time` (aware)."""
+
+    provider: str
+    symbol: str
+    price: Decimal
+    time: datetime
+    currency: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FxRates:
+    """Units of each quote currency per 1 unit of `base`, as published at `time` (aware)."""
+
+    provider: str
+    base: str
+    rates: Mapping[str, Decimal]
+    time: datetime
+    next_update: datetime | None = None
+
+    def rate(self, quote_currency: str) -> Decimal | None:
+        """Units of `quote_currency` per 1 `base`; 1 for the base itself; None when unknown."""
+        if quote_currency == self.base:
+            return Decimal(1)
+        return self.rates.get(quote_currency)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceFailure:
+    """Why a symbol (or FX base) got no usable price. `detail` is short and redacted."""
+
+    key: str
+    reason: FailureReason
+    detail: str

@@ -1,0 +1,1 @@
+"""Loopback stand-ins for outside services, for tests and `make local-run`."""
