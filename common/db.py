@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import psycopg2
 import psycopg2.extensions
@@ -72,6 +73,15 @@ def connect(
             )
             sleep(delay)
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def database_errors_are_transient() -> Iterator[None]:
+    """Turn a connection lost mid-work (restart, terminated backend) into exit 75."""
+    try:
+        yield
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        raise DatabaseUnavailable(f"connection lost: {_first_line(exc)}") from None
 
 
 def backoff_delay(attempt: int) -> float:

@@ -12,7 +12,7 @@ and only the planner holding the run's advisory lock moves it before
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -21,6 +21,7 @@ import psycopg2.extras
 from psycopg2.extensions import connection
 
 from common.domain.models import ChunkRef
+from common.errors import InputError
 
 PLANNING = "planning"
 MANIFESTED = "manifested"
@@ -186,6 +187,55 @@ class RunRepository:
             "UPDATE batch_runs SET redrives = redrives + 1, updated_at = now() WHERE run_id = %s",
             (run_id,),
         )
+
+    def start_chunk(self, run_id: str, index: int) -> int:
+        """Mark a chunk `running` and count the attempt; return the attempt number."""
+        rows = self._execute(
+            "UPDATE batch_chunks SET status = 'running', attempts = attempts + 1, "
+            "started_at = now(), finished_at = NULL, last_error = NULL "
+            "WHERE run_id = %s AND chunk_index = %s RETURNING attempts",
+            (run_id, index),
+        )
+        if not rows:
+            raise InputError(
+                f"run {run_id} has no chunk {index} in this database; was it planned here?"
+            )
+        return int(rows[0][0])
+
+    def finish_chunk(
+        self,
+        run_id: str,
+        index: int,
+        *,
+        succeeded: bool,
+        counts: Mapping[str, int],
+        error: str | None = None,
+    ) -> None:
+        self._execute(
+            "UPDATE batch_chunks SET status = %s, purchased = %s, skipped = %s, failed = %s, "
+            "last_error = %s, finished_at = now() WHERE run_id = %s AND chunk_index = %s",
+            (
+                "succeeded" if succeeded else "failed",
+                counts.get("purchased", 0),
+                counts.get("skipped", 0),
+                counts.get("failed", 0),
+                error,
+                run_id,
+                index,
+            ),
+        )
+
+    def outcomes(self, plans: Sequence[tuple[int, date]]) -> list[tuple[int, str, str | None]]:
+        """(plan_id, status, reason) recorded for each (plan_id, scheduled_date)."""
+        return [
+            (int(plan_id), status, reason)
+            for plan_id, status, reason in self._execute(
+                "SELECT e.plan_id, e.status, e.reason FROM plan_executions e "
+                "JOIN unnest(%s::bigint[], %s::date[]) AS c(plan_id, scheduled_date) "
+                "USING (plan_id, scheduled_date)",
+                ([p for p, _ in plans], [d for _, d in plans]),
+            )
+        ]
 
     def chunks(self, run_id: str) -> list[ChunkRecord]:
         rows = self._execute(

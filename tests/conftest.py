@@ -9,11 +9,14 @@ milliseconds instead of a new database per test.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import psycopg2
@@ -24,6 +27,7 @@ from hypothesis import HealthCheck, settings
 
 from common import embedded_pg
 from common.migrate import migrate
+from common.stubs.market_server import StubMarketServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,6 +108,7 @@ def moto_endpoint() -> Iterator[str]:
     """A moto server on a free loopback port for the whole session (Batch without Docker)."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -138,13 +143,15 @@ class AwsStack:
     def batch(self) -> Any:
         return boto3.client("batch", endpoint_url=self.endpoint, region_name="us-east-1")
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         pages = self.s3().get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
         return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
     def objects(self) -> dict[str, bytes]:
         s3 = self.s3()
-        return {k: s3.get_object(Bucket=self.bucket, Key=k)["Body"].read() for k in self.keys()}
+        return {
+            k: s3.get_object(Bucket=self.bucket, Key=k)["Body"].read() for k in self.object_keys()
+        }
 
 
 @pytest.fixture
@@ -185,3 +192,32 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> AwsStack:
             },
         )
     return stack
+
+
+# -- market data: the stub providers on loopback ----------------------------------------
+
+RUN_DAY_CLOSE = datetime(2026, 11, 27, 16, 0, tzinfo=ZoneInfo("America/New_York"))
+
+
+@pytest.fixture
+def market(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubMarketServer]:
+    """The stub providers, quoting as of the 2026-11-27 close; child processes inherit the env."""
+    stub = StubMarketServer(as_of=RUN_DAY_CLOSE, unknown_symbols={"NOSUCH"})
+    stub.start()
+    env = {
+        "FINNHUB_BASE_URL": stub.finnhub_url,
+        "FINNHUB_API_KEY": stub.finnhub_key,
+        "ALPHA_VANTAGE_BASE_URL": stub.alpha_vantage_url,
+        "ALPHA_VANTAGE_API_KEY": stub.alpha_vantage_key,
+        "EXCHANGE_RATE_BASE_URL": stub.exchange_rate_url,
+        "EXCHANGE_RATE_API_KEY": stub.exchange_rate_key,
+        # Keep retries quick in tests: small read timeout, providers' limits off.
+        "HTTP_READ_TIMEOUT": "0.5",
+        "FINNHUB_CALLS_PER_MINUTE": "100000",
+        "ALPHA_VANTAGE_CALLS_PER_MINUTE": "100000",
+        "EXCHANGE_RATE_CALLS_PER_MINUTE": "100000",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    yield stub
+    stub.stop()

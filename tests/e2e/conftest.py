@@ -34,3 +34,24 @@ def cli(database_dsn: str) -> Runner:
         )
 
     return run
+
+
+def run_together(argvs: list[list[str]], env: Mapping[str, str], timeout: float = 180) -> list[int]:
+    """Start several `worthy-batch` processes at once; wait for all; return their exit codes."""
+    children = [
+        subprocess.Popen(
+            [CLI, *argv],
+            env=dict(env),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for argv in argvs
+    ]
+    codes = []
+    for child in children:
+        _, err = child.communicate(timeout=timeout)
+        if child.returncode != 0:
+            sys.stderr.write(err)
+        codes.append(child.returncode)
+    return codes

@@ -80,7 +80,7 @@ def test_a_planner_killed_at_any_step_converges_to_one_submission_on_rerun(
     assert rows(db, "SELECT status, chunk_count, plans_due FROM batch_runs") == [
         ("submitted", 3, 7)
     ]
-    keys = aws.keys()
+    keys = aws.object_keys()
     assert len([k for k in keys if "/chunks/" in k]) == 3
     assert len([k for k in keys if k.endswith("run.json")]) == 1
 
@@ -105,7 +105,7 @@ def test_a_closed_day_says_so_and_exits_zero(
     done = cli("plan", "--run-date", "2026-11-26", env=_batch_env(aws))
     assert done.returncode == 0, done.stderr
     assert "closed on 2026-11-26 (Thanksgiving Day)" in done.stdout
-    assert aws.keys() == []
+    assert aws.object_keys() == []
 
 
 def test_missing_batch_settings_exit_78_naming_each(cli: Runner, aws: AwsStack) -> None:

@@ -204,7 +204,7 @@ def test_a_closed_market_day_writes_nothing_to_s3_and_records_market_closed(
     insert_plans(db, many_plans(3, next_run_date=date(2026, 11, 20)))
     result = _plan(database_dsn, aws, run_date=closed)
     assert result.status == "market_closed"
-    assert aws.keys() == []
+    assert aws.object_keys() == []
     assert _jobs(aws) == []
     assert rows(db, "SELECT status FROM batch_runs") == [("market_closed",)]
 

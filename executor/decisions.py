@@ -1,0 +1,89 @@
+"""Deciding each plan's outcome from its snapshot and the run's prices (no I/O).
+
+Gather (the chunk, the prices) -> decide (here) -> apply (the ledger).
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from common.domain.calendar import calendar_for
+from common.domain.models import PlanSnapshot
+from common.domain.schedule import Frequency, next_run_date
+from common.domain.sizing import Purchase, size_purchase
+from common.ledger import BELOW_MINIMUM, FAIL, PURCHASE, Outcome
+from common.marketdata.quotes import PRICE_UNAVAILABLE, PriceFailure
+from executor.pricing import Price, Priced
+
+ONE = Decimal(1)
+
+
+@functools.lru_cache(maxsize=65_536)
+def following_date(anchor: date, frequency: Frequency, run_date: date, exchange: str) -> date:
+    """Cached: many plans share an anchor and frequency, and the answer is pure."""
+    return next_run_date(anchor, frequency, run_date, calendar_for(exchange))
+
+
+def decide(
+    plan: PlanSnapshot,
+    price: Priced,
+    fx: Priced | None,
+    *,
+    run_date: date,
+    share_decimals: int,
+) -> Outcome:
+    """Buy, skip (amount below minimum) or fail (no usable price or rate)."""
+    if isinstance(price, PriceFailure):
+        return _outcome(plan, FAIL, price.reason)
+    if price.currency and price.currency != plan.asset_currency:
+        return _outcome(plan, FAIL, PRICE_UNAVAILABLE)
+    if plan.currency == plan.asset_currency:
+        fx_rate = ONE
+    elif isinstance(fx, Price):
+        fx_rate = fx.value
+    else:
+        return _outcome(plan, FAIL, fx.reason if fx is not None else PRICE_UNAVAILABLE)
+    following = following_date(plan.start_date, plan.frequency, run_date, plan.exchange)
+    sized = size_purchase(
+        amount=plan.amount,
+        fee=plan.fee,
+        fx_rate=fx_rate,
+        price=price.value,
+        share_decimals=share_decimals,
+        fractional=plan.fractional,
+    )
+    if not isinstance(sized, Purchase):
+        return _outcome(plan, BELOW_MINIMUM, sized.reason, next_run_date=following)
+    return _outcome(
+        plan,
+        PURCHASE,
+        None,
+        next_run_date=following,
+        quantity=sized.quantity,
+        price=price.value,
+        fx_rate=fx_rate,
+        cost=sized.cost_basis_delta,
+        price_source=price.source,
+        price_time=price.time,
+    )
+
+
+def _outcome(plan: PlanSnapshot, outcome: str, reason: str | None, **purchase: Any) -> Outcome:
+    return Outcome(
+        plan_id=plan.plan_id,
+        scheduled_date=plan.scheduled_date,
+        version=plan.version,
+        outcome=outcome,
+        reason=reason,
+        user_id=plan.user_id,
+        symbol=plan.symbol,
+        exchange=plan.exchange,
+        asset_currency=plan.asset_currency,
+        amount=plan.amount,
+        currency=plan.currency,
+        fee=plan.fee,
+        **purchase,
+    )

@@ -1,0 +1,79 @@
+"""`worthy-batch execute`: gather settings and clients, run one chunk, report."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from functools import partial
+
+from common import aws
+from common.config import Settings, load_settings
+from common.db import connect, database_errors_are_transient, database_url
+from common.domain.models import parse_run_id
+from common.errors import ConfigError
+from common.manifest_store import ManifestStore, RunLocation
+from common.marketdata.bootstrap import build_market_data
+from common.runs import RunRepository
+from executor.service import ExecutorDeps, execute_chunk
+
+
+def chunk_index(args: argparse.Namespace, settings: Settings) -> int:
+    """--chunk-index, else CHUNK_INDEX, else AWS_BATCH_JOB_ARRAY_INDEX, else 0."""
+    for candidate in (args.chunk_index, settings.chunk_index, settings.aws_batch_job_array_index):
+        if candidate is not None:
+            if candidate < 0:
+                raise ConfigError({"--chunk-index": "must be 0 or more"})
+            return int(candidate)
+    return 0
+
+
+def locate(args: argparse.Namespace, settings: Settings, dsn: str) -> RunLocation:
+    """Where the run's files are: --manifest, MANIFEST_URI, or the run's record (--run-id)."""
+    uri = args.manifest or (None if args.run_id else settings.manifest_uri)
+    if uri:
+        return RunLocation.from_manifest_uri(uri)
+    if not args.run_id:
+        raise ConfigError({"--manifest/--run-id": "one is required (or MANIFEST_URI)"})
+    try:
+        market, run_date = parse_run_id(args.run_id)
+    except ValueError as exc:
+        raise ConfigError({"--run-id": str(exc)}) from None
+    conn = connect(dsn, attempts=settings.db_connect_attempts)
+    try:
+        record = RunRepository(conn).get(args.run_id)
+    finally:
+        conn.close()
+    if record is not None and record.manifest_uri:
+        return RunLocation.from_manifest_uri(record.manifest_uri)
+    if not settings.manifest_bucket:
+        raise ConfigError({"MANIFEST_BUCKET": f"missing, and run {args.run_id} is not recorded"})
+    return RunLocation.for_run(
+        settings.manifest_bucket, settings.manifest_prefix, market, run_date, args.run_id
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    index = chunk_index(args, settings)
+    market_data = build_market_data(settings)
+    try:
+        with database_errors_are_transient():
+            dsn = database_url(settings)
+            where = locate(args, settings, dsn)
+            deps = ExecutorDeps(
+                connect=partial(
+                    connect,
+                    dsn,
+                    attempts=settings.db_connect_attempts,
+                    application_name=f"worthy-executor-{index}",
+                ),
+                store=ManifestStore(aws.s3_client()),
+                market_data=market_data,
+                clock=partial(datetime.now, UTC),
+                write_batch_size=settings.write_batch_size,
+                share_decimals=settings.share_decimals,
+            )
+            execute_chunk(deps, where, index)
+    finally:
+        market_data.close()
+    return 0
