@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from common.stubs import market_bodies as bodies
-from common.stubs.market_faults import ANY_KEY, CallLog, FaultBook
+from common.stubs.market_faults import CallLog, FaultBook
 from common.stubs.market_handler import MarketHandler
 
 DEFAULT_FINNHUB_KEY = "stub-finnhub-key"
@@ -159,8 +159,8 @@ class StubMarketServer:
     def set_fault(
         self,
         provider: str,
-        key: str = ANY_KEY,
-        fault: str = "http_500",
+        key: str,
+        fault: str,
         times: int | None = None,
         *,
         retry_after: float = 1.0,

@@ -1,4 +1,4 @@
-"""The stub market server on loopback and a market-data bootstrap pointed at it.
+"""Fixtures: the stub market server on loopback and a market-data bootstrap pointed at it.
 
 Time is a FakeClock shared by the stub (quote times, its rate limit) and the
 chain (limiter, backoff, validation), so retries and pacing cost no real
@@ -7,37 +7,15 @@ time. The read timeout is short so that the stub's slow answer costs 0.3 s.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from common.config import Settings
-from common.marketdata import FxRates, MarketData, PriceFailure, Quote, build_market_data
+from common.marketdata import MarketData, build_market_data
 from common.stubs.market_server import StubMarketServer
-from tests.marketdata_fakes import NEW_YORK, RUN_DATE, FakeClock
-
-READ_TIMEOUT = 0.3
-SLOW_SECONDS = 1.0  # the stub's slow answer: well past READ_TIMEOUT
-SYMBOLS = ("AAPL", "MSFT", "IBM")
-BASES = ("EUR", "GBP")
-BASELINE_CALLS = len(SYMBOLS) + len(BASES)  # S + C: one call per symbol and per FX base
-
-
-def settings_for(stub: StubMarketServer, **overrides: Any) -> Settings:
-    """Settings that point every provider at `stub`, with its keys and short timeouts."""
-    values: dict[str, Any] = {
-        "finnhub_api_key": stub.finnhub_key,
-        "alpha_vantage_api_key": stub.alpha_vantage_key,
-        "exchange_rate_api_key": stub.exchange_rate_key,
-        "finnhub_base_url": stub.finnhub_url,
-        "alpha_vantage_base_url": stub.alpha_vantage_url,
-        "exchange_rate_base_url": stub.exchange_rate_url,
-        "http_connect_timeout": 0.5,
-        "http_read_timeout": READ_TIMEOUT,
-    }
-    values.update(overrides)
-    return Settings(**values)
+from tests.integration.marketdata.support import SLOW_SECONDS, settings_for
+from tests.marketdata_fakes import FakeClock
 
 
 @pytest.fixture
@@ -70,22 +48,3 @@ def connect(stub: StubMarketServer, clock: FakeClock) -> Iterator[Any]:
 def market(connect: Any) -> MarketData:
     made: MarketData = connect()
     return made
-
-
-Result = Quote | FxRates | PriceFailure
-
-
-def price_the_request(market: MarketData) -> dict[str, Result]:
-    """What an executor chunk does: every symbol once, every FX base once."""
-    results: dict[str, Result] = dict(market.chain.price_many(SYMBOLS, RUN_DATE, NEW_YORK))
-    results.update({base: market.chain.fx(base, RUN_DATE) for base in BASES})
-    return results
-
-
-def outcome(result: Result) -> str:
-    """Which provider priced it, or which failure class it got."""
-    return result.reason if isinstance(result, PriceFailure) else result.provider
-
-
-def outcomes(results: Mapping[str, Result]) -> dict[str, str]:
-    return {key: outcome(result) for key, result in results.items()}

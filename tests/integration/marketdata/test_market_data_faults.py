@@ -14,7 +14,7 @@ import requests
 
 from common.marketdata import PRICE_UNAVAILABLE, PROVIDER_ERROR, FxRates, MarketData, Quote
 from common.stubs.market_server import StubMarketServer
-from tests.integration.marketdata.conftest import (
+from tests.integration.marketdata.support import (
     BASELINE_CALLS,
     SYMBOLS,
     outcomes,
