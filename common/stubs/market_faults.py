@@ -138,9 +138,9 @@ class CallLog:
             )
 
     def recent(self, provider: str, since: float) -> int:
-        """Calls to `provider` at or after `since` (stub clock)."""
+        """Calls to `provider` after `since` (stub clock): a call exactly a minute old is out."""
         with self._lock:
-            return sum(1 for at in self._times[provider] if at >= since)
+            return sum(1 for at in self._times[provider] if at > since)
 
     def times(self, provider: str) -> list[float]:
         with self._lock:

@@ -28,13 +28,14 @@ from types import TracebackType
 from typing import Any, Self
 
 from common.stubs import market_bodies as bodies
-from common.stubs.market_faults import ANY_KEY, CallLog, FaultBook
+from common.stubs.market_faults import CallLog, FaultBook
 from common.stubs.market_handler import MarketHandler
 
 DEFAULT_FINNHUB_KEY = "stub-finnhub-key"
 DEFAULT_ALPHA_VANTAGE_KEY = "stub-alpha-vantage-key"
 DEFAULT_EXCHANGE_RATE_KEY = "stub-exchange-rate-key"
 DEFAULT_SEED = "worthy"
+POLL_SECONDS = 0.05  # how soon stop() is noticed
 DEFAULT_SLOW_SECONDS = 2.0  # longer than any sane test read timeout, short enough to end
 
 
@@ -96,7 +97,10 @@ class StubMarketServer:
         self.stopping.clear()
         self._server = _Server(self._address, self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="stub-market-server", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": POLL_SECONDS},
+            name="stub-market-server",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -155,8 +159,8 @@ class StubMarketServer:
     def set_fault(
         self,
         provider: str,
-        key: str = ANY_KEY,
-        fault: str = "http_500",
+        key: str,
+        fault: str,
         times: int | None = None,
         *,
         retry_after: float = 1.0,

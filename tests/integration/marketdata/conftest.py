@@ -1,0 +1,50 @@
+"""Fixtures: the stub market server on loopback and a market-data bootstrap pointed at it.
+
+Time is a FakeClock shared by the stub (quote times, its rate limit) and the
+chain (limiter, backoff, validation), so retries and pacing cost no real
+time. The read timeout is short so that the stub's slow answer costs 0.3 s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from common.marketdata import MarketData, build_market_data
+from common.stubs.market_server import StubMarketServer
+from tests.integration.marketdata.support import SLOW_SECONDS, settings_for
+from tests.marketdata_fakes import FakeClock
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def stub(clock: FakeClock) -> Iterator[StubMarketServer]:
+    with StubMarketServer(clock=clock, slow_seconds=SLOW_SECONDS, unknown_symbols=["NOPE"]) as s:
+        yield s
+
+
+@pytest.fixture
+def connect(stub: StubMarketServer, clock: FakeClock) -> Iterator[Any]:
+    """`connect(**settings)` -> MarketData against the stub; closed after the test."""
+    built: list[MarketData] = []
+
+    def make(**overrides: Any) -> MarketData:
+        market = build_market_data(settings_for(stub, **overrides), clock=clock, sleep=clock.sleep)
+        built.append(market)
+        return market
+
+    yield make
+    for market in built:
+        market.close()
+
+
+@pytest.fixture
+def market(connect: Any) -> MarketData:
+    made: MarketData = connect()
+    return made
