@@ -35,6 +35,9 @@ fmt: install ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+local-run: install ## both stages on this machine (DATE=YYYY-MM-DD, PLANS=N; default: latest market day, 2000)
+	$(BIN)/worthy-batch local-run $(if $(DATE),--date $(DATE)) $(if $(PLANS),--plans $(PLANS))
+
 clean: ## remove the virtualenv and local state (embedded database, caches)
 	-$(BIN)/python -m common.embedded_pg stop 2>/dev/null
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

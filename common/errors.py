@@ -14,7 +14,8 @@
     │   ├── ProviderAccessDenied     bad or missing key, plan without access (401/403)
     │   ├── ProviderBadResponse      garbage body, error body we cannot use
     │   └── UnknownSymbol            the provider answered: it has no such symbol or pair
-    └── LedgerViolation    (1)       `verify` found the ledger inconsistent
+    ├── LedgerViolation    (1)       `verify` found the ledger inconsistent
+    └── JobFailed          (1)       `submit --wait` saw the planner job fail
 
 Messages never contain secrets: adapters build them from redacted URLs and
 provider names, never from request headers or raw query strings.
@@ -29,7 +30,7 @@ class ExitCode(IntEnum):
     """Process exit codes, from sysexits.h so that Batch retry rules can key on them."""
 
     OK = 0
-    VIOLATION = 1
+    FAILED = 1  # the thing checked or followed failed (verify, submit --wait)
     SOFTWARE = 70  # a bug: an exception nobody translated
     DATA = 65
     TEMPFAIL = 75
@@ -148,8 +149,19 @@ class UnknownSymbol(MarketDataError):
 class LedgerViolation(WorthyError):
     """`worthy-batch verify` found broken invariants; `violations` lists them."""
 
-    exit_code = ExitCode.VIOLATION
+    exit_code = ExitCode.FAILED
 
     def __init__(self, violations: list[str]) -> None:
         self.violations = list(violations)
         super().__init__(f"ledger check failed: {len(self.violations)} violation(s)")
+
+
+class JobFailed(WorthyError):
+    """A Batch job followed by `submit --wait` ended FAILED."""
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        self.job_id = job_id
+        self.reason = reason
+        super().__init__(f"job {job_id} failed: {reason or 'no reason given'}")

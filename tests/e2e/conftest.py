@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+import psycopg2.extensions
 import pytest
+
+from common.ops.verify import violations
 
 CLI = str(Path(sys.executable).with_name("worthy-batch"))
 
@@ -55,3 +58,11 @@ def run_together(argvs: list[list[str]], env: Mapping[str, str], timeout: float 
             sys.stderr.write(err)
         codes.append(child.returncode)
     return codes
+
+
+@pytest.fixture(autouse=True)
+def ledger_verifies(db: psycopg2.extensions.connection) -> Iterator[None]:
+    """After every e2e test, the ledger passes `verify`'s checks."""
+    yield
+    found = violations(db)
+    assert found == [], found

@@ -25,7 +25,7 @@ RUN = "XNYS-20261127"
 @pytest.fixture(autouse=True)
 def ledger_stays_consistent(db: psycopg2.extensions.connection) -> Any:
     yield
-    assert_ledger_consistent(db)
+    assert_ledger_consistent(db)  # the same invariants as `verify`, written independently
 
 
 def _plan(cli: Runner, chunk_size: int = 500) -> None:

@@ -1,0 +1,1 @@
+"""Operator commands: finalize, status, redrive, verify, submit."""

@@ -1,0 +1,148 @@
+"""`worthy-batch finalize`: aggregate every chunk's results into report.json and close the run.
+
+Like Step Functions' ResultWriter: the report lists succeeded, failed and
+pending chunks, outcome counts by reason, money invested by currency, API
+calls by provider and each chunk's timings. The run becomes `succeeded`
+(every chunk succeeded), `partial` (some did) or `failed` (none did). Safe to
+run again: it rewrites the same report from the same results.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from common import aws
+from common.config import load_settings
+from common.db import connect, database_errors_are_transient, database_url
+from common.domain.models import ChunkResult
+from common.errors import InputError
+from common.logging import emit_metrics, get_logger, log_context
+from common.manifest_store import ManifestStore, RunLocation
+from common.runs import FAILED, PARTIAL, SUCCEEDED, RunRecord, RunRepository
+
+log = get_logger(__name__)
+MAX_LISTED_FAILURES = 1000
+
+
+@dataclass(frozen=True)
+class Finalized:
+    status: str
+    report: dict[str, Any]
+    report_uri: str
+
+
+def finalize_run(runs: RunRepository, store: ManifestStore, run_id: str) -> Finalized:
+    run = runs.get(run_id)
+    if run is None or not run.manifest_uri:
+        raise InputError(f"run {run_id} has no manifests in this database; nothing to finalize")
+    where = RunLocation.from_manifest_uri(run.manifest_uri)
+    chunks = runs.chunks(run_id)
+    results = store.load_results(where, len(chunks))
+    report = build_report(run, [(c.chunk_index, c.status, c.attempts) for c in chunks], results)
+    status = report["status"]
+    store.put_report(where, report)
+    runs.set_status(run_id, status)
+    return Finalized(status, report, f"s3://{where.bucket}/{where.report_key}")
+
+
+def build_report(
+    run: RunRecord,
+    chunks: list[tuple[int, str, int]],
+    results: dict[int, ChunkResult],
+) -> dict[str, Any]:
+    """The run's outcome from its chunks' statuses and results (pure)."""
+    succeeded = [i for i, status, _ in chunks if status == "succeeded"]
+    failed = [i for i, status, _ in chunks if status == "failed"]
+    pending = [i for i, status, _ in chunks if status not in ("succeeded", "failed")]
+    if chunks and len(succeeded) == len(chunks):
+        status = SUCCEEDED
+    else:
+        status = PARTIAL if succeeded else FAILED
+    counts: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    api_calls: Counter[str] = Counter()
+    invested: dict[str, Decimal] = {}
+    failures: list[dict[str, Any]] = []
+    timings = []
+    for index in sorted(results):
+        result = results[index]
+        counts.update(purchased=result.purchased, skipped=result.skipped, failed=result.failed)
+        reasons.update(result.reasons)
+        api_calls.update(result.api_calls)
+        for currency, amount in result.invested.items():
+            invested[currency] = invested.get(currency, Decimal(0)) + amount
+        failures.extend(
+            {"chunk": index, "plan_id": f.plan_id, "status": f.status, "reason": f.reason}
+            for f in result.failures
+        )
+        timings.append(
+            {
+                "chunk": index,
+                "attempt": result.attempt,
+                "items": result.items,
+                "duration_ms": result.duration_ms,
+                **result.timings_ms,
+            }
+        )
+    return {
+        "schema_version": 1,
+        "run_id": run.run_id,
+        "market": run.market,
+        "run_date": run.run_date.isoformat(),
+        "status": status,
+        "finalized_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "plans_due": run.plans_due or 0,
+        "invalid_plans": run.invalid_plans or 0,
+        "chunks": {
+            "total": len(chunks),
+            "succeeded": len(succeeded),
+            "failed": failed,
+            "pending": pending,
+        },
+        "outcomes": dict(counts),
+        "reasons": dict(sorted(reasons.items())),
+        "invested": {c: str(a) for c, a in sorted(invested.items())},
+        "api_calls": dict(sorted(api_calls.items())),
+        "chunk_timings": timings,
+        "failures": failures[:MAX_LISTED_FAILURES],
+        "failures_total": len(failures),
+        "redrives": run.redrives,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with log_context(run_id=args.run_id), database_errors_are_transient():
+        conn = connect(
+            database_url(settings),
+            attempts=settings.db_connect_attempts,
+            application_name="worthy-finalizer",
+        )
+        try:
+            done = finalize_run(RunRepository(conn), ManifestStore(aws.s3_client()), args.run_id)
+        finally:
+            conn.close()
+    outcomes = done.report["outcomes"]
+    emit_metrics(
+        {
+            "purchased": outcomes.get("purchased", 0),
+            "skipped": outcomes.get("skipped", 0),
+            "failed": outcomes.get("failed", 0),
+            "api_calls": sum(done.report["api_calls"].values()),
+        },
+        market=done.report["market"],
+        stage="finalizer",
+    )
+    log.info(
+        "run %s finalized: %s; report at %s",
+        args.run_id,
+        done.status,
+        done.report_uri,
+        extra={"status": done.status},
+    )
+    return 0
