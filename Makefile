@@ -17,12 +17,14 @@ install: $(STAMP) ## create .venv/ with the project and its dev tools (no-op whe
 
 # requirements.lock pins the runtime dependencies (the image installs exactly
 # these); using it as constraints here makes tests run against the same versions.
+# The hashes are stripped: pip would demand hashes for the dev tools too.
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	  || { echo "worthy-batch needs Python 3.11 or newer; found $$($(PYTHON) --version 2>&1). Set PYTHON=python3.11."; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	@sed -e '/--hash=/d' -e 's/ \\$$//' requirements.lock > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(VENV)/constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 # A throwaway venv keeps pip-tools (and the pip it needs) out of .venv/.
