@@ -40,10 +40,11 @@ lock: ## refresh requirements.lock (runtime dependencies, exact pins with hashes
 test: install ## run the whole test suite (unit, integration, e2e)
 	$(BIN)/python -m pytest
 
-lint: install ## ruff and mypy --strict on the three packages
+lint: install ## ruff, mypy --strict on the three packages, cfn-lint on the stack
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy common planner executor
+	$(BIN)/cfn-lint infra/template.yaml
 
 fmt: install ## format and autofix
 	$(BIN)/ruff format .
