@@ -40,11 +40,12 @@ lock: ## refresh requirements.lock (runtime dependencies, exact pins with hashes
 test: install ## run the whole test suite (unit, integration, e2e)
 	$(BIN)/python -m pytest
 
-lint: install ## ruff, mypy --strict on the three packages, cfn-lint on the stack
+lint: install ## ruff, mypy --strict on the three packages, cfn-lint and shellcheck on infra/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy common planner executor
 	$(BIN)/cfn-lint infra/template.yaml
+	$(BIN)/shellcheck infra/*.sh
 
 fmt: install ## format and autofix
 	$(BIN)/ruff format .
