@@ -25,7 +25,7 @@ Required on the first deploy:
                                 EXCHANGE_RATE_API_KEY (full ARN)
 Options:
   --profile NAME                AWS CLI profile
-  --region REGION               AWS region (default: the profile's)
+  --region REGION               AWS region (default: AWS_REGION, else the profile's)
   --stack-name NAME             stack, ECR repository and job definition prefix
                                 (lowercase; default: worthy-batch)
   --image-tag TAG               tag to build and deploy (default: the git commit)
@@ -125,6 +125,7 @@ if [[ -z $tag ]]; then
   tag=$(git -C "$ROOT" rev-parse --short=12 HEAD)
 fi
 
+[[ -n $region ]] || region=${AWS_REGION:-${AWS_DEFAULT_REGION:-}}
 [[ -n $region ]] || region=$(aws_ configure get region || true)
 [[ -n $region ]] || die "no AWS region: pass --region or set one in the profile"
 account=$(aws_ sts get-caller-identity --query Account --output text 2>&1) \

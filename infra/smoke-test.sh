@@ -20,7 +20,7 @@ database, records the day as market_closed and exits 0, buying nothing. A
 
 Options:
   --profile NAME         AWS CLI profile
-  --region REGION        AWS region (default: the profile's)
+  --region REGION        AWS region (default: AWS_REGION, else the profile's)
   --stack-name NAME      default: worthy-batch
   --run-date YYYY-MM-DD  default: the last Saturday
   --allow-market-day     accept a weekday --run-date (it buys what is due)

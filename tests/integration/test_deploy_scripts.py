@@ -6,6 +6,7 @@ ones. No AWS account and no Docker engine are involved.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -305,3 +306,15 @@ def test_the_smoke_test_needs_a_deployed_stack(smoke: Tools) -> None:
 
 def test_the_scripts_are_executable() -> None:
     assert os.access(DEPLOY, os.X_OK) and os.access(SMOKE, os.X_OK)
+
+
+def test_every_option_the_readme_uses_exists(tools: Tools) -> None:
+    readme = (ROOT / "README.md").read_text("utf-8").replace("\\\n", " ")
+    for script in (DEPLOY, SMOKE):
+        used = set()
+        for line in readme.splitlines():
+            if f"infra/{script.name}" in line:
+                used |= set(re.findall(r"(?<= )--[a-z-]+", line.split(f"infra/{script.name}")[1]))
+        assert used, f"README shows no {script.name} command"
+        documented = tools.run(script, "--help").stdout
+        assert not {option for option in used if option not in documented}, script.name
