@@ -8,28 +8,44 @@ DATE  ?=
 PLANS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint fmt local-run clean
+.PHONY: help install lock test lint fmt local-run clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## create .venv/ with the project and its dev tools (no-op when nothing changed)
 
-$(STAMP): pyproject.toml
+# requirements.lock pins the runtime dependencies (the image installs exactly
+# these); using it as constraints here makes tests run against the same versions.
+# The hashes are stripped: pip would demand hashes for the dev tools too.
+$(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	  || { echo "worthy-batch needs Python 3.11 or newer; found $$($(PYTHON) --version 2>&1). Set PYTHON=python3.11."; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@sed -e '/--hash=/d' -e 's/ \\$$//' requirements.lock > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(VENV)/constraints.txt -e '.[dev]'
 	@touch $(STAMP)
+
+# A throwaway venv keeps pip-tools (and the pip it needs) out of .venv/.
+lock: ## refresh requirements.lock (runtime dependencies, exact pins with hashes) from PyPI
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT \
+	  && $(PYTHON) -m venv "$$tmp/venv" \
+	  && "$$tmp/venv/bin/pip" install --quiet --disable-pip-version-check pip-tools==7.6.2 \
+	  && CUSTOM_COMPILE_COMMAND="make lock" "$$tmp/venv/bin/pip-compile" --quiet --upgrade \
+	       --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+	       --output-file requirements.lock pyproject.toml
+	@echo "requirements.lock refreshed; review the diff, then run make install and make test"
 
 test: install ## run the whole test suite (unit, integration, e2e)
 	$(BIN)/python -m pytest
 
-lint: install ## ruff and mypy --strict on the three packages
+lint: install ## ruff, mypy --strict on the three packages, cfn-lint and shellcheck on infra/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy common planner executor
+	$(BIN)/cfn-lint infra/template.yaml
+	$(BIN)/shellcheck infra/*.sh
 
 fmt: install ## format and autofix
 	$(BIN)/ruff format .

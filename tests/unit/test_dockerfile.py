@@ -1,0 +1,200 @@
+"""The image, checked statically: no Docker engine runs on our machines or in CI.
+
+What a build would catch late (a floating base image, a root user, a baked-in
+secret, a COPY of a path that is not in the build context, a job definition
+that runs a subcommand the CLI does not have) is caught here instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass
+from fnmatch import fnmatch
+
+import pytest
+
+from common.cli import build_parser
+from common.config import SECRET_FIELDS
+from tests.cfn import ROOT, load_template, resources_of_type
+
+DOCKERFILE = ROOT / "docker" / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+LOCK = ROOT / "requirements.lock"
+
+SECRET_NAME = re.compile(r"KEY|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|DATABASE_URL|DSN", re.I)
+PINNED_TAG = re.compile(r":\d+\.\d+\.\d+[\w.-]*$")
+PINNED_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str
+    args: str
+
+
+def parse(text: str) -> list[Instruction]:
+    """Instructions in order, continuation lines joined and comments dropped."""
+    instructions: list[Instruction] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):  # a comment inside a continued instruction
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, args = (pending + line).partition(" ")
+        instructions.append(Instruction(keyword.upper(), args.strip()))
+        pending = ""
+    return instructions
+
+
+@dataclass(frozen=True)
+class Stage:
+    image: str
+    name: str | None
+    instructions: list[Instruction]
+
+
+def stages(instructions: list[Instruction]) -> list[Stage]:
+    """Build stages with `${ARG}` in FROM resolved from the global ARG defaults."""
+    global_args: dict[str, str] = {}
+    found: list[Stage] = []
+    for instruction in instructions:
+        if instruction.keyword == "ARG" and not found:
+            name, _, default = instruction.args.partition("=")
+            global_args[name] = default
+        elif instruction.keyword == "FROM":
+            image, *rest = instruction.args.split()
+            image = re.sub(r"\$\{(\w+)\}", lambda m: global_args[m.group(1)], image)
+            name = rest[1] if len(rest) == 2 and rest[0].upper() == "AS" else None
+            found.append(Stage(image, name, []))
+        elif found:
+            found[-1].instructions.append(instruction)
+    return found
+
+
+@pytest.fixture(scope="module")
+def instructions() -> list[Instruction]:
+    return parse(DOCKERFILE.read_text("utf-8"))
+
+
+@pytest.fixture(scope="module")
+def final(instructions: list[Instruction]) -> Stage:
+    return stages(instructions)[-1]
+
+
+def test_the_build_has_a_build_stage_and_a_separate_runtime_stage(
+    instructions: list[Instruction],
+) -> None:
+    built = stages(instructions)
+    assert len(built) >= 2
+    assert any(
+        i.keyword == "COPY" and i.args.startswith("--from=") for i in built[-1].instructions
+    ), "the runtime stage copies the installed environment from the build stage"
+
+
+def test_every_base_image_is_pinned_to_an_exact_release_or_a_digest(
+    instructions: list[Instruction],
+) -> None:
+    built = stages(instructions)
+    names = {stage.name for stage in built}
+    for stage in built:
+        if stage.image in names:
+            continue
+        assert "python" in stage.image and "slim" in stage.image, stage.image
+        assert PINNED_TAG.search(stage.image.split("@")[0]) or PINNED_DIGEST.search(stage.image), (
+            f"{stage.image} floats: pin an exact X.Y.Z tag or a digest"
+        )
+
+
+def test_the_image_runs_as_a_non_root_user_that_it_creates(final: Stage) -> None:
+    users = [i.args for i in final.instructions if i.keyword == "USER"]
+    assert users, "the runtime stage never leaves root"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0")
+    created = " ".join(i.args for i in final.instructions if i.keyword == "RUN")
+    assert re.search(rf"useradd\b.*(--uid {user}\b|\b{user}$)", created), created
+
+
+def test_no_secret_is_baked_into_the_image(instructions: list[Instruction]) -> None:
+    secret_variables = {field.upper() for field in SECRET_FIELDS}
+    for instruction in instructions:
+        if instruction.keyword in ("ENV", "ARG"):
+            for assignment in shlex.split(instruction.args):
+                name = assignment.split("=", 1)[0]
+                assert not SECRET_NAME.search(name), f"{instruction.keyword} {name}"
+                assert name not in secret_variables
+        if instruction.keyword in ("COPY", "ADD"):
+            assert ".env" not in instruction.args
+            assert not instruction.args.startswith(". "), "COPY . copies the whole context"
+
+
+def test_the_build_context_is_an_allow_list(instructions: list[Instruction]) -> None:
+    patterns = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text("utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "*", ".dockerignore starts by excluding everything"
+    allowed = [p[1:].rstrip("/") for p in patterns if p.startswith("!")]
+    for instruction in instructions:
+        if instruction.keyword != "COPY" or instruction.args.startswith("--from="):
+            continue
+        *sources, _ = instruction.args.split()
+        for source in sources:
+            assert (ROOT / source).exists(), f"COPY {source}: no such path"
+            top = source.split("/")[0]
+            assert any(fnmatch(top, a) for a in allowed), f"{source} is not in .dockerignore"
+
+
+def test_dependencies_come_from_the_lock_with_hashes(instructions: list[Instruction]) -> None:
+    runs = [i.args for i in instructions if i.keyword == "RUN"]
+    assert any("--require-hashes" in r and "-r requirements.lock" in r for r in runs)
+    assert any("--no-deps ." in r for r in runs), "the project installs without re-resolving"
+
+
+def test_the_lock_pins_every_runtime_dependency_with_hashes() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    wanted = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
+    text = LOCK.read_text("utf-8")
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", text, re.M))
+    assert wanted <= {name.lower() for name in pins}, wanted - set(pins)
+    blocks = re.split(r"\n(?=[A-Za-z])", text.split("\n", 6)[-1])
+    for block in blocks:
+        if "==" in block:
+            assert "--hash=sha256:" in block, block.splitlines()[0]
+
+
+def test_the_entrypoint_is_the_installed_console_script(final: Stage) -> None:
+    entrypoints = [i.args for i in final.instructions if i.keyword == "ENTRYPOINT"]
+    assert entrypoints, "no ENTRYPOINT"
+    assert json.loads(entrypoints[-1]) == ["worthy-batch"], "exec form, the console script"
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["scripts"]
+    assert scripts["worthy-batch"] == "common.cli:main"
+    path = [i.args for i in final.instructions if i.keyword == "ENV" and "PATH=" in i.args]
+    venv = re.search(r"PATH=(\S+)/bin:", path[-1])
+    assert venv, "PATH puts the installed environment first"
+    copied = [i.args for i in final.instructions if i.keyword == "COPY"]
+    assert any(c.endswith(f" {venv.group(1)}") for c in copied)
+
+
+def test_every_job_definition_runs_a_real_subcommand() -> None:
+    definitions = resources_of_type(load_template(), "AWS::Batch::JobDefinition")
+    assert len(definitions) == 3
+    parser = build_parser()
+    for name, props in definitions.items():
+        command = props["ContainerProperties"]["Command"]
+        # Batch replaces Ref::name placeholders with the job's parameters.
+        argv = ["XNYS-20261127" if arg.startswith("Ref::") else arg for arg in command]
+        args = parser.parse_args(argv)
+        assert args.command == command[0], name
+        assert getattr(args, "handler", None), f"{name}: {command} has no handler"
+        for arg in command:
+            if arg.startswith("Ref::"):
+                assert arg.removeprefix("Ref::") in props.get("Parameters", {}), (name, arg)

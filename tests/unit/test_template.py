@@ -1,0 +1,411 @@
+"""infra/template.yaml read as data: what moto cannot deploy, and the rules of the stack.
+
+moto's CloudFormation skips some resource types (the Scheduler schedule, the
+bucket policy, SNS subscriptions and topic policies, CloudWatch alarms) and
+ignores some properties it does deploy (bucket lifecycle and public access
+block, job timeouts); tests/integration/test_infra.py says which. Their
+properties are asserted here, from the template itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from fnmatch import fnmatchcase
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from common.config import SECRET_FIELDS, Settings
+from tests.cfn import (
+    as_list,
+    load_template,
+    policy_documents,
+    resolve,
+    resources_of_type,
+    statements,
+)
+
+DATA_SERVICES = ("s3", "batch", "secretsmanager", "kms")
+READ_ONLY_BATCH = ("batch:Describe*", "batch:List*")
+PROVIDER_KEYS = ("FINNHUB_API_KEY", "ALPHA_VANTAGE_API_KEY", "EXCHANGE_RATE_API_KEY")
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def job_definitions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = resources_of_type(template, "AWS::Batch::JobDefinition")
+    return {props["JobDefinitionName"]["Fn::Sub"].split("-")[-1]: props for props in found.values()}
+
+
+def resource(template: dict[str, Any], name: str) -> dict[str, Any]:
+    props: dict[str, Any] = template["Resources"][name]["Properties"]
+    return props
+
+
+# ---------------------------------------------------------------------- IAM
+
+
+def test_no_policy_allows_every_action_or_every_resource_of_a_data_service(
+    template: dict[str, Any],
+) -> None:
+    problems = []
+    documents = list(policy_documents(template))
+    assert len(documents) >= 10, "every role, managed policy and resource policy is inspected"
+    for where, document in documents:
+        for statement in statements(document):
+            actions = as_list(statement.get("Action", []))
+            if "*" in actions:
+                problems.append(f"{where}: Action '*'")
+            if statement["Effect"] != "Allow":
+                continue
+            for action in actions:
+                if action.endswith(":*"):
+                    problems.append(f"{where}: every action of a service ({action})")
+            if "*" not in as_list(statement.get("Resource", [])):
+                continue
+            for action in actions:
+                service = action.split(":")[0]
+                read_only = any(fnmatchcase(action, p) for p in READ_ONLY_BATCH)
+                if service in DATA_SERVICES and not read_only:
+                    problems.append(f"{where}: {action} on Resource '*'")
+    assert not problems, "\n".join(problems)
+
+
+# Values for the parameters without a default, as a deployment passes them.
+DATABASE_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:worthy/db-AbCdEf"
+API_KEY_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:worthy/api-GhIjKl"
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
+PARAMETERS = {
+    "DatabaseSecretArn": DATABASE_SECRET,
+    "ApiKeySecretArn": API_KEY_SECRET,
+    "SecretsKmsKeyArn": KMS_KEY,
+    "ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/worthy-batch:abc123",
+    "AlarmEmail": "ops@example.com",
+}
+
+
+def allowed(template: dict[str, Any], role: str) -> dict[str, list[str]]:
+    """action -> resolved resources that the role's policies allow."""
+    grants: dict[str, list[str]] = {}
+    documents = [p["PolicyDocument"] for p in resource(template, role).get("Policies", [])]
+    for props in resources_of_type(template, "AWS::IAM::ManagedPolicy").values():
+        if {"Ref": role} in props.get("Roles", []):
+            documents.append(props["PolicyDocument"])
+    for document in documents:
+        for statement in statements(document):
+            if statement["Effect"] == "Allow":
+                for action in as_list(statement["Action"]):
+                    resolved = resolve(template, as_list(statement["Resource"]), PARAMETERS)
+                    grants.setdefault(action, []).extend(resolved)
+    return grants
+
+
+JOB_DEFINITION = "arn:aws:batch:us-east-1:123456789012:job-definition/worthy-batch-{}"
+
+
+def test_only_the_planner_submits_and_only_executors_and_the_finalizer(
+    template: dict[str, Any],
+) -> None:
+    planner = allowed(template, "PlannerJobRole")
+    assert sorted(planner["batch:SubmitJob"]) == sorted(
+        ["<JobQueue>"]
+        + [JOB_DEFINITION.format(stage) for stage in ("executor", "finalizer")]
+        + [JOB_DEFINITION.format(stage) + ":*" for stage in ("executor", "finalizer")]
+    )
+    assert planner["batch:DescribeJobs"] == ["*"]
+    worker = allowed(template, "WorkerJobRole")
+    assert not [action for action in worker if action.startswith("batch:")]
+
+
+def test_the_schedule_may_submit_the_planner_only(template: dict[str, Any]) -> None:
+    scheduler = allowed(template, "SchedulerRole")
+    assert sorted(scheduler["batch:SubmitJob"]) == sorted(
+        ["<JobQueue>", JOB_DEFINITION.format("planner"), JOB_DEFINITION.format("planner") + ":*"]
+    )
+    assert scheduler["sqs:SendMessage"] == ["<ScheduleDeadLetterQueue.Arn>"]
+    trust = resource(template, "SchedulerRole")["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert "aws:SourceAccount" in trust["Condition"]["StringEquals"]
+
+
+def test_jobs_reach_s3_under_the_runs_prefix_only(template: dict[str, Any]) -> None:
+    for role in ("PlannerJobRole", "WorkerJobRole"):
+        grants = allowed(template, role)
+        s3 = {action: where for action, where in grants.items() if action.startswith("s3:")}
+        assert s3 == {
+            "s3:GetObject": ["<RunsBucket.Arn>/recurring-investments/*"],
+            "s3:PutObject": ["<RunsBucket.Arn>/recurring-investments/*"],
+            "s3:ListBucket": ["<RunsBucket.Arn>"],
+        }, role
+    listing = [
+        s
+        for s in statements(resource(template, "RunsAccessPolicy")["PolicyDocument"])
+        if s["Action"] == "s3:ListBucket"
+    ]
+    condition = resolve(template, listing[0]["Condition"])
+    assert condition == {"StringLike": {"s3:prefix": "recurring-investments/*"}}
+
+
+def test_the_execution_role_reads_the_two_secrets_and_this_repository_only(
+    template: dict[str, Any],
+) -> None:
+    grants = allowed(template, "ExecutionRole")
+    assert sorted(grants["secretsmanager:GetSecretValue"]) == sorted(
+        [DATABASE_SECRET, API_KEY_SECRET]
+    )
+    assert grants["kms:Decrypt"] == [KMS_KEY]
+    assert grants["ecr:BatchGetImage"] == ["<Repository.Arn>"]
+    assert grants["ecr:GetAuthorizationToken"] == ["*"], "account-level, takes no resource"
+    assert grants["logs:PutLogEvents"] == ["<LogGroup.Arn>"]
+
+
+def test_without_a_customer_key_the_execution_role_gets_no_kms_grant(
+    template: dict[str, Any],
+) -> None:
+    document = resource(template, "ExecutionRole")["Policies"][1]["PolicyDocument"]
+    resolved = resolve(template, document, PARAMETERS | {"SecretsKmsKeyArn": ""})
+    assert [s["Sid"] for s in resolved["Statement"]] == ["ReadTheTwoSecrets"]
+
+
+# ---------------------------------------------------------------------- jobs
+
+
+def test_secrets_are_injected_from_secrets_manager_never_as_plain_environment(
+    job_definitions: dict[str, dict[str, Any]], template: dict[str, Any]
+) -> None:
+    secret_variables = {field.upper() for field in SECRET_FIELDS}
+    for stage, props in job_definitions.items():
+        container = resolve(template, props["ContainerProperties"], PARAMETERS)
+        plain = {e["Name"] for e in container["Environment"]}
+        injected = {s["Name"]: s["ValueFrom"] for s in container["Secrets"]}
+        assert not plain & secret_variables, stage
+        assert injected["DATABASE_URL"] == DATABASE_SECRET, stage
+    executor = resolve(template, job_definitions["executor"]["ContainerProperties"], PARAMETERS)
+    injected = {s["Name"]: s["ValueFrom"] for s in executor["Secrets"]}
+    for key in PROVIDER_KEYS:
+        # arn:...:secret:name-suffix:json-key:version-stage:version-id
+        assert injected[key] == f"{API_KEY_SECRET}:{key}::"
+
+
+def test_each_container_gets_the_plain_settings_it_needs(
+    job_definitions: dict[str, dict[str, Any]], template: dict[str, Any]
+) -> None:
+    settings = {name.upper() for name in Settings.model_fields}
+    for stage, props in job_definitions.items():
+        container = resolve(template, props["ContainerProperties"], PARAMETERS)
+        environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+        assert set(environment) <= settings, (
+            f"{stage}: not a setting: {set(environment) - settings}"
+        )
+        assert environment["LOG_FORMAT"] == "json"
+        assert environment["MANIFEST_BUCKET"] == "<RunsBucket>"
+        assert environment["MANIFEST_PREFIX"] == "recurring-investments"
+        assert environment["BATCH_JOB_QUEUE"] == "<JobQueue>"
+        assert environment["EXECUTOR_JOB_DEFINITION"] == "worthy-batch-executor"
+        assert environment["FINALIZER_JOB_DEFINITION"] == "worthy-batch-finalizer"
+
+
+def batch_decision(rules: list[dict[str, str]], exit_code: int | None, status_reason: str) -> str:
+    """What AWS Batch does after a failed attempt: the first matching rule wins
+    and, when none matches, the job is retried (API EvaluateOnExit)."""
+    for rule in rules:
+        conditions = []
+        if "OnExitCode" in rule:
+            conditions.append(
+                exit_code is not None and fnmatchcase(str(exit_code), rule["OnExitCode"])
+            )
+        if "OnStatusReason" in rule:
+            conditions.append(fnmatchcase(status_reason, rule["OnStatusReason"]))
+        if all(conditions):
+            return rule["Action"]
+    return "RETRY"
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "status_reason", "action"),
+    [
+        (75, "Essential container in task exited", "RETRY"),
+        (65, "Essential container in task exited", "EXIT"),
+        (78, "Essential container in task exited", "EXIT"),
+        (70, "Essential container in task exited", "EXIT"),
+        (1, "Essential container in task exited", "EXIT"),
+        (137, "OutOfMemoryError: Container killed due to memory usage", "EXIT"),
+        (None, "Host EC2 (instance i-0123456789abcdef0) terminated.", "RETRY"),
+        (None, "Task failed to start", "RETRY"),
+        (None, "ResourceInitializationError: unable to pull secrets or registry auth", "RETRY"),
+    ],
+)
+def test_retries_follow_the_exit_codes(
+    job_definitions: dict[str, dict[str, Any]],
+    exit_code: int | None,
+    status_reason: str,
+    action: str,
+) -> None:
+    for stage, props in job_definitions.items():
+        strategy = props["RetryStrategy"]
+        assert len(strategy["EvaluateOnExit"]) <= 5, "Batch accepts five rules"
+        assert 2 <= strategy["Attempts"] <= 10
+        got = batch_decision(strategy["EvaluateOnExit"], exit_code, status_reason)
+        assert got == action, f"{stage}: exit {exit_code} / {status_reason!r}"
+
+
+def test_jobs_are_small_fargate_containers_with_timeouts(
+    job_definitions: dict[str, dict[str, Any]], template: dict[str, Any]
+) -> None:
+    for stage, props in job_definitions.items():
+        props = resolve(template, props, PARAMETERS)
+        assert props["PlatformCapabilities"] == ["FARGATE"]
+        assert 0 < props["Timeout"]["AttemptDurationSeconds"] <= 4 * 3600, stage
+        sizes = {
+            r["Type"]: r["Value"] for r in props["ContainerProperties"]["ResourceRequirements"]
+        }
+        assert sizes == {"VCPU": "0.25", "MEMORY": "512"}, stage
+        logs = props["ContainerProperties"]["LogConfiguration"]
+        assert logs["Options"]["awslogs-group"] == "<LogGroup>"
+        assert logs["Options"]["awslogs-stream-prefix"] == stage
+    commands = {stage: p["ContainerProperties"]["Command"] for stage, p in job_definitions.items()}
+    assert commands == {
+        "planner": ["plan"],
+        "executor": ["execute"],
+        "finalizer": ["finalize", "--run-id", "Ref::run_id"],
+    }
+
+
+def test_the_compute_environment_is_fargate_capped_by_max_vcpus(template: dict[str, Any]) -> None:
+    environment = resource(template, "ComputeEnvironment")
+    assert environment["Type"] == "MANAGED"
+    assert environment["ComputeResources"]["Type"] == "FARGATE"
+    assert environment["ComputeResources"]["MaxvCpus"] == {"Ref": "MaxVcpus"}
+    queue = resource(template, "JobQueue")
+    assert queue["ComputeEnvironmentOrder"] == [
+        {"Order": 1, "ComputeEnvironment": {"Ref": "ComputeEnvironment"}}
+    ]
+
+
+# ---------------------------------------------------------------------- schedule
+
+
+def test_the_schedule_submits_the_planner_at_0935_new_york_time_on_weekdays(
+    template: dict[str, Any],
+) -> None:
+    parameters = template["Parameters"]
+    assert parameters["ScheduleExpression"]["Default"] == "cron(35 9 ? * MON-FRI *)"
+    assert parameters["ScheduleTimezone"]["Default"] == "America/New_York"
+    ZoneInfo(parameters["ScheduleTimezone"]["Default"])
+    schedule = resolve(template, resource(template, "PlannerSchedule"), PARAMETERS)
+    assert schedule["ScheduleExpressionTimezone"] == "America/New_York"
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    target = schedule["Target"]
+    assert target["Arn"] == "arn:aws:scheduler:::aws-sdk:batch:submitJob"
+    assert target["RoleArn"] == "<SchedulerRole.Arn>"
+    assert json.loads(target["Input"]) == {
+        "JobName": "worthy-batch-planner",
+        "JobQueue": "<JobQueue>",
+        "JobDefinition": "worthy-batch-planner",
+    }
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert target["DeadLetterConfig"] == {"Arn": "<ScheduleDeadLetterQueue.Arn>"}
+    assert template["Resources"]["ScheduleDeadLetterQueue"]["Type"] == "AWS::SQS::Queue"
+
+
+def test_a_missed_schedule_alarms_the_topic(template: dict[str, Any]) -> None:
+    alarm = resolve(template, resource(template, "ScheduleDeadLetterAlarm"))
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": "<ScheduleDeadLetterQueue.QueueName>"}
+    ]
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["Threshold"] == 0
+    assert alarm["AlarmActions"] == ["<AlarmTopic>"]
+
+
+# ---------------------------------------------------------------------- alarms
+
+
+def test_failed_jobs_of_this_queue_reach_the_alarm_email(template: dict[str, Any]) -> None:
+    rule = resolve(template, resource(template, "JobFailedRule"))
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.batch"]
+    assert pattern["detail-type"] == ["Batch Job State Change"]
+    assert pattern["detail"]["status"] == ["FAILED"]
+    assert pattern["detail"]["jobQueue"] == ["<JobQueue>"]
+    assert [t["Arn"] for t in rule["Targets"]] == ["<AlarmTopic>"]
+    subscription = resolve(template, resource(template, "AlarmEmailSubscription"), PARAMETERS)
+    assert subscription == {
+        "TopicArn": "<AlarmTopic>",
+        "Protocol": "email",
+        "Endpoint": "ops@example.com",
+    }
+    policy = resolve(template, resource(template, "AlarmTopicPolicy"))["PolicyDocument"]
+    publishers = {
+        s["Principal"]["Service"]: s["Condition"]["ArnEquals"]["aws:SourceArn"]
+        for s in policy["Statement"]
+    }
+    assert publishers == {
+        "events.amazonaws.com": "<JobFailedRule.Arn>",
+        "cloudwatch.amazonaws.com": "<ScheduleDeadLetterAlarm.Arn>",
+    }
+
+
+# ---------------------------------------------------------------------- storage
+
+
+def test_the_runs_bucket_is_private_encrypted_tls_only_and_expires_runs(
+    template: dict[str, Any],
+) -> None:
+    bucket = resolve(template, resource(template, "RunsBucket"))
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    encryption = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    expiring = [r for r in bucket["LifecycleConfiguration"]["Rules"] if "ExpirationInDays" in r]
+    assert expiring == [
+        {
+            "Id": "expire-runs",
+            "Status": "Enabled",
+            "Prefix": "recurring-investments/",
+            "ExpirationInDays": template["Parameters"]["RunRetentionDays"]["Default"],
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+        }
+    ]
+    policy = resolve(template, resource(template, "RunsBucketPolicy"))["PolicyDocument"]
+    (deny,) = policy["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert sorted(deny["Resource"]) == ["<RunsBucket.Arn>", "<RunsBucket.Arn>/*"]
+
+
+def test_images_are_scanned_immutable_and_old_ones_expire(template: dict[str, Any]) -> None:
+    repository = resource(template, "Repository")
+    assert repository["ImageScanningConfiguration"] == {"ScanOnPush": True}
+    assert repository["ImageTagMutability"] == "IMMUTABLE"
+    rules = json.loads(repository["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
+    assert {r["selection"]["tagStatus"] for r in rules} == {"untagged", "any"}
+    assert resource(template, "LogGroup")["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_the_stack_takes_the_parameters_an_operator_sets(template: dict[str, Any]) -> None:
+    assert {
+        "SubnetIds",
+        "SecurityGroupIds",
+        "ImageUri",
+        "ScheduleExpression",
+        "ScheduleTimezone",
+        "AlarmEmail",
+        "DatabaseSecretArn",
+        "ApiKeySecretArn",
+        "MaxVcpus",
+        "RunRetentionDays",
+    } <= set(template["Parameters"])
+    secret_arn = re.compile(template["Parameters"]["DatabaseSecretArn"]["AllowedPattern"])
+    assert secret_arn.match(DATABASE_SECRET)
+    assert not secret_arn.match("worthy/db"), "json-key references need the full ARN"
+    image = re.compile(template["Parameters"]["ImageUri"]["AllowedPattern"])
+    assert image.match(PARAMETERS["ImageUri"])
