@@ -11,7 +11,8 @@
 -- batch never sees a gap.
 --
 -- The role cannot change the schema (migrations run as the owner), delete
--- anything, or touch the plan table beyond its schedule columns.
+-- anything but an unsubmitted run's chunk list, or touch the plan table beyond
+-- its schedule columns.
 
 BEGIN;
 
@@ -28,6 +29,8 @@ $$;
 DO $$
 BEGIN
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO worthy_batch', current_database());
+    -- The executor stages each batch in a temporary table (ON COMMIT DELETE ROWS).
+    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO worthy_batch', current_database());
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO worthy_batch', current_schema());
 END
 $$;
@@ -43,13 +46,17 @@ GRANT SELECT ON recurring_investments TO worthy_batch;
 GRANT UPDATE (next_run_date, runs_completed, status, updated_at)
     ON recurring_investments TO worthy_batch;
 
--- The ledger: the executor creates or updates a holding and records the buy.
-GRANT SELECT, INSERT, UPDATE ON assets, transactions TO worthy_batch;
+-- The ledger: the executor creates or updates a holding and records the buy;
+-- a recorded buy is never changed.
+GRANT SELECT, INSERT, UPDATE ON assets TO worthy_batch;
+GRANT SELECT, INSERT ON transactions TO worthy_batch;
 
--- The batch's own tables. No DELETE: a run's records are kept, and reruns
--- overwrite with INSERT ... ON CONFLICT DO UPDATE.
+-- The batch's own tables. Reruns overwrite with INSERT ... ON CONFLICT DO
+-- UPDATE; the only DELETE is the planner replacing the chunk list of a run it
+-- is resuming, which it does only while nothing was submitted.
 GRANT SELECT, INSERT, UPDATE ON batch_runs, batch_chunks, plan_executions, run_quotes
     TO worthy_batch;
+GRANT DELETE ON batch_chunks TO worthy_batch;
 
 -- Read-only: the batch may check the schema version, never record one.
 GRANT SELECT ON schema_migrations TO worthy_batch;

@@ -10,6 +10,7 @@ import psycopg2.extensions
 import pytest
 
 from common.stubs.market_server import StubMarketServer
+from tests.cfn import ROOT
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, plan, rows, scalar
@@ -211,3 +212,38 @@ def test_local_run_prints_the_report_then_says_already_complete(
     assert "already complete" in second.stdout
     closed = cli("local-run", "--date", "2026-11-26", env=env)
     assert closed.returncode == 0 and "closed on 2026-11-26 (Thanksgiving Day)" in closed.stdout
+
+
+def test_both_stages_run_as_the_least_privileged_database_role(
+    cli: Runner,
+    db: psycopg2.extensions.connection,
+    aws: AwsStack,
+    market: StubMarketServer,
+    database_dsn: str,
+) -> None:
+    with db.cursor() as cur:
+        cur.execute((ROOT / "infra" / "db-grants.sql").read_text("utf-8"))
+    insert_plans(
+        db,
+        [
+            *many_plans(20, symbols=4),
+            plan(user_id="j", currency="JPY"),
+            plan(user_id="bad", currency="ZZZ"),
+        ],
+    )
+    as_batch = psycopg2.extensions.make_dsn(database_dsn, user="worthy_batch")
+    for _ in range(2):  # the second time: a complete run, left alone
+        done = cli(
+            "plan",
+            "--run-date",
+            "2026-11-27",
+            "--submitter",
+            "local",
+            env={"CHUNK_SIZE": "10", "DATABASE_URL": as_batch},
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert scalar(db, "SELECT status FROM batch_runs") == "succeeded"
+    assert scalar(db, "SELECT count(*) FROM transactions") == 21
+    again = cli("execute", "--run-id", RUN, "--chunk-index", "0", env={"DATABASE_URL": as_batch})
+    assert again.returncode == 0, again.stderr
+    assert cli("verify", env={"DATABASE_URL": as_batch}).returncode == 0

@@ -86,6 +86,7 @@ def test_the_batch_records_purchases_and_cannot_delete_them(batch_role: Connecti
         " SELECT 'u1', id, 1, 'XNYS-20261127', '2026-11-27', '2026-11-27', 1, 100, 'USD',"
         " 100, 'USD' FROM assets ON CONFLICT (plan_id, scheduled_date) DO NOTHING",
     )
+    assert not allowed(batch_role, "UPDATE transactions SET quantity = 0")
     for table in ("transactions", "assets"):
         assert not allowed(batch_role, f"DELETE FROM {table}")
         assert not allowed(batch_role, f"TRUNCATE {table} CASCADE")
@@ -119,6 +120,8 @@ def test_the_batch_writes_its_own_tables(batch_role: Connection) -> None:
         batch_role, "INSERT INTO schema_migrations (version, name, checksum) VALUES ('9', 'x', 'y')"
     )
     assert not allowed(batch_role, "DELETE FROM batch_runs")
+    assert allowed(batch_role, "DELETE FROM batch_chunks WHERE run_id = 'XNYS-20261127'")
+    assert allowed(batch_role, "CREATE TEMP TABLE stage (a int) ON COMMIT DELETE ROWS")
 
 
 def test_the_batch_cannot_change_the_schema(batch_role: Connection) -> None:
