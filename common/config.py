@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     finnhub_calls_per_minute: PositiveInt = FINNHUB_FREE_CALLS_PER_MINUTE
     alpha_vantage_calls_per_minute: PositiveInt = ALPHA_VANTAGE_FREE_CALLS_PER_MINUTE
     exchange_rate_calls_per_minute: PositiveInt = EXCHANGE_RATE_FREE_CALLS_PER_MINUTE
+    provider_max_attempts: PositiveInt = 3
+    provider_backoff_seconds: PositiveFloat = 0.5
     http_connect_timeout: PositiveFloat = 3.05
     http_read_timeout: PositiveFloat = 10.0
 

@@ -9,8 +9,11 @@ milliseconds instead of a new database per test.
 
 from __future__ import annotations
 
-import logging
 import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,18 +106,45 @@ EXECUTOR_DEFINITION = "worthy-test-executor"
 FINALIZER_DEFINITION = "worthy-test-finalizer"
 
 
+class MotoServer:
+    """moto's server in its own process on a free loopback port (Batch without Docker).
+
+    Its own process, not a thread: moto spends ~8 ms of CPU per request, and
+    sharing the test process's GIL would halve the throughput of both.
+    """
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{self.endpoint}/moto-api/", timeout=1)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("moto's server did not start") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """A moto server on a free loopback port for the whole session (Batch without Docker)."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    requests.post(f"{endpoint}/moto-api/config", json={"batch": {"use_docker": False}}, timeout=10)
-    yield endpoint
+    server = MotoServer()
+    yield server.endpoint
     server.stop()
 
 
@@ -137,11 +167,20 @@ class AwsStack:
             "MANIFEST_BUCKET": self.bucket,
         }
 
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
     def s3(self) -> Any:
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
+        return self.client("s3")
 
     def batch(self) -> Any:
-        return boto3.client("batch", endpoint_url=self.endpoint, region_name="us-east-1")
+        return self.client("batch")
 
     def object_keys(self) -> list[str]:
         pages = self.s3().get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
@@ -154,19 +193,14 @@ class AwsStack:
         }
 
 
-@pytest.fixture
-def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> AwsStack:
-    """An empty moto account with the runs bucket and a Batch queue, reached over HTTP."""
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
-    requests.post(
-        f"{moto_endpoint}/moto-api/config", json={"batch": {"use_docker": False}}, timeout=10
-    )
-    stack = AwsStack(moto_endpoint, BUCKET, BATCH_QUEUE, EXECUTOR_DEFINITION, FINALIZER_DEFINITION)
-    for name, value in stack.env.items():
-        monkeypatch.setenv(name, value)
+def provision(endpoint: str) -> AwsStack:
+    """An empty moto account at `endpoint` with the runs bucket and a Batch queue."""
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+    requests.post(f"{endpoint}/moto-api/config", json={"batch": {"use_docker": False}}, timeout=10)
+    stack = AwsStack(endpoint, BUCKET, BATCH_QUEUE, EXECUTOR_DEFINITION, FINALIZER_DEFINITION)
     stack.s3().create_bucket(Bucket=BUCKET)
     batch = stack.batch()
-    iam = boto3.client("iam", endpoint_url=moto_endpoint, region_name="us-east-1")
+    iam = stack.client("iam")
     role = iam.create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     env = batch.create_compute_environment(
         computeEnvironmentName="worthy-test", type="UNMANAGED", serviceRole=role
@@ -194,6 +228,16 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> AwsStack:
     return stack
 
 
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> AwsStack:
+    """An empty moto account with the runs bucket and a Batch queue, reached over HTTP;
+    the environment (inherited by child processes) points boto3 at it."""
+    stack = provision(moto_endpoint)
+    for name, value in stack.env.items():
+        monkeypatch.setenv(name, value)
+    return stack
+
+
 # -- market data: the stub providers on loopback ----------------------------------------
 
 RUN_DAY_CLOSE = datetime(2026, 11, 27, 16, 0, tzinfo=ZoneInfo("America/New_York"))
@@ -213,6 +257,7 @@ def market(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubMarketServer]:
         "EXCHANGE_RATE_API_KEY": stub.exchange_rate_key,
         # Keep retries quick in tests: small read timeout, providers' limits off.
         "HTTP_READ_TIMEOUT": "0.5",
+        "PROVIDER_BACKOFF_SECONDS": "0.01",
         "FINNHUB_CALLS_PER_MINUTE": "100000",
         "ALPHA_VANTAGE_CALLS_PER_MINUTE": "100000",
         "EXCHANGE_RATE_CALLS_PER_MINUTE": "100000",

@@ -103,6 +103,11 @@ def build_market_data(
             clock=clock,
         )
         limit(fx.name, settings.exchange_rate_calls_per_minute)
+    if retry is None:
+        retry = RetryPolicy(
+            max_attempts=settings.provider_max_attempts,
+            initial_backoff=settings.provider_backoff_seconds,
+        )
     chain = PriceChain(
         sources,
         fx_source=fx,

@@ -11,7 +11,7 @@ import pytest
 
 from common.stubs.market_server import StubMarketServer
 from tests.cfn import ROOT
-from tests.conftest import AwsStack
+from tests.conftest import AwsStack, MotoServer, provision
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, plan, rows, scalar
 
@@ -167,34 +167,37 @@ def test_finalize_is_safe_to_run_again(
 
 
 @pytest.mark.parametrize(
-    ("fail_after", "code", "status"), [(None, 0, "SUCCEEDED"), ("0", 1, "FAILED")]
+    ("moto_env", "code", "status"),
+    [({}, 0, "SUCCEEDED"), ({"MOTO_SIMPLE_BATCH_FAIL_AFTER": "0"}, 1, "FAILED")],
 )
 def test_submit_wait_follows_the_planner_job_to_its_end(
-    cli: Runner,
-    aws: AwsStack,
-    monkeypatch: pytest.MonkeyPatch,
-    fail_after: str | None,
-    code: int,
-    status: str,
+    cli: Runner, moto_env: dict[str, str], code: int, status: str
 ) -> None:
-    if fail_after is not None:
-        # moto's Batch without Docker reads this when the job is submitted.
-        monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", fail_after)
-    done = cli(
-        "submit",
-        "--wait",
-        "--run-date",
-        "2026-11-27",
-        env={"BATCH_JOB_QUEUE": aws.queue, "PLANNER_JOB_DEFINITION": aws.executor_definition},
-    )
+    # A moto of its own: its Batch without Docker fails jobs when this variable says so.
+    server = MotoServer(moto_env)
+    try:
+        aws = provision(server.endpoint)
+        done = cli(
+            "submit",
+            "--wait",
+            "--run-date",
+            "2026-11-27",
+            env={
+                **aws.env,
+                "BATCH_JOB_QUEUE": aws.queue,
+                "PLANNER_JOB_DEFINITION": aws.executor_definition,
+            },
+        )
+        jobs = aws.batch().list_jobs(
+            jobQueue=aws.queue,
+            filters=[{"name": "JOB_NAME", "values": ["worthy-plan-XNYS-2026-11-27-*"]}],
+        )["jobSummaryList"]
+    finally:
+        server.stop()
     assert done.returncode == code, done.stderr
     assert "submitted planner job" in done.stdout
     assert status in done.stdout
-    job = aws.batch().list_jobs(
-        jobQueue=aws.queue,
-        filters=[{"name": "JOB_NAME", "values": ["worthy-plan-XNYS-2026-11-27-*"]}],
-    )["jobSummaryList"]
-    assert len(job) == 1
+    assert len(jobs) == 1
 
 
 def test_local_run_prints_the_report_then_says_already_complete(
