@@ -4,11 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-DATE  ?=
-PLANS ?=
+DATE    ?=
+PLANS   ?=
+SYMBOLS ?= 2000
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test lint fmt local-run clean
+.PHONY: help install lock test lint fmt local-run bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +54,9 @@ fmt: install ## format and autofix
 
 local-run: install ## both stages on this machine (DATE=YYYY-MM-DD, PLANS=N; default: latest market day, 2000)
 	$(BIN)/worthy-batch local-run $(if $(DATE),--date $(DATE)) $(if $(PLANS),--plans $(PLANS))
+
+bench: install ## measure both stages vs the seed-style baseline and the COPY floor (PLANS=200000 SYMBOLS=2000)
+	$(BIN)/python -m tests.bench.main --plans $(or $(PLANS),200000) --symbols $(SYMBOLS)
 
 clean: ## remove the virtualenv and local state (embedded database, caches)
 	-$(BIN)/python -m common.embedded_pg stop 2>/dev/null

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     max_quote_age_days: Annotated[int, Field(ge=0, le=366)] = 4
     share_decimals: Annotated[int, Field(ge=0, le=8)] = 6
     write_batch_size: PositiveInt = 1000
+    write_connections: Annotated[int, Field(ge=1, le=8)] = 2
     db_connect_attempts: PositiveInt = 5
     local_parallelism: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 2)
     log_format: Literal["auto", "json", "text"] = "auto"

@@ -6,6 +6,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg2
 import psycopg2.extensions
@@ -23,6 +24,51 @@ STATEMENT_TIMEOUT_MS = 300_000  # no single statement of ours should take 5 minu
 LOCK_TIMEOUT_MS = 60_000
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
+
+
+class CountingCursor(psycopg2.extensions.cursor):
+    """A cursor that counts the statements it sends (each one a round trip)."""
+
+    def execute(self, query: Any, vars: Any = None) -> None:
+        _count(self.connection)
+        super().execute(query, vars)
+
+    def executemany(self, query: Any, vars_list: Any) -> None:
+        _count(self.connection)
+        super().executemany(query, vars_list)
+
+    def copy_expert(self, sql: Any, file: Any, size: int = 8192) -> None:
+        _count(self.connection)
+        super().copy_expert(sql, file, size)
+
+
+class CountingConnection(psycopg2.extensions.connection):
+    """A connection that knows how many round trips it made (benchmarks and results files)."""
+
+    round_trips = 0
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        if not args and "cursor_factory" not in kwargs:
+            kwargs["cursor_factory"] = CountingCursor
+        return super().cursor(*args, **kwargs)
+
+    def commit(self) -> None:
+        self.round_trips += 1
+        super().commit()
+
+    def rollback(self) -> None:
+        self.round_trips += 1
+        super().rollback()
+
+
+def _count(conn: Any) -> None:
+    if isinstance(conn, CountingConnection):
+        conn.round_trips += 1
+
+
+def round_trips(conn: psycopg2.extensions.connection) -> int:
+    """Statements, COPYs, commits and rollbacks sent on `conn` so far."""
+    return conn.round_trips if isinstance(conn, CountingConnection) else 0
 
 
 def database_url(settings: Settings) -> str:
@@ -55,6 +101,7 @@ def connect(
         try:
             conn = psycopg2.connect(
                 dsn,
+                connection_factory=CountingConnection,
                 connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 application_name=application_name,
                 options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS} "

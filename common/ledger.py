@@ -1,6 +1,7 @@
 """Writing outcomes exactly once: one database transaction per batch of plans.
 
-A batch is staged with COPY into a temporary table, then one statement
+A batch is staged with COPY into a temporary table, then one round trip of
+statements
 
     locks the batch's plans in id order            (duplicate children queue here)
     advances each plan that still matches its snapshot (version, status,
@@ -67,19 +68,23 @@ _STAGE_COLUMNS = (
 
 _CREATE_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS stage_outcomes (
-    plan_id bigint, scheduled_date date, version int, outcome text, reason text,
+    plan_id bigint PRIMARY KEY, scheduled_date date, version int, outcome text, reason text,
     user_id text, symbol text, exchange text, asset_currency text, amount numeric,
     currency text, fee numeric, quantity numeric, price numeric, fx_rate numeric,
-    cost numeric, price_source text, price_time timestamptz, next_run_date date
+    cost numeric, price_source text, price_time timestamptz, next_run_date date,
+    won boolean NOT NULL DEFAULT false, transaction_id bigint
 ) ON COMMIT DELETE ROWS
 """
 
+# Four statements sent together (one round trip). Each later one runs on a
+# fresh snapshot of this transaction, so it sees what the earlier ones wrote;
+# results flow through the indexed stage table rather than joins between
+# data-modifying CTEs, whose row counts the planner cannot estimate.
 _APPLY = f"""
 SELECT 1 FROM recurring_investments
 WHERE id IN (SELECT plan_id FROM stage_outcomes) ORDER BY id FOR UPDATE;
 
-WITH s AS (SELECT * FROM stage_outcomes),
-won AS (
+WITH won AS (
     UPDATE recurring_investments r SET
         next_run_date = s.next_run_date,
         runs_completed = r.runs_completed + (s.outcome = '{PURCHASE}')::int,
@@ -89,7 +94,7 @@ won AS (
                   AND r.runs_completed + (s.outcome = '{PURCHASE}')::int >= r.max_runs)
             THEN 'completed' ELSE r.status END,
         updated_at = now()
-    FROM s
+    FROM stage_outcomes s
     WHERE r.id = s.plan_id
       AND s.outcome IN ('{PURCHASE}', '{BELOW_MINIMUM}')
       AND r.version = s.version AND r.status = 'active'
@@ -100,48 +105,46 @@ won AS (
                       WHERE e.plan_id = s.plan_id AND e.scheduled_date = s.scheduled_date
                         AND {FINAL_SQL})
     RETURNING r.id
-),
-bought AS (
-    SELECT s.* FROM s JOIN won ON won.id = s.plan_id WHERE s.outcome = '{PURCHASE}'
-),
-holdings AS (
-    INSERT INTO assets AS a (user_id, symbol, exchange, currency, quantity, cost_basis)
-    SELECT user_id, symbol, exchange, min(asset_currency), sum(quantity), sum(cost)
-    FROM bought GROUP BY user_id, symbol, exchange ORDER BY user_id, symbol, exchange
-    ON CONFLICT (user_id, symbol, exchange) DO UPDATE
-    SET quantity = a.quantity + excluded.quantity,
-        cost_basis = a.cost_basis + excluded.cost_basis,
-        updated_at = now()
-    RETURNING a.id, a.user_id, a.symbol, a.exchange
-),
-tx AS (
-    INSERT INTO transactions (user_id, asset_id, plan_id, run_id, type, trade_date,
-        scheduled_date, quantity, price, price_currency, amount, currency, fee, fx_rate,
-        price_source, price_time)
-    SELECT b.user_id, h.id, b.plan_id, %(run_id)s, 'buy', %(trade_date)s, b.scheduled_date,
-        b.quantity, b.price, b.asset_currency, b.amount, b.currency, b.fee, b.fx_rate,
-        b.price_source, b.price_time
-    FROM bought b
-    JOIN holdings h ON h.user_id = b.user_id AND h.symbol = b.symbol AND h.exchange = b.exchange
-    ORDER BY b.plan_id
-    RETURNING id, plan_id
-),
-outcomes AS (
-    SELECT s.plan_id, s.scheduled_date, tx.id AS transaction_id,
-        CASE WHEN tx.id IS NOT NULL THEN 'purchased'
-             WHEN s.outcome = '{FAIL}' THEN 'failed'
-             ELSE 'skipped' END AS status,
-        CASE WHEN tx.id IS NOT NULL THEN NULL
-             WHEN s.outcome = '{FAIL}' THEN s.reason
-             WHEN won.id IS NOT NULL THEN 'amount_below_minimum'
-             ELSE 'plan_changed' END AS reason
-    FROM s LEFT JOIN won ON won.id = s.plan_id LEFT JOIN tx ON tx.plan_id = s.plan_id
-),
-recorded AS (
+)
+UPDATE stage_outcomes s SET won = true,
+    -- Purchases get their transaction id now, so nothing has to be read back later.
+    transaction_id = CASE WHEN s.outcome = '{PURCHASE}'
+        THEN nextval(pg_get_serial_sequence('transactions', 'id')) END
+FROM won WHERE s.plan_id = won.id;
+
+INSERT INTO assets AS a (user_id, symbol, exchange, currency, quantity, cost_basis)
+SELECT user_id, symbol, exchange, min(asset_currency), sum(quantity), sum(cost)
+FROM stage_outcomes WHERE won AND outcome = '{PURCHASE}'
+GROUP BY user_id, symbol, exchange ORDER BY user_id, symbol, exchange
+ON CONFLICT (user_id, symbol, exchange) DO UPDATE
+SET quantity = a.quantity + excluded.quantity,
+    cost_basis = a.cost_basis + excluded.cost_basis,
+    updated_at = now();
+
+INSERT INTO transactions (id, user_id, asset_id, plan_id, run_id, type, trade_date,
+    scheduled_date, quantity, price, price_currency, amount, currency, fee, fx_rate,
+    price_source, price_time)
+SELECT s.transaction_id, s.user_id, a.id, s.plan_id, %(run_id)s, 'buy', %(trade_date)s,
+    s.scheduled_date, s.quantity, s.price, s.asset_currency, s.amount, s.currency, s.fee,
+    s.fx_rate, s.price_source, s.price_time
+FROM stage_outcomes s
+JOIN assets a ON a.user_id = s.user_id AND a.symbol = s.symbol AND a.exchange = s.exchange
+WHERE s.won AND s.outcome = '{PURCHASE}'
+ORDER BY s.plan_id;
+
+WITH recorded AS (
     INSERT INTO plan_executions AS e (plan_id, scheduled_date, run_id, chunk_index, status,
         reason, transaction_id)
-    SELECT plan_id, scheduled_date, %(run_id)s, %(chunk_index)s, status, reason, transaction_id
-    FROM outcomes ORDER BY plan_id
+    SELECT plan_id, scheduled_date, %(run_id)s, %(chunk_index)s,
+        CASE WHEN transaction_id IS NOT NULL THEN 'purchased'
+             WHEN outcome = '{FAIL}' THEN 'failed'
+             ELSE 'skipped' END,
+        CASE WHEN transaction_id IS NOT NULL THEN NULL
+             WHEN outcome = '{FAIL}' THEN reason
+             WHEN won THEN 'amount_below_minimum'
+             ELSE 'plan_changed' END,
+        transaction_id
+    FROM stage_outcomes ORDER BY plan_id
     ON CONFLICT (plan_id, scheduled_date) DO UPDATE
     SET run_id = excluded.run_id, chunk_index = excluded.chunk_index, status = excluded.status,
         reason = excluded.reason, transaction_id = excluded.transaction_id,
@@ -178,6 +181,14 @@ class Outcome:
     price_time: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Outcomes ready to stage: COPY text and how many plans it holds."""
+
+    copy_text: str
+    size: int
+
+
 @dataclass
 class BatchCounts:
     """What a batch changed: (status, reason) -> plans. Plans not counted were already final."""
@@ -198,13 +209,17 @@ class Ledger:
         self._params = {"run_id": run_id, "chunk_index": chunk_index, "trade_date": trade_date}
         with conn, conn.cursor() as cur:
             cur.execute(_CREATE_STAGE)
-        self.round_trips = 0
 
-    def apply(self, outcomes: Sequence[Outcome]) -> BatchCounts:
+    @staticmethod
+    def prepare(outcomes: Sequence[Outcome]) -> Batch:
+        """The batch as COPY text: pure work, done while the previous batch is written."""
+        return Batch("".join(_copy_line(o) for o in outcomes), len(outcomes))
+
+    def apply(self, batch: Batch) -> BatchCounts:
         """Write one batch in one transaction; retried on deadlock, never half-applied."""
         for attempt in range(1, DEADLOCK_RETRIES + 1):
             try:
-                return self._apply_once(outcomes)
+                return self._apply_once(batch)
             except (psycopg2.errors.DeadlockDetected, psycopg2.errors.SerializationFailure):
                 self._conn.rollback()
                 if attempt == DEADLOCK_RETRIES:
@@ -212,58 +227,46 @@ class Ledger:
                 log.warning("batch aborted by a deadlock; retrying", extra={"attempt": attempt})
         raise AssertionError("unreachable")
 
-    def _apply_once(self, outcomes: Sequence[Outcome]) -> BatchCounts:
+    def _apply_once(self, batch: Batch) -> BatchCounts:
         with self._conn.cursor() as cur:
             cur.copy_expert(
                 f"COPY stage_outcomes ({', '.join(_STAGE_COLUMNS)}) FROM STDIN",
-                io.StringIO("".join(_copy_line(o) for o in outcomes)),
+                io.StringIO(batch.copy_text),
             )
             failpoint("executor.after_stage")
             cur.execute(_APPLY, self._params)
             changed = Counter({(status, reason): n for status, reason, n in cur.fetchall()})
         failpoint("executor.before_batch_commit")
         self._conn.commit()
-        self.round_trips += 3
         failpoint("executor.after_batch_commit")
-        return BatchCounts(changed, len(outcomes))
+        return BatchCounts(changed, batch.size)
+
+
+_NULL = "\\N"
+_COPY_SPECIALS = ("\\", "\t", "\n", "\r")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text(value: str | None) -> str:
+    """A string in COPY's text format (escaping only when a special character is there)."""
+    if value is None:
+        return _NULL
+    if any(c in value for c in _COPY_SPECIALS):
+        return value.translate(_COPY_ESCAPES)
+    return value
+
+
+def _opt(value: object) -> str:
+    return _NULL if value is None else str(value)
 
 
 def _copy_line(o: Outcome) -> str:
-    values = (
-        o.plan_id,
-        o.scheduled_date,
-        o.version,
-        o.outcome,
-        o.reason,
-        o.user_id,
-        o.symbol,
-        o.exchange,
-        o.asset_currency,
-        o.amount,
-        o.currency,
-        o.fee,
-        o.quantity,
-        o.price,
-        o.fx_rate,
-        o.cost,
-        o.price_source,
-        o.price_time,
-        o.next_run_date,
+    # Symbols, exchanges and currencies passed validation (no special characters);
+    # numbers and dates print as PostgreSQL reads them.
+    return (
+        f"{o.plan_id}\t{o.scheduled_date}\t{o.version}\t{o.outcome}\t{_text(o.reason)}\t"
+        f"{_text(o.user_id)}\t{o.symbol}\t{o.exchange}\t{o.asset_currency}\t{o.amount}\t"
+        f"{o.currency}\t{o.fee}\t{_opt(o.quantity)}\t{_opt(o.price)}\t{_opt(o.fx_rate)}\t"
+        f"{_opt(o.cost)}\t{_text(o.price_source)}\t{_opt(o.price_time)}\t"
+        f"{_opt(o.next_run_date)}\n"
     )
-    return "\t".join(_copy_text(v) for v in values) + "\n"
-
-
-def _copy_text(value: object) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, str):
-        # COPY text format: escape the characters it treats specially.
-        return (
-            value.replace("\\", "\\\\")
-            .replace("\t", "\\t")
-            .replace("\n", "\\n")
-            .replace("\r", "\\r")
-        )
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return str(value)

@@ -17,12 +17,15 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, ParamSpec, TypeVar
 
 from common.redact import redact
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 LOGGER_NAME = "worthy"
 METRICS_NAMESPACE = "WorthyBatch"
@@ -47,6 +50,16 @@ def log_context(**fields: Any) -> Iterator[None]:
         yield
     finally:
         _context.reset(token)
+
+
+def carry_context(function: Callable[P, R]) -> Callable[P, R]:
+    """`function`, run with the caller's log fields even on a pool thread."""
+    captured = contextvars.copy_context()
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return captured.copy().run(function, *args, **kwargs)
+
+    return run
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -214,12 +214,20 @@ def _parse_lines(uri: str, text: bytes) -> Iterator[PlanSnapshot]:
             raise ManifestError(uri, f"line {number}: {_first_error(exc)}") from None
 
 
+# Short forms of pydantic-core messages that would list every allowed value.
+_SHORT_MESSAGES = {
+    "literal_error": "not a supported value",
+    "string_pattern_mismatch": "malformed",
+}
+
+
 def _first_error(exc: ValidationError) -> str:
     errors = exc.errors(include_input=False, include_url=False)
     first = errors[0]
     where = ".".join(str(p) for p in first["loc"]) or "document"
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{where}: {first['msg']}{more}"
+    message = _SHORT_MESSAGES.get(first["type"], first["msg"])
+    return f"{where}: {message}{more}"
 
 
 def _code(exc: ClientError) -> str:

@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
                 market_data=market_data,
                 clock=partial(datetime.now, UTC),
                 write_batch_size=settings.write_batch_size,
+                write_connections=settings.write_connections,
                 share_decimals=settings.share_decimals,
             )
             execute_chunk(deps, where, index)

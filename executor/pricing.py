@@ -4,11 +4,17 @@ The first child that needs a symbol (or an FX base) takes a per-key advisory
 lock, checks `run_quotes` again, asks the price chain, and stores a valid
 quote; every other child waits on the lock, then reads the stored value, and
 so does every rerun of the run. Failures are not stored, so a rerun asks again.
+
+In bulk: one transaction try-locks every missing key at once, fetches the
+ones it got and stores them together; only keys another child holds are
+then waited for one by one. A chunk costs a handful of round trips, not
+several per symbol.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
@@ -18,11 +24,13 @@ import psycopg2.errors
 import psycopg2.extras
 from psycopg2.extensions import connection
 
+from common.logging import carry_context
 from common.marketdata.chain import PriceChain
 from common.marketdata.quotes import PRICE_UNAVAILABLE, PROVIDER_ERROR, FxRates, PriceFailure, Quote
 
 PRICE = "price"
 FX = "fx"
+FETCH_THREADS = 8  # provider calls in flight at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +65,44 @@ class QuoteBook:
     def prices(self, symbols: Iterable[str]) -> dict[str, Priced]:
         wanted = sorted(set(symbols))
         found: dict[str, Priced] = dict(self._load(PRICE, wanted))
-        for symbol in wanted:
-            if symbol not in found:
+        missing = [s for s in wanted if s not in found]
+        if missing:
+            contended = self._fetch_prices_in_bulk(missing, found)
+            for symbol in contended:
                 found[symbol] = self._fetch_price(symbol)
         return found
+
+    def _fetch_prices_in_bulk(self, symbols: list[str], found: dict[str, Priced]) -> list[str]:
+        """Fetch and store every symbol no other child is fetching; return the others."""
+        with self._conn, self._conn.cursor() as cur:
+            mine = self._try_lock(cur, PRICE, symbols)
+            found.update(self._load_in(cur, PRICE, mine))
+            todo = [s for s in mine if s not in found]
+            fetched = []
+            # Provider calls overlap (each waits on the network); the chain's rate
+            # limiters still pace them to each provider's limit.
+            with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="price") as pool:
+                price = carry_context(self._chain.price)
+                answers = pool.map(lambda symbol: price(symbol, self._run_date, self._tz), todo)
+                for symbol, got in zip(todo, answers, strict=True):
+                    found[symbol] = got if isinstance(got, PriceFailure) else _from_quote(got)
+                    if isinstance(got, Quote):
+                        fetched.append((symbol, _from_quote(got)))
+            self._store(cur, PRICE, fetched)
+        taken = set(mine)
+        return [s for s in symbols if s not in taken]
+
+    def _try_lock(self, cur: Any, kind: str, keys: list[str]) -> list[str]:
+        """The keys whose advisory lock this transaction got without waiting."""
+        cur.execute(
+            "SELECT k FROM unnest(%s::text[]) AS k "
+            "WHERE pg_try_advisory_xact_lock(hashtextextended(%s || k, 0))",
+            (keys, self._lock_prefix(kind)),
+        )
+        return [row[0] for row in cur.fetchall()]
+
+    def _lock_prefix(self, kind: str) -> str:
+        return f"worthy-quote:{self._run_id}:{kind}:"
 
     def fx_rates(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Priced]:
         wanted = sorted(set(pairs))
@@ -93,7 +135,7 @@ class QuoteBook:
         cur = self._conn.cursor()
         cur.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            (f"worthy-quote:{self._run_id}:{kind}:{key}",),
+            (self._lock_prefix(kind) + key,),
         )
         return cur
 

@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from psycopg2.extensions import connection
 
+from common.db import round_trips
 from common.domain.calendar import calendar_for
 from common.domain.models import ChunkResult, Failure, PlanSnapshot, RunManifest
 from common.errors import ProvidersUnavailable
@@ -29,6 +30,7 @@ from common.marketdata.quotes import PROVIDER_ERROR
 from common.runs import RunRepository
 from executor.decisions import decide
 from executor.pricing import QuoteBook
+from executor.writing import write_batches
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -41,6 +43,7 @@ class ExecutorDeps:
     market_data: MarketData
     clock: Callable[[], datetime]
     write_batch_size: int
+    write_connections: int
     share_decimals: int
 
 
@@ -91,20 +94,31 @@ def _execute(
     timings["price_ms"] = _ms(ticks)
 
     ticks = time.monotonic()
-    ledger = Ledger(conn, manifest.run_id, index, manifest.run_date)
-    for batch in _batches(plans, deps.write_batch_size):
-        ledger.apply(
-            [
-                decide(
-                    p,
-                    prices[p.symbol],
-                    rates.get((p.currency, p.asset_currency)),
-                    run_date=manifest.run_date,
-                    share_decimals=deps.share_decimals,
+    extra = [deps.connect() for _ in range(deps.write_connections - 1)]
+    try:
+        ledgers = [Ledger(c, manifest.run_id, index, manifest.run_date) for c in [conn, *extra]]
+        write_batches(
+            ledgers,
+            (
+                Ledger.prepare(
+                    [
+                        decide(
+                            p,
+                            prices[p.symbol],
+                            rates.get((p.currency, p.asset_currency)),
+                            run_date=manifest.run_date,
+                            share_decimals=deps.share_decimals,
+                        )
+                        for p in batch
+                    ]
                 )
-                for p in batch
-            ]
+                for batch in _batches(plans, deps.write_batch_size)
+            ),
         )
+        trips = sum(round_trips(c) for c in [conn, *extra])
+    finally:
+        for c in extra:
+            c.close()
     timings["write_ms"] = _ms(ticks)
 
     state = runs.outcomes([(p.plan_id, p.scheduled_date) for p in plans])
@@ -118,7 +132,7 @@ def _execute(
         deps.clock(),
         timings,
         api_calls,
-        ledger.round_trips,
+        trips,
     )
     deps.store.put_result(where, result)
     runs.finish_chunk(
@@ -158,7 +172,7 @@ def _result(
     finished: datetime,
     timings: dict[str, int],
     api_calls: dict[str, int],
-    round_trips: int,
+    db_round_trips: int,
 ) -> ChunkResult:
     statuses = Counter(status for _, status, _ in state)
     reasons = Counter(reason for _, status, reason in state if reason)
@@ -189,7 +203,7 @@ def _result(
         invested=invested,
         api_calls=api_calls,
         failures=failures,
-        timings_ms={**timings, "db_round_trips": round_trips},
+        timings_ms={**timings, "db_round_trips": db_round_trips},
     )
 
 

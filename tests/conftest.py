@@ -10,10 +10,6 @@ milliseconds instead of a new database per test.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +27,7 @@ from hypothesis import HealthCheck, settings
 from common import embedded_pg
 from common.migrate import migrate
 from common.stubs.market_server import StubMarketServer
+from tests.servers import MotoServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,41 +101,6 @@ BUCKET = "worthy-test-runs"
 BATCH_QUEUE = "worthy-test-queue"
 EXECUTOR_DEFINITION = "worthy-test-executor"
 FINALIZER_DEFINITION = "worthy-test-finalizer"
-
-
-class MotoServer:
-    """moto's server in its own process on a free loopback port (Batch without Docker).
-
-    Its own process, not a thread: moto spends ~8 ms of CPU per request, and
-    sharing the test process's GIL would halve the throughput of both.
-    """
-
-    def __init__(self, env: dict[str, str] | None = None) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.endpoint = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{self.endpoint}/moto-api/", timeout=1)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("moto's server did not start") from None
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -19,11 +19,13 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    field_validator,
+    StringConstraints,
     model_validator,
 )
 
 from common.domain import validation
+from common.domain.calendar import SUPPORTED_MICS
+from common.domain.currencies import ISO_4217
 from common.domain.schedule import Frequency
 
 _T = TypeVar("_T")
@@ -33,6 +35,14 @@ MAX_CHUNKS = 10_000  # AWS Batch array jobs hold 2..10,000 children
 
 
 def _decimal_from_string(value: Any) -> Any:
+    if type(value) is str:  # the common case first: chunk files hold strings
+        try:
+            number = Decimal(value)
+        except ArithmeticError:
+            raise ValueError("not a decimal number") from None
+        if not number.is_finite():
+            raise ValueError("must be finite")
+        return number
     if isinstance(value, Decimal):
         return value
     if not isinstance(value, str):
@@ -60,37 +70,33 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+# Checked by pydantic-core itself (no Python call per line): the same rules as
+# `validation.check_symbol`, `check_exchange` and `check_currency`.
+Symbol = Annotated[str, StringConstraints(pattern=f"^{validation.SYMBOL_PATTERN.pattern}$")]
+if TYPE_CHECKING:
+    CurrencyCode = str
+    Mic = str
+else:
+    CurrencyCode = Literal[tuple(sorted(ISO_4217))]
+    Mic = Literal[tuple(sorted(SUPPORTED_MICS))]
+
+
 class PlanSnapshot(_Strict):
     """One line of a chunk: a plan as the planner saw it."""
 
     plan_id: Annotated[int, Field(gt=0)]
     user_id: Annotated[str, Field(min_length=1, max_length=200)]
-    symbol: str
-    exchange: str
-    asset_currency: str
+    symbol: Symbol
+    exchange: Mic
+    asset_currency: CurrencyCode
     amount: DecimalString
-    currency: str
+    currency: CurrencyCode
     fee: DecimalString
     fractional: bool
     frequency: Frequency
     start_date: date
     scheduled_date: date
     version: int
-
-    @field_validator("symbol")
-    @classmethod
-    def _symbol(cls, value: str) -> str:
-        return _ok(value, validation.check_symbol(value))
-
-    @field_validator("exchange")
-    @classmethod
-    def _exchange(cls, value: str) -> str:
-        return _ok(value, validation.check_exchange(value))
-
-    @field_validator("currency", "asset_currency")
-    @classmethod
-    def _currency(cls, value: str) -> str:
-        return _ok(value, validation.check_currency(value))
 
     @model_validator(mode="after")
     def _money(self) -> PlanSnapshot:

@@ -14,6 +14,7 @@ One chain lives as long as one executor chunk; its circuit breakers and its
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -45,7 +46,12 @@ class _NoAnswer:
 
 
 class PriceChain:
-    """Prices symbols and FX bases for one chunk. Not shared between threads."""
+    """Prices symbols and FX bases for one chunk.
+
+    Safe to call from several threads at once: the rate limiters pace every
+    caller of a provider together, and the counters and circuit breakers are
+    updated under one lock.
+    """
 
     def __init__(
         self,
@@ -69,6 +75,7 @@ class PriceChain:
         self._retry = retry or RetryPolicy()
         names = [s.name for s in self.sources] + ([fx_source.name] if fx_source else [])
         self.breakers = {name: CircuitBreaker(breaker_threshold) for name in names}
+        self._lock = threading.Lock()
 
     def price(self, symbol: str, run_date: date, tz: tzinfo) -> Quote | PriceFailure:
         """The first valid quote for `symbol` on `run_date` (dates counted in `tz`), or why not."""
@@ -129,7 +136,8 @@ class PriceChain:
         def attempt() -> T:
             if limiter is not None:
                 limiter.acquire()
-            self.calls[name] += 1
+            with self._lock:
+                self.calls[name] += 1
             return fetch(key)
 
         try:
@@ -137,20 +145,25 @@ class PriceChain:
                 attempt, policy=self._retry, sleep=self._sleep, what=f"{name} {key}"
             )
         except UnknownSymbol:
-            breaker.succeeded()
+            with self._lock:
+                breaker.succeeded()
             return None
         except ProviderAccessDenied as exc:
             # A refused key stays refused: no point asking again for the next symbol.
-            breaker.open(str(exc))
+            with self._lock:
+                breaker.open(str(exc))
             log.error("%s refused access; skipping it for the rest of this chunk: %s", name, exc)
             return _NoAnswer(str(exc))
         except MarketDataError as exc:
-            breaker.failed(str(exc))
+            with self._lock:
+                breaker.failed(str(exc))
+                opened, failures = breaker.is_open, breaker.failures
             log.warning("%s failed for %s: %s", name, key, exc)
-            if breaker.is_open:
-                log.error("%s failed %d times in a row; skipping it", name, breaker.failures)
+            if opened:
+                log.error("%s failed %d times in a row; skipping it", name, failures)
             return _NoAnswer(str(exc))
-        breaker.succeeded()
+        with self._lock:
+            breaker.succeeded()
         return result
 
     def _now(self) -> datetime:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +44,14 @@ def build_session(pool_size: int = 10) -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
+    if not urllib.request.getproxies():
+        # With trust_env on, requests scans the whole environment for proxies on
+        # every call (~1 ms with a large environment). Without proxies, read
+        # the one other thing it looks for (a CA bundle) once, here.
+        session.trust_env = False
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            session.verify = bundle
     return session
 
 

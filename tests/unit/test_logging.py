@@ -56,3 +56,18 @@ def test_urls_lose_their_keys() -> None:
         "https://v6.exchangerate-api.com/v6/***/latest/USD"
     )
     assert redact("nothing secret here") == "nothing secret here"
+
+
+def test_log_fields_follow_work_onto_pool_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from common.logging import carry_context
+
+    out = io.StringIO()
+    setup_logging("json", stream=out)
+    with log_context(run_id="XNYS-20261127", chunk_index=2):
+        work = carry_context(lambda: get_logger("test").info("on a thread"))
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(work).result()
+    line = json.loads(out.getvalue())
+    assert (line["run_id"], line["chunk_index"]) == ("XNYS-20261127", 2)
