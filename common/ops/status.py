@@ -25,7 +25,8 @@ def render(run: RunRecord, chunks: list[ChunkRecord], out: IO[str]) -> None:
     if run.detail:
         out.write(f"  detail: {run.detail}\n")
     if run.executor_job_id:
-        out.write(f"  executor job {run.executor_job_id}, finalizer job {run.finalizer_job_id}\n")
+        finalizer = run.finalizer_job_id or "-"
+        out.write(f"  executor job {run.executor_job_id}, finalizer job {finalizer}\n")
     if run.manifest_uri:
         out.write(f"  manifest {run.manifest_uri}\n")
     if not chunks:
