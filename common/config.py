@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     write_connections: Annotated[int, Field(ge=1, le=8)] = 2
     db_connect_attempts: PositiveInt = 5
     local_parallelism: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 2)
+    planner_workers: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 1)
     log_format: Literal["auto", "json", "text"] = "auto"
 
     # Set by AWS Batch or by the planner in the child's environment.

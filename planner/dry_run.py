@@ -12,8 +12,8 @@ from psycopg2.extensions import connection
 
 from common.domain.calendar import calendar_for
 from common.domain.chunking import plan_chunks
-from common.domain.models import run_id_for
-from common.domain.validation import plan_problem
+from common.domain.models import run_id_for, snapshot_from_line
+from common.domain.validation import InvalidPlan
 from planner.service import PlanRequest, PlanResult, resolve_run
 from planner.snapshot import DueQuery, Snapshot
 
@@ -40,13 +40,13 @@ def preview(
     try:
         with Snapshot(conn, DueQuery(market, run_date)) as snapshot:
             chunking = plan_chunks(snapshot.counts_by_symbol(), request.chunk_size)
-            for _, row in snapshot.rows_by_chunk(chunking):
-                problem = plan_problem(row)
-                if problem is not None:
-                    invalid[problem] += 1
+            for _, line in snapshot.lines_by_chunk(chunking):
+                checked = snapshot_from_line(line)
+                if isinstance(checked, InvalidPlan):
+                    invalid[checked.reason] += 1
                     continue
-                plans[row["symbol"]] += 1
-                totals[row["symbol"]][row["currency"]] += row["amount"]
+                plans[checked.symbol] += 1
+                totals[checked.symbol][checked.currency] += checked.amount
     finally:
         conn.close()
     due = sum(plans.values())
@@ -62,7 +62,7 @@ def preview(
     if len(plans) > SHOW_SYMBOLS:
         out.write(f"... and {len(plans) - SHOW_SYMBOLS} more symbol(s)\n")
     for problem, count in invalid.most_common():
-        out.write(f"invalid, would be skipped: {count} x invalid_plan: {problem}\n")
+        out.write(f"invalid, would be skipped: {count} x {problem}\n")
     return PlanResult(
         run_id, "dry_run", f"dry run: {due} plan(s) would be bought", due, len(chunks)
     )

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     connector: Callable[[], connection] = partial(
         connect, dsn, attempts=settings.db_connect_attempts, application_name="worthy-planner"
     )
-    request = PlanRequest(args.market, args.run_date, settings.chunk_size)
+    request = PlanRequest(args.market, args.run_date, settings.chunk_size, settings.planner_workers)
     clock = partial(datetime.now, UTC)
     if args.dry_run:
         preview(connector, request, clock, sys.stdout)

@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
 from operator import itemgetter
-from typing import Any
 
 import psycopg2.extras
 from psycopg2.extensions import connection
 
 from common.domain.chunking import plan_chunks
-from common.domain.models import ChunkRef, RunManifest, chunk_line
-from common.domain.validation import invalid_plan_reason, plan_problem
+from common.domain.models import ChunkRef, RunManifest
 from common.failpoints import failpoint
 from common.logging import get_logger
-from common.manifest_store import ManifestStore, RunLocation, encode_chunk
+from common.manifest_store import ManifestStore, RunLocation
 from common.runs import RunRepository
+from planner.prepare import PARALLEL_FROM_PLANS, PreparedChunk, prepared_chunks
 from planner.snapshot import DueQuery, Snapshot
 
 log = get_logger(__name__)
@@ -46,6 +45,7 @@ def write_run(
     run_date: date,
     chunk_size: int,
     clock: Callable[[], datetime],
+    workers: int = 1,
 ) -> RunManifest:
     """Snapshot, chunk, upload; record the chunks and mark the run `manifested`."""
     snapshot_conn = connect()
@@ -66,8 +66,15 @@ def write_run(
                 len(counts),
                 len(chunking.chunks),
             )
-            chunks = _build_chunks(snapshot.rows_by_chunk(chunking), invalid)
-            refs = upload_chunks(store, where, chunks)
+            due = sum(counts.values())
+            groups = (
+                [line for _, line in group]
+                for _, group in itertools.groupby(
+                    snapshot.lines_by_chunk(chunking), key=itemgetter(0)
+                )
+            )
+            chunks = prepared_chunks(groups, workers if due >= PARALLEL_FROM_PLANS else 1)
+            refs = upload_chunks(store, where, chunks, invalid)
         invalid.flush()
     finally:
         snapshot_conn.close()
@@ -100,34 +107,26 @@ def write_run(
     return manifest
 
 
-def _build_chunks(
-    rows: Iterable[tuple[int, dict[str, Any]]], invalid: InvalidPlans
-) -> Iterator[tuple[list[bytes], int]]:
-    """(lines, distinct symbols) per non-empty chunk, in order; invalid rows recorded aside."""
-    for _, group in itertools.groupby(rows, key=itemgetter(0)):
-        lines: list[bytes] = []
-        symbols: set[str] = set()
-        for _, row in group:
-            problem = plan_problem(row)
-            if problem is not None:
-                invalid.add(row["id"], row["next_run_date"], invalid_plan_reason(problem))
-                continue
-            lines.append(chunk_line(row))
-            symbols.add(row["symbol"])
-        if lines:
-            yield lines, len(symbols)
-
-
 def upload_chunks(
-    store: ManifestStore, where: RunLocation, chunks: Iterable[tuple[list[bytes], int]]
+    store: ManifestStore,
+    where: RunLocation,
+    chunks: Iterable[PreparedChunk],
+    invalid: InvalidPlans,
 ) -> list[ChunkRef]:
-    """Compress and upload chunks numbered 0.. in a bounded thread pool."""
+    """Upload the non-empty chunks as 0, 1, ... in a bounded thread pool; record invalid plans."""
     refs: list[ChunkRef] = []
     in_flight: deque[Future[ChunkRef]] = deque()
+    index = 0
     with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="manifest") as pool:
-        for index, (lines, symbols) in enumerate(chunks):
-            data = encode_chunk(lines)
-            in_flight.append(pool.submit(store.put_chunk, where, index, data, len(lines), symbols))
+        for chunk in chunks:
+            for plan in chunk.invalid:
+                invalid.add(plan.plan_id, plan.scheduled_date, plan.reason)
+            if not chunk.items:
+                continue
+            in_flight.append(
+                pool.submit(store.put_chunk, where, index, chunk.data, chunk.items, chunk.symbols)
+            )
+            index += 1
             if len(in_flight) >= MAX_IN_FLIGHT:
                 refs.append(in_flight.popleft().result())
             failpoint("planner.mid_manifest")
@@ -147,7 +146,9 @@ class InvalidPlans:
         self._pending: list[tuple[int, date, str]] = []
         self.count = 0
 
-    def add(self, plan_id: int, scheduled_date: date, reason: str) -> None:
+    def add(self, plan_id: int, scheduled_date: date | None, reason: str) -> None:
+        if scheduled_date is None:  # not due on any date, so never selected; nothing to key
+            return
         self._pending.append((plan_id, scheduled_date, reason))
         self.count += 1
         if len(self._pending) >= INVALID_BATCH:

@@ -41,6 +41,7 @@ class PlanRequest:
     market: str
     run_date: date | None
     chunk_size: int
+    workers: int = 1  # processes that validate and compress chunks on big runs
 
 
 @dataclass
@@ -147,6 +148,7 @@ def _plan_locked(
             run_date,
             request.chunk_size,
             deps.clock,
+            request.workers,
         )
     else:  # SUBMITTING: manifests are final; finish the submission without repeating it.
         log.info("resuming an interrupted submission")

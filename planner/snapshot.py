@@ -25,20 +25,31 @@ from common.domain.chunking import Chunking
 
 FETCH_ROWS = 10_000  # rows per round trip of the server-side cursor
 
-PLAN_COLUMNS = (
-    "id",
-    "user_id",
-    "symbol",
-    "exchange",
-    "asset_currency",
-    "amount",
-    "currency",
-    "fee",
-    "fractional",
-    "frequency",
-    "start_date",
-    "next_run_date",
-    "version",
+# The chunk line (DESIGN section 7), written by PostgreSQL from the row as it is
+# (concat of to_json pieces: compact, and cheaper than json_build_object):
+# amounts as strings, dates as YYYY-MM-DD. Bad values go through unchanged, for
+# the planner's validation to find and name.
+_LINE_FIELDS = (
+    ("user_id", "d.user_id"),
+    ("symbol", "d.symbol"),
+    ("exchange", "d.exchange"),
+    ("asset_currency", "d.asset_currency"),
+    ("amount", "d.amount::text"),
+    ("currency", "d.currency"),
+    ("fee", "d.fee::text"),
+    ("fractional", "d.fractional"),
+    ("frequency", "d.frequency"),
+    ("start_date", "to_char(d.start_date, 'YYYY-MM-DD')"),
+    ("scheduled_date", "to_char(d.next_run_date, 'YYYY-MM-DD')"),
+    ("version", "d.version"),
+)
+# concat() skips NULLs, so each value is JSON-encoded and NULL spelled out.
+LINE_SQL = (
+    "concat('{\"plan_id\":', d.id, "
+    + ", ".join(
+        f"',\"{name}\":', coalesce(to_json({value})::text, 'null')" for name, value in _LINE_FIELDS
+    )
+    + ", '}')"
 )
 
 FINAL_OUTCOME_SQL = (
@@ -93,34 +104,59 @@ class Snapshot:
             )
             return {symbol: count for symbol, count in cur.fetchall()}
 
-    def rows_by_chunk(self, chunking: Chunking) -> Iterator[tuple[int, dict[str, Any]]]:
-        """(planned chunk index, row) for every due plan, in chunk order, then symbol, then id."""
-        slices = [(s.symbol, s.start, s.stop, c.index) for c in chunking.chunks for s in c.slices]
+    def lines_by_chunk(self, chunking: Chunking) -> Iterator[tuple[int, str]]:
+        """(planned chunk index, chunk line as JSON text) for every due plan, in chunk order,
+        then symbol, then id. PostgreSQL writes the JSON; the caller validates each line.
+
+        Whole symbols join on the symbol alone; only symbols split across chunks
+        need each plan's rank within its symbol (a window over those rows only).
+        """
+        divided = chunking.split_symbols
+        pieces = [(piece, chunk.index) for chunk in chunking.chunks for piece in chunk.slices]
+        whole = [(p.symbol, index) for p, index in pieces if p.symbol not in divided]
+        split = [(p.symbol, p.start, p.stop, index) for p, index in pieces if p.symbol in divided]
         params = dict(self._query.params)
         params.update(
-            sym=[s[0] for s in slices],
-            lo=[s[1] for s in slices],
-            hi=[s[2] for s in slices],
-            chunk=[s[3] for s in slices],
+            whole_sym=[w[0] for w in whole],
+            whole_chunk=[w[1] for w in whole],
+            split_sym=[p[0] for p in split],
+            split_lo=[p[1] for p in split],
+            split_hi=[p[2] for p in split],
+            split_chunk=[p[3] for p in split],
         )
-        columns = ", ".join(f"d.{c}" for c in PLAN_COLUMNS)
         sql = f"""
-            WITH due AS (
-                SELECT r.*, coalesce(r.symbol, '') AS sym,
-                       row_number() OVER (PARTITION BY coalesce(r.symbol, '') ORDER BY r.id) - 1
-                           AS rank
-                {_DUE}
+            WITH due AS (SELECT r.*, coalesce(r.symbol, '') AS sym {_DUE}),
+            whole AS (
+                SELECT * FROM unnest(%(whole_sym)s::text[], %(whole_chunk)s::int[])
+                    AS w(sym, chunk)
             ),
-            slices AS (
-                SELECT * FROM unnest(%(sym)s::text[], %(lo)s::int[], %(hi)s::int[],
-                                     %(chunk)s::int[]) AS s(sym, lo, hi, chunk)
+            split AS (
+                SELECT * FROM unnest(%(split_sym)s::text[], %(split_lo)s::int[],
+                                     %(split_hi)s::int[], %(split_chunk)s::int[])
+                    AS s(sym, lo, hi, chunk)
+            ),
+            ranked AS (
+                SELECT d.*, row_number() OVER (PARTITION BY d.sym ORDER BY d.id) - 1 AS rank
+                FROM due d WHERE d.sym IN (SELECT sym FROM split)
+            ),
+            placed AS (
+                SELECT w.chunk, d.sym, d.id, d.user_id, d.symbol, d.exchange, d.asset_currency,
+                       d.amount, d.currency, d.fee, d.fractional, d.frequency, d.start_date,
+                       d.next_run_date, d.version
+                FROM due d JOIN whole w ON w.sym = d.sym
+                UNION ALL
+                SELECT s.chunk, d.sym, d.id, d.user_id, d.symbol, d.exchange, d.asset_currency,
+                       d.amount, d.currency, d.fee, d.fractional, d.frequency, d.start_date,
+                       d.next_run_date, d.version
+                FROM ranked d JOIN split s ON s.sym = d.sym AND d.rank >= s.lo AND d.rank < s.hi
             )
-            SELECT s.chunk, {columns}
-            FROM due d JOIN slices s ON s.sym = d.sym AND d.rank >= s.lo AND d.rank < s.hi
-            ORDER BY s.chunk, d.sym, d.id
+            SELECT d.chunk, {LINE_SQL}
+            FROM placed d ORDER BY d.chunk, d.id
         """
+        with self._conn.cursor() as cur:
+            # Sort in memory: the snapshot sorts every due plan once.
+            cur.execute("SET LOCAL work_mem = '256MB'")
         with self._conn.cursor(name="worthy_due_plans") as cur:
             cur.itersize = FETCH_ROWS
             cur.execute(sql, params)
-            for row in cur:
-                yield row[0], dict(zip(PLAN_COLUMNS, row[1:], strict=True))
+            yield from cur

@@ -50,6 +50,15 @@ class Chunking:
     chunk_size: int  # the effective size: the requested one unless the array limit forced more
     chunks: tuple[ChunkPlan, ...]
 
+    @property
+    def split_symbols(self) -> frozenset[str]:
+        """Symbols whose plans span more than one chunk."""
+        seen: dict[str, int] = {}
+        for chunk in self.chunks:
+            for piece in chunk.slices:
+                seen[piece.symbol] = seen.get(piece.symbol, 0) + 1
+        return frozenset(symbol for symbol, pieces in seen.items() if pieces > 1)
+
 
 def plan_chunks(
     counts: Mapping[str, int], chunk_size: int, max_chunks: int = MAX_CHUNKS

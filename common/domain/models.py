@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    ValidationError,
     model_validator,
 )
 
@@ -188,14 +189,12 @@ def parse_run_id(run_id: str) -> tuple[str, date]:
 
 
 def snapshot_from_row(row: Any) -> PlanSnapshot | validation.InvalidPlan:
-    """A row of `recurring_investments` as a chunk line, or why it cannot be bought.
-
-    The checks are the same ones the model's validators run, so the cheap
-    `model_construct` here builds only snapshots that would validate.
-    """
+    """A row of `recurring_investments` as a snapshot, or why it cannot be bought."""
     problem = validation.plan_problem(row)
     if problem is not None:
-        return validation.InvalidPlan(row["id"], validation.invalid_plan_reason(problem))
+        return validation.InvalidPlan(
+            row["id"], validation.invalid_plan_reason(problem), row.get("next_run_date")
+        )
     return PlanSnapshot.model_construct(
         plan_id=row["id"],
         user_id=row["user_id"],
@@ -213,30 +212,48 @@ def snapshot_from_row(row: Any) -> PlanSnapshot | validation.InvalidPlan:
     )
 
 
-def chunk_line(row: Any) -> bytes:
-    """The chunk line of a row that passed `plan_problem`, as JSON bytes with a newline.
+def snapshot_from_line(line: str | bytes) -> PlanSnapshot | validation.InvalidPlan:
+    """A chunk line built from a plan row (by the database), validated: the planner's gate.
 
-    The planner's fast path: equal to `snapshot_from_row(row).model_dump_json()`
-    (a unit test holds them together) at a fraction of the cost per plan.
+    Valid lines take pydantic-core's path only. A line it rejects is read back
+    into a row so that `plan_problem` names the reason in the app's terms; the
+    schema's own message is the fallback.
     """
-    return (
-        json.dumps(
-            {
-                "plan_id": row["id"],
-                "user_id": row["user_id"],
-                "symbol": row["symbol"],
-                "exchange": row["exchange"],
-                "asset_currency": row["asset_currency"],
-                "amount": str(row["amount"]),
-                "currency": row["currency"],
-                "fee": str(row["fee"]),
-                "fractional": row["fractional"],
-                "frequency": row["frequency"],
-                "start_date": row["start_date"].isoformat(),
-                "scheduled_date": row["next_run_date"].isoformat(),
-                "version": row["version"],
-            },
-            separators=(",", ":"),
-        ).encode()
-        + b"\n"
-    )
+    try:
+        return PlanSnapshot.model_validate_json(line)
+    except ValidationError as exc:
+        raw = json.loads(line)
+        row = _row_from_line(raw)
+        problem = validation.plan_problem(row) or _schema_problem(exc)
+        return validation.InvalidPlan(
+            raw["plan_id"], validation.invalid_plan_reason(problem), row["next_run_date"]
+        )
+
+
+def _row_from_line(raw: dict[str, Any]) -> dict[str, Any]:
+    def number(text: Any) -> Decimal | None:
+        try:
+            return Decimal(text) if isinstance(text, str) else None
+        except ArithmeticError:
+            return None
+
+    def day(text: Any) -> date | None:
+        try:
+            return date.fromisoformat(text) if isinstance(text, str) else None
+        except ValueError:
+            return None
+
+    return {
+        **raw,
+        "id": raw.get("plan_id"),
+        "amount": number(raw.get("amount")),
+        "fee": number(raw.get("fee")),
+        "start_date": day(raw.get("start_date")),
+        "next_run_date": day(raw.get("scheduled_date")),
+    }
+
+
+def _schema_problem(exc: ValidationError) -> str:
+    first = exc.errors(include_input=False, include_url=False)[0]
+    field = ".".join(str(p) for p in first["loc"]) or "plan"
+    return f"{field}: {first['msg']}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +28,7 @@ _ECHO_LIMIT = 12
 class InvalidPlan:
     plan_id: int
     reason: str  # "invalid_plan: <why>"
+    scheduled_date: date | None = None
 
 
 def _echo(value: object) -> str:

@@ -116,6 +116,7 @@ def test_a_run_buys_every_kind_of_plan_correctly(
                 user_id="u-eom", start_date=date(2026, 1, 31), next_run_date=date(2026, 11, 27)
             ),  # 8 month end
             plan(user_id="u-nosuch", symbol="NOSUCH"),  # 9 unknown
+            plan(user_id='odd "user" \\ with\ttab'),  # 10 awkward text survives COPY/JSON
         ],
     )
     _plan(cli)
@@ -151,6 +152,10 @@ def test_a_run_buys_every_kind_of_plan_correctly(
     # Anchored on Jan 31: capped at Nov 30 (not Nov 28 after February), a Monday.
     assert _schedule(db, ids[8]) == (date(2026, 11, 30), 1, "active")
     assert _outcome(db, ids[9]) == ("failed", "price_unavailable")
+    assert _outcome(db, ids[10]) == ("purchased", None)
+    assert scalar(db, "SELECT user_id FROM assets WHERE user_id LIKE 'odd%%'") == (
+        'odd "user" \\ with\ttab'
+    )
     assert _schedule(db, ids[9]) == (date(2026, 11, 27), 0, "active")  # stays due
 
     # One call per distinct symbol (AAPL, NOSUCH on both providers) and per FX base.
@@ -158,7 +163,7 @@ def test_a_run_buys_every_kind_of_plan_correctly(
     assert market.calls("alphavantage") == 1  # NOSUCH falls back, answered unknown
     assert market.calls("exchangerate") == 1
     assert rows(db, "SELECT status, purchased, skipped, failed FROM batch_chunks") == [
-        ("succeeded", 8, 1, 1)
+        ("succeeded", 9, 1, 1)
     ]
 
 

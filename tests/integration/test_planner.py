@@ -160,6 +160,11 @@ def test_manifests_hold_every_valid_plan_once_with_amounts_as_strings(
         ({"symbol": ""}, "invalid_plan: empty symbol"),
         ({"symbol": "AAPL'; DROP TABLE assets;--"}, "invalid_plan: malformed symbol"),
         ({"exchange": "XXXX"}, "invalid_plan: unsupported exchange 'XXXX'"),
+        ({"amount": None}, "invalid_plan: amount is missing or not a number"),
+        ({"user_id": None}, "invalid_plan: user_id is missing"),
+        ({"fractional": None}, "invalid_plan: fractional is missing"),
+        ({"symbol": None}, "invalid_plan: empty symbol"),
+        ({"user_id": 'quote" and \\ backslash\ttab'}, None),
     ],
 )
 def test_an_invalid_row_is_skipped_with_its_reason_and_the_run_goes_on(
@@ -167,13 +172,17 @@ def test_an_invalid_row_is_skipped_with_its_reason_and_the_run_goes_on(
     database_dsn: str,
     aws: AwsStack,
     bad: dict[str, Any],
-    reason: str,
+    reason: str | None,
 ) -> None:
-    good, broken = insert_plans(db, [plan(), plan(user_id="user-2", **bad)])
+    good, odd = insert_plans(db, [plan(), plan(**{"user_id": "user-2", **bad})])
     result = _plan(database_dsn, aws)
+    if reason is None:  # awkward characters are data, not a reason to skip
+        assert result.plans_due == 2
+        assert scalar(db, "SELECT count(*) FROM plan_executions") == 0
+        return
     assert result.plans_due == 1
     assert rows(db, "SELECT plan_id, status, reason FROM plan_executions") == [
-        (broken, "skipped", reason)
+        (odd, "skipped", reason)
     ]
     assert scalar(db, "SELECT invalid_plans FROM batch_runs") == 1
     assert scalar(db, "SELECT count(*) FROM assets") == 0

@@ -14,6 +14,7 @@ from common.domain.models import (
     RunManifest,
     parse_run_id,
     run_id_for,
+    snapshot_from_line,
     snapshot_from_row,
 )
 from common.domain.validation import InvalidPlan
@@ -167,7 +168,8 @@ def test_a_valid_row_becomes_a_snapshot_scheduled_on_its_next_run_date() -> None
 def test_an_invalid_row_is_an_invalid_plan_with_its_reason(
     change: dict[str, Any], reason: str
 ) -> None:
-    assert snapshot_from_row({**ROW, **change}) == InvalidPlan(7, reason)
+    row = {**ROW, **change}
+    assert snapshot_from_row(row) == InvalidPlan(7, reason, row["next_run_date"])
 
 
 @given(
@@ -191,3 +193,54 @@ def test_created_at_must_be_aware() -> None:
     assert RunManifest.model_validate_json(json.dumps(_manifest())).created_at == datetime(
         2026, 11, 27, 14, 35, tzinfo=UTC
     )
+
+
+def _line(**change: Any) -> str:
+    return json.dumps({**LINE, **change})
+
+
+def test_a_valid_line_from_the_database_is_a_snapshot() -> None:
+    checked = snapshot_from_line(_line())
+    assert isinstance(checked, PlanSnapshot)
+    assert checked.amount == Decimal("10000.0000")
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"amount": "-5.0000"}, "invalid_plan: amount must be positive"),
+        ({"amount": None}, "invalid_plan: amount is missing or not a number"),
+        ({"fee": "10000.0000"}, "invalid_plan: fee must be less than amount"),
+        ({"currency": "ZZZ"}, "invalid_plan: unknown currency 'ZZZ'"),
+        ({"asset_currency": "US "}, "invalid_plan: unknown asset currency 'US '"),
+        ({"frequency": "hourly"}, "invalid_plan: unknown frequency 'hourly'"),
+        ({"symbol": ""}, "invalid_plan: empty symbol"),
+        ({"symbol": None}, "invalid_plan: empty symbol"),
+        ({"symbol": "AAPL'; DROP TABLE assets;--"}, "invalid_plan: malformed symbol"),
+        ({"exchange": "XXXX"}, "invalid_plan: unsupported exchange 'XXXX'"),
+        ({"user_id": None}, "invalid_plan: user_id is missing"),
+        (
+            {"user_id": "u" * 201},
+            "invalid_plan: user_id: String should have at most 200 characters",
+        ),
+    ],
+)
+def test_an_invalid_line_names_its_reason_and_keeps_its_scheduled_date(
+    change: dict[str, Any], reason: str
+) -> None:
+    assert snapshot_from_line(_line(**change)) == InvalidPlan(7, reason, date(2026, 11, 30))
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(sorted(set(LINE) - {"plan_id"})),
+        st.none() | st.integers() | st.text() | st.booleans(),
+    )
+)
+def test_any_line_the_database_could_write_is_a_snapshot_or_an_invalid_plan(
+    junk: dict[str, Any],
+) -> None:
+    checked = snapshot_from_line(json.dumps({**LINE, **junk}))
+    assert isinstance(checked, PlanSnapshot | InvalidPlan)
+    if isinstance(checked, InvalidPlan):
+        assert checked.reason.startswith("invalid_plan: ")
