@@ -33,7 +33,9 @@ from common.stubs.market_server import StubMarketServer
 from tests.bench import baseline, data, floor
 from tests.servers import MotoServer
 
-DAY_1, DAY_2 = date(2026, 11, 23), date(2026, 11, 24)  # a Monday and a Tuesday
+# Consecutive market days. The plans are daily, so each run finds them due again.
+DAY_0, DAY_1, DAY_2 = date(2026, 11, 20), date(2026, 11, 23), date(2026, 11, 24)
+SMALL_CHUNK = 10_000
 BUCKET = "worthy-bench"
 CLI = [sys.executable, "-m", "common.cli"]
 
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     dsn = data.fresh_database(server, "worthy_bench")
     started = time.perf_counter()
-    data.load_plans(dsn, args.plans, args.symbols, DAY_1)
+    data.load_plans(dsn, args.plans, args.symbols, DAY_0)
     figures["generate_seconds"] = round(time.perf_counter() - started, 1)
 
     moto = MotoServer()
@@ -123,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         s3.create_bucket(Bucket=BUCKET)
         env = environment(dsn, moto.endpoint, stub, args.chunk_size)
+        figures.update(run_zero({**env, "CHUNK_SIZE": str(SMALL_CHUNK)}, s3))
         figures.update(run_one(env, stub, s3))
         figures.update(run_two(env, stub, s3))
         figures.update(compare(server, dsn, stub, args.sample, figures))
@@ -158,6 +161,27 @@ def environment(dsn: str, endpoint: str, stub: StubMarketServer, chunk_size: int
         "FINNHUB_CALLS_PER_MINUTE": "1000000",
         "ALPHA_VANTAGE_CALLS_PER_MINUTE": "1000000",
         "EXCHANGE_RATE_CALLS_PER_MINUTE": "1000000",
+    }
+
+
+def run_zero(env: dict[str, str], s3: Any) -> dict[str, Any]:
+    """A 10,000-plan chunk: the executor's memory at the size the targets name."""
+    print(f"run 0: one child on a {SMALL_CHUNK:,}-plan chunk ...", flush=True)
+    checked(
+        measure(["plan", "--run-date", DAY_0.isoformat(), "--submitter", "none"], env),
+        "planner (run 0)",
+    )
+    child = checked(
+        measure(["execute", "--run-id", "XNYS-20261120", "--chunk-index", "0"], env),
+        "executor (run 0, chunk 0)",
+    )
+    result = results_of(s3, "XNYS-20261120", DAY_0, 0)
+    return {
+        "small_chunk": {
+            "plans": result["items"],
+            "seconds": round(child.seconds, 2),
+            "peak_rss_mb": round(child.peak_rss_mb),
+        }
     }
 
 
@@ -320,7 +344,16 @@ def print_table(f: dict[str, Any]) -> None:
             f"{one['peak_rss_mb']} MB",
             f"{one['plans']:,}-plan chunk",
         ),
-        ("executor, one child: DB round trips", f"{one['db_round_trips']:,}", ""),
+        (
+            "executor, one child: DB round trips",
+            f"{one['db_round_trips']:,}",
+            f"{one['plans']:,} plans, WRITE_BATCH_SIZE=1000",
+        ),
+        (
+            "executor, 10,000-plan chunk: peak RSS",
+            f"{f['small_chunk']['peak_rss_mb']} MB",
+            f"{f['small_chunk']['plans']:,} plans in {f['small_chunk']['seconds']} s",
+        ),
         (
             "executor, two children: purchases/s each",
             ", ".join(f"{r:,}" for r in two["per_child_purchases_per_second"]),
