@@ -71,8 +71,10 @@ CREATE TEMP TABLE IF NOT EXISTS stage_outcomes (
     plan_id bigint PRIMARY KEY, scheduled_date date, version int, outcome text, reason text,
     user_id text, symbol text, exchange text, asset_currency text, amount numeric,
     currency text, fee numeric, quantity numeric, price numeric, fx_rate numeric,
-    cost numeric, price_source text, price_time timestamptz, next_run_date date,
-    won boolean NOT NULL DEFAULT false, transaction_id bigint
+    cost numeric, price_source text, price_time timestamptz, next_run_date date
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_won (
+    plan_id bigint PRIMARY KEY, transaction_id bigint
 ) ON COMMIT DELETE ROWS
 """
 
@@ -104,18 +106,19 @@ WITH won AS (
       AND NOT EXISTS (SELECT 1 FROM plan_executions e
                       WHERE e.plan_id = s.plan_id AND e.scheduled_date = s.scheduled_date
                         AND {FINAL_SQL})
-    RETURNING r.id
+    RETURNING r.id, s.outcome
 )
-UPDATE stage_outcomes s SET won = true,
-    -- Purchases get their transaction id now, so nothing has to be read back later.
-    transaction_id = CASE WHEN s.outcome = '{PURCHASE}'
-        THEN nextval(pg_get_serial_sequence('transactions', 'id')) END
-FROM won WHERE s.plan_id = won.id;
+-- The winners, with their transaction ids drawn now, so nothing is read back later.
+INSERT INTO stage_won (plan_id, transaction_id)
+SELECT id, CASE WHEN outcome = '{PURCHASE}'
+    THEN nextval(pg_get_serial_sequence('transactions', 'id')) END
+FROM won;
 
 INSERT INTO assets AS a (user_id, symbol, exchange, currency, quantity, cost_basis)
-SELECT user_id, symbol, exchange, min(asset_currency), sum(quantity), sum(cost)
-FROM stage_outcomes WHERE won AND outcome = '{PURCHASE}'
-GROUP BY user_id, symbol, exchange ORDER BY user_id, symbol, exchange
+SELECT s.user_id, s.symbol, s.exchange, min(s.asset_currency), sum(s.quantity), sum(s.cost)
+FROM stage_outcomes s JOIN stage_won w ON w.plan_id = s.plan_id
+WHERE s.outcome = '{PURCHASE}'
+GROUP BY s.user_id, s.symbol, s.exchange ORDER BY s.user_id, s.symbol, s.exchange
 ON CONFLICT (user_id, symbol, exchange) DO UPDATE
 SET quantity = a.quantity + excluded.quantity,
     cost_basis = a.cost_basis + excluded.cost_basis,
@@ -124,27 +127,29 @@ SET quantity = a.quantity + excluded.quantity,
 INSERT INTO transactions (id, user_id, asset_id, plan_id, run_id, type, trade_date,
     scheduled_date, quantity, price, price_currency, amount, currency, fee, fx_rate,
     price_source, price_time)
-SELECT s.transaction_id, s.user_id, a.id, s.plan_id, %(run_id)s, 'buy', %(trade_date)s,
+SELECT w.transaction_id, s.user_id, a.id, s.plan_id, %(run_id)s, 'buy', %(trade_date)s,
     s.scheduled_date, s.quantity, s.price, s.asset_currency, s.amount, s.currency, s.fee,
     s.fx_rate, s.price_source, s.price_time
 FROM stage_outcomes s
+JOIN stage_won w ON w.plan_id = s.plan_id
 JOIN assets a ON a.user_id = s.user_id AND a.symbol = s.symbol AND a.exchange = s.exchange
-WHERE s.won AND s.outcome = '{PURCHASE}'
+WHERE s.outcome = '{PURCHASE}'
 ORDER BY s.plan_id;
 
 WITH recorded AS (
     INSERT INTO plan_executions AS e (plan_id, scheduled_date, run_id, chunk_index, status,
         reason, transaction_id)
-    SELECT plan_id, scheduled_date, %(run_id)s, %(chunk_index)s,
-        CASE WHEN transaction_id IS NOT NULL THEN 'purchased'
-             WHEN outcome = '{FAIL}' THEN 'failed'
+    SELECT s.plan_id, s.scheduled_date, %(run_id)s, %(chunk_index)s,
+        CASE WHEN w.transaction_id IS NOT NULL THEN 'purchased'
+             WHEN s.outcome = '{FAIL}' THEN 'failed'
              ELSE 'skipped' END,
-        CASE WHEN transaction_id IS NOT NULL THEN NULL
-             WHEN outcome = '{FAIL}' THEN reason
-             WHEN won THEN 'amount_below_minimum'
+        CASE WHEN w.transaction_id IS NOT NULL THEN NULL
+             WHEN s.outcome = '{FAIL}' THEN s.reason
+             WHEN w.plan_id IS NOT NULL THEN 'amount_below_minimum'
              ELSE 'plan_changed' END,
-        transaction_id
-    FROM stage_outcomes ORDER BY plan_id
+        w.transaction_id
+    FROM stage_outcomes s LEFT JOIN stage_won w ON w.plan_id = s.plan_id
+    ORDER BY s.plan_id
     ON CONFLICT (plan_id, scheduled_date) DO UPDATE
     SET run_id = excluded.run_id, chunk_index = excluded.chunk_index, status = excluded.status,
         reason = excluded.reason, transaction_id = excluded.transaction_id,

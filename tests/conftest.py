@@ -218,7 +218,7 @@ def market(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubMarketServer]:
         "EXCHANGE_RATE_BASE_URL": stub.exchange_rate_url,
         "EXCHANGE_RATE_API_KEY": stub.exchange_rate_key,
         # Keep retries quick in tests: small read timeout, providers' limits off.
-        "HTTP_READ_TIMEOUT": "0.5",
+        "HTTP_READ_TIMEOUT": "1.5",  # under the stub's 2 s "slow" fault; loaded CI needs slack
         "PROVIDER_BACKOFF_SECONDS": "0.01",
         "FINNHUB_CALLS_PER_MINUTE": "100000",
         "ALPHA_VANTAGE_CALLS_PER_MINUTE": "100000",
