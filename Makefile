@@ -38,8 +38,8 @@ lock: ## refresh requirements.lock (runtime dependencies, exact pins with hashes
 	       --output-file requirements.lock pyproject.toml
 	@echo "requirements.lock refreshed; review the diff, then run make install and make test"
 
-test: install ## run the whole test suite (unit, integration, e2e)
-	$(BIN)/python -m pytest
+test: install ## run the whole test suite (unit, integration, e2e, reliability), on every core
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 $(PYTEST_ARGS)
 
 lint: install ## ruff, mypy --strict on the three packages, cfn-lint and shellcheck on infra/
 	$(BIN)/ruff check .

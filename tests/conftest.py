@@ -25,9 +25,8 @@ import requests
 from hypothesis import HealthCheck, settings
 
 from common import embedded_pg
-from common.migrate import migrate
 from common.stubs.market_server import StubMarketServer
-from tests.servers import MotoServer
+from tests.servers import MotoServer, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,22 +47,8 @@ def _server_dsn() -> str:
 @pytest.fixture(scope="session")
 def database_dsn(worker_id: str) -> Iterator[str]:
     """DSN of a freshly created and migrated database owned by this test session."""
-    server = _server_dsn()
-    name = f"worthy_test_{worker_id}"
-    admin = psycopg2.connect(server)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-        )
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    dsn = psycopg2.extensions.make_dsn(server, dbname=name)
-    conn = psycopg2.connect(dsn)
-    migrate(conn)
-    conn.close()
+    dsn = fresh_database(_server_dsn(), f"worthy_test_{worker_id}")
     yield dsn
-    admin.close()
 
 
 @pytest.fixture(scope="session")
@@ -211,12 +196,7 @@ def market(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubMarketServer]:
     stub = StubMarketServer(as_of=RUN_DAY_CLOSE, unknown_symbols={"NOSUCH"})
     stub.start()
     env = {
-        "FINNHUB_BASE_URL": stub.finnhub_url,
-        "FINNHUB_API_KEY": stub.finnhub_key,
-        "ALPHA_VANTAGE_BASE_URL": stub.alpha_vantage_url,
-        "ALPHA_VANTAGE_API_KEY": stub.alpha_vantage_key,
-        "EXCHANGE_RATE_BASE_URL": stub.exchange_rate_url,
-        "EXCHANGE_RATE_API_KEY": stub.exchange_rate_key,
+        **stub.environment(),
         # Keep retries quick in tests: small read timeout, providers' limits off.
         "HTTP_READ_TIMEOUT": "1.5",  # under the stub's 2 s "slow" fault; loaded CI needs slack
         "PROVIDER_BACKOFF_SECONDS": "0.01",

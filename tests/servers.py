@@ -1,4 +1,5 @@
-"""Loopback servers shared by the tests and the benchmark: moto in its own process."""
+"""Loopback servers shared by the tests and the benchmark: moto in its own process, and
+fresh PostgreSQL databases on the embedded (or DATABASE_URL's) server."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import subprocess
 import sys
 import time
 
+import psycopg2
+import psycopg2.extensions
 import requests
+
+from common.migrate import migrate
 
 
 class MotoServer:
@@ -47,3 +52,21 @@ class MotoServer:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=10)
+
+
+def fresh_database(server_dsn: str, name: str) -> str:
+    """Drop and recreate database `name` on the server, migrated; return its DSN."""
+    admin = psycopg2.connect(server_dsn)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    dsn: str = psycopg2.extensions.make_dsn(server_dsn, dbname=name)
+    conn = psycopg2.connect(dsn)
+    migrate(conn)
+    conn.close()
+    return dsn

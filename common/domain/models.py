@@ -36,14 +36,6 @@ MAX_CHUNKS = 10_000  # AWS Batch array jobs hold 2..10,000 children
 
 
 def _decimal_from_string(value: Any) -> Any:
-    if type(value) is str:  # the common case first: chunk files hold strings
-        try:
-            number = Decimal(value)
-        except ArithmeticError:
-            raise ValueError("not a decimal number") from None
-        if not number.is_finite():
-            raise ValueError("must be finite")
-        return number
     if isinstance(value, Decimal):
         return value
     if not isinstance(value, str):

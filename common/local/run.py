@@ -84,12 +84,7 @@ def stage_environment(dsn: str, endpoint: str, stub: StubMarketServer | None) ->
     }
     if stub is not None:
         env.update(
-            FINNHUB_BASE_URL=stub.finnhub_url,
-            FINNHUB_API_KEY=stub.finnhub_key,
-            ALPHA_VANTAGE_BASE_URL=stub.alpha_vantage_url,
-            ALPHA_VANTAGE_API_KEY=stub.alpha_vantage_key,
-            EXCHANGE_RATE_BASE_URL=stub.exchange_rate_url,
-            EXCHANGE_RATE_API_KEY=stub.exchange_rate_key,
+            stub.environment(),
             FINNHUB_CALLS_PER_MINUTE=UNLIMITED,
             ALPHA_VANTAGE_CALLS_PER_MINUTE=UNLIMITED,
             EXCHANGE_RATE_CALLS_PER_MINUTE=UNLIMITED,

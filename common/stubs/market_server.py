@@ -145,6 +145,17 @@ class StubMarketServer:
 
     # -- what it answers -------------------------------------------------------
 
+    def environment(self) -> dict[str, str]:
+        """The variables that point worthy-batch at this stub (its keys are made up)."""
+        return {
+            "FINNHUB_BASE_URL": self.finnhub_url,
+            "FINNHUB_API_KEY": self.finnhub_key,
+            "ALPHA_VANTAGE_BASE_URL": self.alpha_vantage_url,
+            "ALPHA_VANTAGE_API_KEY": self.alpha_vantage_key,
+            "EXCHANGE_RATE_BASE_URL": self.exchange_rate_url,
+            "EXCHANGE_RATE_API_KEY": self.exchange_rate_key,
+        }
+
     def price_of(self, symbol: str) -> Decimal:
         """The price both providers quote for `symbol`."""
         symbol = symbol.upper()
@@ -222,12 +233,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     with stub:
         # The stub's keys are made up, so printing them leaks nothing.
-        print(f"FINNHUB_BASE_URL={stub.finnhub_url}")
-        print(f"ALPHA_VANTAGE_BASE_URL={stub.alpha_vantage_url}")
-        print(f"EXCHANGE_RATE_BASE_URL={stub.exchange_rate_url}")
-        print(f"FINNHUB_API_KEY={stub.finnhub_key}")
-        print(f"ALPHA_VANTAGE_API_KEY={stub.alpha_vantage_key}")
-        print(f"EXCHANGE_RATE_API_KEY={stub.exchange_rate_key}", flush=True)
+        for name, value in stub.environment().items():
+            print(f"{name}={value}", flush=True)
         try:
             while True:
                 time.sleep(3600)

@@ -7,9 +7,6 @@ import random
 from datetime import date, timedelta
 
 import psycopg2
-import psycopg2.extensions
-
-from common.migrate import migrate
 
 CURRENCIES = (("USD", 10, 1000, 60), ("JPY", 1500, 150000, 25), ("EUR", 10, 900, 15))
 COLUMNS = (
@@ -28,24 +25,6 @@ COLUMNS = (
     "version",
 )
 BATCH_ROWS = 100_000
-
-
-def fresh_database(server_dsn: str, name: str) -> str:
-    """Drop and recreate database `name` on the server, migrated; return its DSN."""
-    admin = psycopg2.connect(server_dsn)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-        )
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    dsn = psycopg2.extensions.make_dsn(server_dsn, dbname=name)
-    conn = psycopg2.connect(dsn)
-    migrate(conn)
-    conn.close()
-    return dsn
 
 
 def symbol(i: int) -> str:

@@ -31,7 +31,7 @@ import psycopg2
 from common import embedded_pg
 from common.stubs.market_server import StubMarketServer
 from tests.bench import baseline, data, floor
-from tests.servers import MotoServer
+from tests.servers import MotoServer, fresh_database
 
 # Consecutive market days. The plans are daily, so each run finds them due again.
 DAY_0, DAY_1, DAY_2 = date(2026, 11, 20), date(2026, 11, 23), date(2026, 11, 24)
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.chunk_size:,}; {figures['machine']['cpus']} CPUs",
         flush=True,
     )
-    dsn = data.fresh_database(server, "worthy_bench")
+    dsn = fresh_database(server, "worthy_bench")
     started = time.perf_counter()
     data.load_plans(dsn, args.plans, args.symbols, DAY_0)
     figures["generate_seconds"] = round(time.perf_counter() - started, 1)
@@ -151,12 +151,7 @@ def environment(dsn: str, endpoint: str, stub: StubMarketServer, chunk_size: int
         "MANIFEST_PREFIX": "bench",
         "CHUNK_SIZE": str(chunk_size),
         "LOG_FORMAT": "json",
-        "FINNHUB_BASE_URL": stub.finnhub_url,
-        "FINNHUB_API_KEY": stub.finnhub_key,
-        "ALPHA_VANTAGE_BASE_URL": stub.alpha_vantage_url,
-        "ALPHA_VANTAGE_API_KEY": stub.alpha_vantage_key,
-        "EXCHANGE_RATE_BASE_URL": stub.exchange_rate_url,
-        "EXCHANGE_RATE_API_KEY": stub.exchange_rate_key,
+        **stub.environment(),
         # The stub has no rate limit; real providers' limits would dominate otherwise.
         "FINNHUB_CALLS_PER_MINUTE": "1000000",
         "ALPHA_VANTAGE_CALLS_PER_MINUTE": "1000000",
@@ -279,12 +274,12 @@ def compare(
     server: str, dsn: str, stub: StubMarketServer, sample: int, figures: dict[str, Any]
 ) -> dict[str, Any]:
     print(f"baseline: the seed's way on {sample:,} plans ...", flush=True)
-    seed_dsn = data.fresh_database(server, "worthy_bench_seed")
+    seed_dsn = fresh_database(server, "worthy_bench_seed")
     baseline.copy_sample(dsn, seed_dsn, sample, DAY_1)
     plans, seconds = baseline.run_baseline(seed_dsn, stub, DAY_1)
     seed_rate = plans / seconds
     print("floor: COPY of run 1's purchase rows ...", flush=True)
-    floor_dsn = data.fresh_database(server, "worthy_bench_floor")
+    floor_dsn = fresh_database(server, "worthy_bench_floor")
     copied, floor_seconds = floor.run_floor(dsn, floor_dsn, "XNYS-20261123", 0)
     floor_rate = copied / floor_seconds
     ours = figures["one_child"]["purchases_per_second"]
