@@ -52,6 +52,8 @@ DecimalString = Annotated[
     PlainSerializer(lambda d: str(d), return_type=str, when_used="always"),
 ]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+BIGINT_MAX = 2**63 - 1  # plan ids are BIGINT, versions INT, in the app's table
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 Index = Annotated[int, Field(ge=0)]
 Count = Annotated[int, Field(ge=0)]
 
@@ -63,7 +65,7 @@ class _Strict(BaseModel):
 class PlanSnapshot(_Strict):
     """One line of a chunk: a plan as the planner saw it."""
 
-    plan_id: Annotated[int, Field(gt=0)]
+    plan_id: Annotated[int, Field(gt=0, le=BIGINT_MAX)]
     user_id: Annotated[str, Field(min_length=1, max_length=200)]
     symbol: str
     exchange: str
@@ -75,7 +77,13 @@ class PlanSnapshot(_Strict):
     frequency: Frequency
     start_date: date
     scheduled_date: date
-    version: int
+    version: Annotated[int, Field(ge=INT_MIN, le=INT_MAX)]
+
+    @field_validator("user_id")
+    @classmethod
+    def _user_id(cls, value: str) -> str:
+        # The planner reads it from a TEXT column, which cannot hold one.
+        return _ok(value, "must not contain a NUL character" if "\x00" in value else None)
 
     @field_validator("symbol")
     @classmethod

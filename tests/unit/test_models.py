@@ -58,6 +58,9 @@ def test_a_chunk_line_round_trips_exactly_with_amounts_as_strings() -> None:
         ({"exchange": "XXXX"}, "unsupported exchange"),
         ({"scheduled_date": "30/11/2026"}, "valid date"),
         ({"surprise": 1}, "Extra inputs are not permitted"),
+        ({"plan_id": 2**63}, "less than or equal to 9223372036854775807"),
+        ({"version": 2**31}, "less than or equal to 2147483647"),
+        ({"user_id": "a\x00b"}, "must not contain a NUL character"),
     ],
 )
 def test_a_chunk_line_with_a_wrong_field_is_rejected(change: dict[str, Any], problem: str) -> None:
