@@ -19,7 +19,6 @@ import pytest
 from common.manifest_store import ManifestStore
 from common.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack, MotoServer, provision
-from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, rows, scalar
 from tests.reliability.conftest import (
     Child,
@@ -51,7 +50,7 @@ def _planned(db: psycopg2.extensions.connection, dsn: str, stack: AwsStack) -> l
 
 
 def test_s3_down_before_the_chunk_is_read_exits_75_and_buys_nothing(
-    cli: Runner,
+    in_process: InProcess,
     db: psycopg2.extensions.connection,
     database_dsn: str,
     moto: MotoServer,
@@ -61,11 +60,11 @@ def test_s3_down_before_the_chunk_is_read_exits_75_and_buys_nothing(
     _planned(db, database_dsn, stack)
     moto.stop()
 
-    done = cli(*execute_args(DAY, 0), env=stack.env)
+    done = in_process(*execute_args(DAY, 0), env=stack.env)
 
-    assert done.returncode == 75, done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
-    assert "S3 unavailable" in done.stderr
+    assert done.code == 75, done.err
+    assert len(done.err.strip().splitlines()) == 1
+    assert "S3 unavailable" in done.err
     assert scalar(db, "SELECT count(*) FROM plan_executions") == 0
     assert scalar(db, "SELECT count(*) FROM transactions") == 0
     assert rows(db, "SELECT status, attempts FROM batch_chunks") == [("pending", 0)]
