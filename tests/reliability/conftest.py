@@ -15,7 +15,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -90,6 +90,8 @@ class Child:
     """A `worthy-batch` process whose output is read as it comes, so a test can wait for
     a line (a fail point's "pausing") and act while the process is stalled there."""
 
+    started: list[Child] = []  # for the clean-up after each test
+
     def __init__(self, args: list[str], env: Mapping[str, str]) -> None:
         self.args = args
         self.process = subprocess.Popen(
@@ -107,6 +109,7 @@ class Child:
         ]
         for reader in self._readers:
             reader.start()
+        Child.started.append(self)
 
     @staticmethod
     def _read(stream: io.TextIOBase, into: list[str]) -> None:
@@ -186,6 +189,17 @@ def in_process(
         return Done(code, out, err)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _no_child_outlives_its_test() -> Iterator[None]:
+    """A test that fails while a child is paused or running must not leave it behind."""
+    yield
+    while Child.started:
+        child = Child.started.pop()
+        if child.process.poll() is None:
+            child.process.kill()
+            child.finish()
 
 
 def execute_args(run_date: date, index: int, market: str = "XNYS") -> list[str]:
