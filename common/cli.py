@@ -22,6 +22,7 @@ from common.logging import get_logger, setup_logging
 from common.redact import redact
 
 PROG = "worthy-batch"
+MAX_ERROR_LINE = 1000  # characters of the one stderr line a failing command prints
 
 EPILOG = """\
 exit codes: 0 done (also: market closed, nothing due, already complete)
@@ -229,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _load(args.handler)(args)
     except WorthyError as exc:
-        sys.stderr.write(redact(f"{command}: {exc}") + "\n")
+        sys.stderr.write(one_line(f"{command}: {exc}") + "\n")
         return int(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write(f"{command}: interrupted\n")
@@ -237,10 +238,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the process edge: a bug, not an expected failure
         get_logger("cli").exception("unexpected error")
         sys.stderr.write(
-            redact(f"{command}: internal error: {type(exc).__name__}: {exc} - please report it")
+            one_line(f"{command}: internal error: {type(exc).__name__}: {exc} - please report it")
             + "\n"
         )
         return int(ExitCode.SOFTWARE)
+
+
+def one_line(message: str, limit: int = MAX_ERROR_LINE) -> str:
+    """`message` redacted, on one line, and short enough to read: error texts quote input
+    (a JSON key with a newline in a corrupt chunk) and libraries (psycopg2's CONTEXT lines)."""
+    text = " ".join(redact(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def run_module(command: str) -> NoReturn:

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     share_decimals: Annotated[int, Field(ge=0, le=8)] = 6
     write_batch_size: PositiveInt = 1000
     write_connections: Annotated[int, Field(ge=1, le=8)] = 2
+    price_fetch_threads: Annotated[int, Field(ge=1, le=64)] = 8
     db_connect_attempts: PositiveInt = 5
     local_parallelism: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 2)
     planner_workers: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 1)

@@ -29,7 +29,7 @@ import psycopg2
 import psycopg2.errors
 from psycopg2.extensions import connection
 
-from common.errors import DatabaseUnavailable
+from common.errors import DatabaseUnavailable, InputError
 from common.failpoints import failpoint
 from common.logging import get_logger
 
@@ -38,6 +38,7 @@ log = get_logger(__name__)
 PURCHASE = "purchase"
 BELOW_MINIMUM = "below_minimum"
 FAIL = "fail"
+INVALID = "invalid"  # skipped with its `invalid_plan: ...` reason; stays due
 DEADLOCK_RETRIES = 3
 
 FINAL_SQL = (
@@ -144,7 +145,7 @@ WITH recorded AS (
              WHEN s.outcome = '{FAIL}' THEN 'failed'
              ELSE 'skipped' END,
         CASE WHEN w.transaction_id IS NOT NULL THEN NULL
-             WHEN s.outcome = '{FAIL}' THEN s.reason
+             WHEN s.outcome IN ('{FAIL}', '{INVALID}') THEN s.reason
              WHEN w.plan_id IS NOT NULL THEN 'amount_below_minimum'
              ELSE 'plan_changed' END,
         w.transaction_id
@@ -168,7 +169,7 @@ class Outcome:
     plan_id: int
     scheduled_date: date
     version: int
-    outcome: str  # PURCHASE, BELOW_MINIMUM or FAIL
+    outcome: str  # PURCHASE, BELOW_MINIMUM, FAIL or INVALID
     reason: str | None
     user_id: str
     symbol: str
@@ -230,6 +231,14 @@ class Ledger:
                 if attempt == DEADLOCK_RETRIES:
                     raise DatabaseUnavailable("deadlocks kept aborting a batch", attempt) from None
                 log.warning("batch aborted by a deadlock; retrying", extra={"attempt": attempt})
+            except psycopg2.DataError as exc:
+                # A value no column can hold (out of range, a NUL byte): the same batch
+                # fails the same way every time, so it is bad input, not a bug or an outage.
+                self._conn.rollback()
+                why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise InputError(
+                    f"the database refused a value in a batch of {batch.size} plan(s): {why}"
+                ) from None
         raise AssertionError("unreachable")
 
     def _apply_once(self, batch: Batch) -> BatchCounts:

@@ -45,6 +45,11 @@ class RunLocation:
     def manifest_uri(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}/run.json"
 
+    @property
+    def run_id(self) -> str:
+        """The run these files are stored as: the last folder of the prefix."""
+        return self.prefix.rsplit("/", 1)[-1]
+
     def chunk_key(self, index: int) -> str:
         return f"{self.prefix}/chunks/{index:05d}.jsonl.gz"
 
@@ -131,9 +136,16 @@ class ManifestStore:
         uri = where.manifest_uri
         data = self._get(where.bucket, f"{where.prefix}/run.json", uri)
         try:
-            return RunManifest.model_validate_json(data)
+            manifest = RunManifest.model_validate_json(data)
         except ValidationError as exc:
             raise ManifestError(uri, _first_error(exc)) from None
+        if manifest.run_id != where.run_id:
+            # A run.json copied or relabelled from another run would buy its plans
+            # under that run's id and dates.
+            raise ManifestError(
+                uri, f"says run {manifest.run_id!r} but is stored as run {where.run_id!r}"
+            )
+        return manifest
 
     def load_chunk(
         self, where: RunLocation, manifest: RunManifest, index: int

@@ -13,8 +13,9 @@ from typing import Any
 from common.domain.calendar import calendar_for
 from common.domain.models import PlanSnapshot
 from common.domain.schedule import Frequency, next_run_date
-from common.domain.sizing import Purchase, size_purchase
-from common.ledger import BELOW_MINIMUM, FAIL, PURCHASE, Outcome
+from common.domain.sizing import Purchase, size_purchase, too_large_to_record
+from common.domain.validation import invalid_plan_reason
+from common.ledger import BELOW_MINIMUM, FAIL, INVALID, PURCHASE, Outcome
 from common.marketdata.quotes import PRICE_UNAVAILABLE, PriceFailure
 from executor.pricing import Price, Priced
 
@@ -35,7 +36,8 @@ def decide(
     run_date: date,
     share_decimals: int,
 ) -> Outcome:
-    """Buy, skip (amount below minimum) or fail (no usable price or rate)."""
+    """Buy, skip (amount below minimum, or too large to record) or fail (no usable price
+    or rate)."""
     if isinstance(price, PriceFailure):
         return _outcome(plan, FAIL, price.reason)
     if price.currency and price.currency != plan.asset_currency:
@@ -57,6 +59,11 @@ def decide(
     )
     if not isinstance(sized, Purchase):
         return _outcome(plan, BELOW_MINIMUM, sized.reason, next_run_date=following)
+    too_large = too_large_to_record(sized)
+    if too_large:
+        # Not bought and stays due, like any invalid plan; one such plan must not make
+        # its whole write batch overflow a column.
+        return _outcome(plan, INVALID, invalid_plan_reason(too_large))
     return _outcome(
         plan,
         PURCHASE,

@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
                 clock=partial(datetime.now, UTC),
                 write_batch_size=settings.write_batch_size,
                 write_connections=settings.write_connections,
+                price_fetch_threads=settings.price_fetch_threads,
                 share_decimals=settings.share_decimals,
             )
             execute_chunk(deps, where, index)

@@ -30,7 +30,6 @@ from common.marketdata.quotes import PRICE_UNAVAILABLE, PROVIDER_ERROR, FxRates,
 
 PRICE = "price"
 FX = "fx"
-FETCH_THREADS = 8  # provider calls in flight at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +53,15 @@ class QuoteBook:
     """The run's quotes, fetched at most once per key across all children."""
 
     def __init__(
-        self, conn: connection, run_id: str, chain: PriceChain, run_date: date, tz: tzinfo
+        self,
+        conn: connection,
+        run_id: str,
+        chain: PriceChain,
+        run_date: date,
+        tz: tzinfo,
+        fetch_threads: int = 1,
     ) -> None:
+        self._fetch_threads = fetch_threads
         self._conn = conn
         self._run_id = run_id
         self._chain = chain
@@ -81,7 +87,7 @@ class QuoteBook:
             fetched = []
             # Provider calls overlap (each waits on the network); the chain's rate
             # limiters still pace them to each provider's limit.
-            with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="price") as pool:
+            with ThreadPoolExecutor(self._fetch_threads, thread_name_prefix="price") as pool:
                 price = carry_context(self._chain.price)
                 answers = pool.map(lambda symbol: price(symbol, self._run_date, self._tz), todo)
                 for symbol, got in zip(todo, answers, strict=True):

@@ -45,6 +45,7 @@ class ExecutorDeps:
     write_batch_size: int
     write_connections: int
     share_decimals: int
+    price_fetch_threads: int = 1
 
 
 def execute_chunk(deps: ExecutorDeps, where: RunLocation, index: int) -> ChunkResult:
@@ -85,6 +86,7 @@ def _execute(
         deps.market_data.chain,
         manifest.run_date,
         calendar_for(manifest.market).timezone,
+        deps.price_fetch_threads,
     )
     prices = book.prices(p.symbol for p in plans)
     rates = book.fx_rates(

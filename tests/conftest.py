@@ -5,6 +5,11 @@ CREATEDB); otherwise the embedded pgserver under `.local/`. Each test
 session (each xdist worker) gets its own freshly migrated database, and the
 `db` fixture empties every table before the test: a clean schema in
 milliseconds instead of a new database per test.
+
+Secrets are sentinels: the stub providers' API keys, and the database
+password (the embedded server trusts local connections, so a DSN carrying
+`password=SENTINEL-...` still connects). The e2e `cli` runner checks every
+output for them, so any test that drives the CLI is also a leak test.
 """
 
 from __future__ import annotations
@@ -30,6 +35,26 @@ from tests.servers import MotoServer, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
+SENTINEL_DATABASE_PASSWORD = "SENTINEL-database-password-5d1e7b"
+SENTINEL_KEYS = {
+    "FINNHUB_API_KEY": "SENTINEL-finnhub-key-c0ffee11",
+    "ALPHA_VANTAGE_API_KEY": "SENTINEL-alphavantage-key-beef2222",
+    "EXCHANGE_RATE_API_KEY": "SENTINEL-exchangerate-key-f00d3333",
+}
+SENTINELS = (SENTINEL_DATABASE_PASSWORD, *SENTINEL_KEYS.values())
+
+
+def leaked_sentinels(*texts: str | bytes | None) -> list[str]:
+    """The sentinel secrets that appear in any of `texts` (none, if all is well)."""
+    found = []
+    for text in texts:
+        if not text:
+            continue
+        blob = text if isinstance(text, str) else text.decode("utf-8", "replace")
+        found += [s for s in SENTINELS if s in blob]
+    return sorted(set(found))
+
+
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -47,7 +72,12 @@ def _server_dsn() -> str:
 @pytest.fixture(scope="session")
 def database_dsn(worker_id: str) -> Iterator[str]:
     """DSN of a freshly created and migrated database owned by this test session."""
-    dsn = fresh_database(_server_dsn(), f"worthy_test_{worker_id}")
+    server = _server_dsn()
+    dsn = fresh_database(server, f"worthy_test_{worker_id}")
+    if not psycopg2.extensions.parse_dsn(server).get("password"):
+        # A server that asks for no password (the embedded one trusts local
+        # connections) ignores this one: every process gets a sentinel to leak.
+        dsn = psycopg2.extensions.make_dsn(dsn, password=SENTINEL_DATABASE_PASSWORD)
     yield dsn
 
 
@@ -193,7 +223,13 @@ RUN_DAY_CLOSE = datetime(2026, 11, 27, 16, 0, tzinfo=ZoneInfo("America/New_York"
 @pytest.fixture
 def market(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubMarketServer]:
     """The stub providers, quoting as of the 2026-11-27 close; child processes inherit the env."""
-    stub = StubMarketServer(as_of=RUN_DAY_CLOSE, unknown_symbols={"NOSUCH"})
+    stub = StubMarketServer(
+        as_of=RUN_DAY_CLOSE,
+        unknown_symbols={"NOSUCH"},
+        finnhub_key=SENTINEL_KEYS["FINNHUB_API_KEY"],
+        alpha_vantage_key=SENTINEL_KEYS["ALPHA_VANTAGE_API_KEY"],
+        exchange_rate_key=SENTINEL_KEYS["EXCHANGE_RATE_API_KEY"],
+    )
     stub.start()
     env = {
         **stub.environment(),

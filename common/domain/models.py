@@ -30,6 +30,7 @@ from common.domain.currencies import ISO_4217
 from common.domain.schedule import Frequency
 
 _T = TypeVar("_T")
+NO_NUL = "^[^\\x00]*$"
 
 SCHEMA_VERSION = 1
 MAX_CHUNKS = 10_000  # AWS Batch array jobs hold 2..10,000 children
@@ -55,6 +56,8 @@ DecimalString = Annotated[
     PlainSerializer(lambda d: str(d), return_type=str, when_used="always"),
 ]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+BIGINT_MAX = 2**63 - 1  # plan ids are BIGINT, versions INT, in the app's table
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 Index = Annotated[int, Field(ge=0)]
 Count = Annotated[int, Field(ge=0)]
 
@@ -77,8 +80,9 @@ else:
 class PlanSnapshot(_Strict):
     """One line of a chunk: a plan as the planner saw it."""
 
-    plan_id: Annotated[int, Field(gt=0)]
-    user_id: Annotated[str, Field(min_length=1, max_length=200)]
+    plan_id: Annotated[int, Field(gt=0, le=BIGINT_MAX)]
+    # No NUL: a TEXT column cannot hold one (checked by pydantic-core, like the rest).
+    user_id: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
     symbol: Symbol
     exchange: Mic
     asset_currency: CurrencyCode
@@ -89,7 +93,7 @@ class PlanSnapshot(_Strict):
     frequency: Frequency
     start_date: date
     scheduled_date: date
-    version: int
+    version: Annotated[int, Field(ge=INT_MIN, le=INT_MAX)]
 
     @model_validator(mode="after")
     def _money(self) -> PlanSnapshot:

@@ -14,6 +14,9 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 AMOUNT_BELOW_MINIMUM = "amount_below_minimum"
 COST_PLACES = Decimal("0.0001")  # cost basis is NUMERIC(20,4)
+# What the ledger's columns hold: cost basis NUMERIC(20,4), quantity NUMERIC(28,8).
+MAX_COST = Decimal("1e16")
+MAX_QUANTITY = Decimal("1e20")
 
 # Wide enough that no intermediate product or quotient of our amounts
 # (20 digits) and prices is ever rounded before the final round-down.
@@ -53,3 +56,14 @@ def size_purchase(
         cost = quantity * price + fee * fx_rate
         delta = cost.quantize(COST_PLACES, rounding=ROUND_HALF_UP)
     return Purchase(quantity=quantity, cost=cost, cost_basis_delta=delta)
+
+
+def too_large_to_record(purchase: Purchase) -> str | None:
+    """Why the ledger could not store `purchase`, or None. A plan amount that is valid in
+    its own currency can still overflow the holding's columns once converted (an amount
+    near the limit in USD, bought in KRW)."""
+    if purchase.cost_basis_delta >= MAX_COST:
+        return "amount is too large in the asset currency"
+    if purchase.quantity >= MAX_QUANTITY:
+        return "quantity is too large"
+    return None

@@ -104,9 +104,12 @@ def build_market_data(
         )
         limit(fx.name, settings.exchange_rate_calls_per_minute)
     if retry is None:
+        # The jitter scales with the backoff (both 0.5 s by default): a small
+        # PROVIDER_BACKOFF_SECONDS must not still wait up to half a second a retry.
         retry = RetryPolicy(
             max_attempts=settings.provider_max_attempts,
             initial_backoff=settings.provider_backoff_seconds,
+            jitter=settings.provider_backoff_seconds,
         )
     chain = PriceChain(
         sources,

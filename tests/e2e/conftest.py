@@ -1,4 +1,9 @@
-"""Helpers to run the real `worthy-batch` console script."""
+"""Helpers to run the real `worthy-batch` console script.
+
+Every run's stdout and stderr is checked for the sentinel secrets of
+`tests.conftest` (API keys, database password): a leak fails the test that
+caused it, whatever that test was about.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import psycopg2.extensions
 import pytest
 
 from common.ops.verify import violations
+from tests.conftest import leaked_sentinels
 
 CLI = str(Path(sys.executable).with_name("worthy-batch"))
 
@@ -27,7 +33,7 @@ def cli(database_dsn: str) -> Runner:
     ) -> subprocess.CompletedProcess[str]:
         environment = {**os.environ, "DATABASE_URL": database_dsn, "LOG_FORMAT": "json"}
         environment.update(env or {})
-        return subprocess.run(
+        done = subprocess.run(
             [CLI, *args],
             env=environment,
             capture_output=True,
@@ -35,6 +41,9 @@ def cli(database_dsn: str) -> Runner:
             timeout=timeout,
             check=False,
         )
+        leaked = leaked_sentinels(done.stdout, done.stderr)
+        assert not leaked, f"`worthy-batch {' '.join(args)}` printed a secret: {leaked}"
+        return done
 
     return run
 
@@ -45,7 +54,7 @@ def run_together(argvs: list[list[str]], env: Mapping[str, str], timeout: float 
         subprocess.Popen(
             [CLI, *argv],
             env=dict(env),
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -53,9 +62,11 @@ def run_together(argvs: list[list[str]], env: Mapping[str, str], timeout: float 
     ]
     codes = []
     for child in children:
-        _, err = child.communicate(timeout=timeout)
+        out, err = child.communicate(timeout=timeout)
         if child.returncode != 0:
             sys.stderr.write(err)
+        leaked = leaked_sentinels(out, err)
+        assert not leaked, f"a child printed a secret: {leaked}"
         codes.append(child.returncode)
     return codes
 

@@ -59,6 +59,9 @@ def test_a_chunk_line_round_trips_exactly_with_amounts_as_strings() -> None:
         ({"exchange": "XXXX"}, "exchange\n  Input should be 'BVMF'"),
         ({"scheduled_date": "30/11/2026"}, "valid date"),
         ({"surprise": 1}, "Extra inputs are not permitted"),
+        ({"plan_id": 2**63}, "less than or equal to 9223372036854775807"),
+        ({"version": 2**31}, "less than or equal to 2147483647"),
+        ({"user_id": "a\x00b"}, "user_id\n  String should match pattern"),
     ],
 )
 def test_a_chunk_line_with_a_wrong_field_is_rejected(change: dict[str, Any], problem: str) -> None:

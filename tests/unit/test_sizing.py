@@ -4,7 +4,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.domain.sizing import AMOUNT_BELOW_MINIMUM, Purchase, Skip, size_purchase
+from common.domain.sizing import (
+    AMOUNT_BELOW_MINIMUM,
+    Purchase,
+    Skip,
+    size_purchase,
+    too_large_to_record,
+)
 
 D = Decimal
 
@@ -133,3 +139,21 @@ def test_never_spends_more_than_the_amount_and_respects_share_precision(
     # Round down, not more: one more lot would overspend.
     lot = D(1).scaleb(-share_decimals) if fractional else D(1)
     assert (got.quantity + lot) * price > (amount - fee) * fx_rate
+
+
+def test_a_purchase_too_large_for_the_ledger_in_the_asset_currency_is_refused() -> None:
+    # Valid in USD (under 10^16), but 1.3 x 10^16 KRW of cost basis overflows NUMERIC(20,4).
+    sized = size_purchase(
+        amount=D("9999999999999"),
+        fee=D(0),
+        fx_rate=D("1331.52"),
+        price=D("1000"),
+        share_decimals=6,
+        fractional=True,
+    )
+    assert isinstance(sized, Purchase)
+    assert too_large_to_record(sized) == "amount is too large in the asset currency"
+    ordinary = size_purchase(
+        amount=D("1000"), fee=D(0), fx_rate=D(1), price=D("10"), share_decimals=6, fractional=True
+    )
+    assert isinstance(ordinary, Purchase) and too_large_to_record(ordinary) is None
