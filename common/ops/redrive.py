@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import argparse
 
+from common import aws
 from common.config import load_settings
 from common.db import connect, database_errors_are_transient, database_url
 from common.errors import InputError
 from common.logging import get_logger, log_context
-from common.runs import MANIFESTED, MARKET_CLOSED, PLANNING, SUBMITTING, RunRepository
+from common.manifest_store import ManifestStore
+from common.ops.finalize import finalize_run
+from common.runs import FINISHED, MANIFESTED, MARKET_CLOSED, PLANNING, SUBMITTING, RunRepository
 from common.submitters import JobSubmitter, RunToSubmit
 from planner.entrypoint import build_submitter, default_submitter, required_settings
 
 log = get_logger(__name__)
 
 
-def redrive_run(runs: RunRepository, submitter: JobSubmitter, run_id: str) -> str:
+def redrive_run(
+    runs: RunRepository, submitter: JobSubmitter, run_id: str, store: ManifestStore
+) -> str:
     run = runs.get(run_id)
     if run is None:
         raise InputError(f"no run {run_id} in this database")
@@ -32,7 +37,12 @@ def redrive_run(runs: RunRepository, submitter: JobSubmitter, run_id: str) -> st
         )
     todo = [c.chunk_index for c in runs.chunks(run_id) if c.status != "succeeded"]
     if not todo:
-        return f"every chunk of {run_id} already succeeded; nothing to redrive"
+        if run.status in FINISHED:
+            return f"every chunk of {run_id} already succeeded; nothing to redrive"
+        # Every chunk finished but the finalizer never ran (Batch cancelled it, or it
+        # was killed): close the run now rather than leave it `submitted`.
+        closed = finalize_run(runs, store, run_id)
+        return f"every chunk of {run_id} had succeeded; finalized it: {closed.status}"
     runs.count_redrive(run_id)
     log.info("redriving %d chunk(s)", len(todo), extra={"chunks": todo[:100]})
     done = submitter.redrive(
@@ -51,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
         conn = connect(dsn, attempts=settings.db_connect_attempts)
         try:
             message = redrive_run(
-                RunRepository(conn), build_submitter(kind, settings, dsn), args.run_id
+                RunRepository(conn),
+                build_submitter(kind, settings, dsn),
+                args.run_id,
+                ManifestStore(aws.s3_client()),
             )
         finally:
             conn.close()

@@ -250,3 +250,18 @@ def test_both_stages_run_as_the_least_privileged_database_role(
     again = cli("execute", "--run-id", RUN, "--chunk-index", "0", env={"DATABASE_URL": as_batch})
     assert again.returncode == 0, again.stderr
     assert cli("verify", env={"DATABASE_URL": as_batch}).returncode == 0
+
+
+def test_redrive_finalizes_a_run_whose_finalizer_never_ran(
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, market: StubMarketServer
+) -> None:
+    insert_plans(db, many_plans(8, symbols=2))
+    planned = cli("plan", "--run-date", "2026-11-27", "--submitter", "none")
+    assert planned.returncode == 0, planned.stderr
+    assert cli("execute", "--run-id", RUN, "--chunk-index", "0").returncode == 0
+    assert scalar(db, "SELECT status FROM batch_runs") == "submitted"  # no finalizer ran
+    done = cli("redrive", "--run-id", RUN, "--submitter", "local")
+    assert done.returncode == 0, done.stderr
+    assert "finalized it: succeeded" in done.stdout
+    assert scalar(db, "SELECT status FROM batch_runs") == "succeeded"
+    assert any(k.endswith("report.json") for k in aws.object_keys())
