@@ -104,9 +104,8 @@ class Snapshot:
             )
             return {symbol: count for symbol, count in cur.fetchall()}
 
-    def lines_by_chunk(self, chunking: Chunking) -> Iterator[tuple[int, str]]:
-        """(planned chunk index, chunk line as JSON text) for every due plan, in chunk order,
-        then symbol, then id. PostgreSQL writes the JSON; the caller validates each line.
+    def lines_query(self, chunking: Chunking) -> tuple[str, dict[str, Any]]:
+        """The SQL (and its parameters) behind `lines_by_chunk`.
 
         Whole symbols join on the symbol alone; only symbols split across chunks
         need each plan's rank within its symbol (a window over those rows only).
@@ -153,6 +152,12 @@ class Snapshot:
             SELECT d.chunk, {LINE_SQL}
             FROM placed d ORDER BY d.chunk, d.id
         """
+        return sql, params
+
+    def lines_by_chunk(self, chunking: Chunking) -> Iterator[tuple[int, str]]:
+        """(planned chunk index, chunk line as JSON text) for every due plan, in chunk order,
+        then id. PostgreSQL writes the JSON; the caller validates each line."""
+        sql, params = self.lines_query(chunking)
         with self._conn.cursor() as cur:
             # Sort in memory: the snapshot sorts every due plan once.
             cur.execute("SET LOCAL work_mem = '256MB'")
