@@ -79,7 +79,7 @@ class RunLocation:
 
 def encode_chunk(lines: list[bytes]) -> bytes:
     """Gzip JSON lines deterministically (mtime 0), so equal content gives equal bytes."""
-    return gzip.compress(b"".join(lines), compresslevel=6, mtime=0)
+    return gzip.compress(b"".join(lines), compresslevel=1, mtime=0)
 
 
 def sha256(data: bytes) -> str:
