@@ -25,31 +25,27 @@ from common.domain.chunking import Chunking
 
 FETCH_ROWS = 10_000  # rows per round trip of the server-side cursor
 
-# The chunk line (DESIGN section 7), written by PostgreSQL from the row as it is
-# (concat of to_json pieces: compact, and cheaper than json_build_object):
-# amounts as strings, dates as YYYY-MM-DD. Bad values go through unchanged, for
-# the planner's validation to find and name.
-_LINE_FIELDS = (
-    ("user_id", "d.user_id"),
-    ("symbol", "d.symbol"),
-    ("exchange", "d.exchange"),
-    ("asset_currency", "d.asset_currency"),
-    ("amount", "d.amount::text"),
-    ("currency", "d.currency"),
-    ("fee", "d.fee::text"),
-    ("fractional", "d.fractional"),
-    ("frequency", "d.frequency"),
-    ("start_date", "to_char(d.start_date, 'YYYY-MM-DD')"),
-    ("scheduled_date", "to_char(d.next_run_date, 'YYYY-MM-DD')"),
-    ("version", "d.version"),
-)
-# concat() skips NULLs, so each value is JSON-encoded and NULL spelled out.
-LINE_SQL = (
-    "concat('{\"plan_id\":', d.id, "
-    + ", ".join(
-        f"',\"{name}\":', coalesce(to_json({value})::text, 'null')" for name, value in _LINE_FIELDS
+# The chunk line (DESIGN section 7): PostgreSQL's to_json of a row with these
+# columns (compact JSON, field names as given, dates as YYYY-MM-DD), amounts as
+# strings. Bad values go through unchanged, for the planner's validation to
+# find and name.
+LINE_COLUMNS = ", ".join(
+    f"{value} AS {name}"
+    for name, value in (
+        ("plan_id", "d.id"),
+        ("user_id", "d.user_id"),
+        ("symbol", "d.symbol"),
+        ("exchange", "d.exchange"),
+        ("asset_currency", "d.asset_currency"),
+        ("amount", "d.amount::text"),
+        ("currency", "d.currency"),
+        ("fee", "d.fee::text"),
+        ("fractional", "d.fractional"),
+        ("frequency", "d.frequency"),
+        ("start_date", "d.start_date"),
+        ("scheduled_date", "d.next_run_date"),
+        ("version", "d.version"),
     )
-    + ", '}')"
 )
 
 FINAL_OUTCOME_SQL = (
@@ -109,6 +105,14 @@ class Snapshot:
 
         Whole symbols join on the symbol alone; only symbols split across chunks
         need each plan's rank within its symbol (a window over those rows only).
+        `due` is not materialised: scanning it a second time when a symbol is
+        split is cheaper than writing every due row to a tuplestore.
+
+        The rows are sorted by chunk alone, as they are, and the JSON line is
+        built after the sort, so lines are written while they stream. Within a
+        chunk the order is the scan's (the executor takes its locks in id order
+        itself); a second key would cost ~6x: with few chunks nearly every
+        comparison ties on the first and falls to the general comparator.
         """
         divided = chunking.split_symbols
         pieces = [(piece, chunk.index) for chunk in chunking.chunks for piece in chunk.slices]
@@ -124,7 +128,7 @@ class Snapshot:
             split_chunk=[p[3] for p in split],
         )
         sql = f"""
-            WITH due AS (SELECT r.*, coalesce(r.symbol, '') AS sym {_DUE}),
+            WITH due AS NOT MATERIALIZED (SELECT r.*, coalesce(r.symbol, '') AS sym {_DUE}),
             whole AS (
                 SELECT * FROM unnest(%(whole_sym)s::text[], %(whole_chunk)s::int[])
                     AS w(sym, chunk)
@@ -149,18 +153,22 @@ class Snapshot:
                        d.next_run_date, d.version
                 FROM ranked d JOIN split s ON s.sym = d.sym AND d.rank >= s.lo AND d.rank < s.hi
             )
-            SELECT d.chunk, {LINE_SQL}
-            FROM placed d ORDER BY d.chunk, d.id
+            SELECT d.chunk, to_json(line)::text
+            FROM (SELECT * FROM placed ORDER BY chunk OFFSET 0) d
+            CROSS JOIN LATERAL (SELECT {LINE_COLUMNS}) line
+            ORDER BY d.chunk
         """
         return sql, params
 
     def lines_by_chunk(self, chunking: Chunking) -> Iterator[tuple[int, str]]:
-        """(planned chunk index, chunk line as JSON text) for every due plan, in chunk order,
-        then id. PostgreSQL writes the JSON; the caller validates each line."""
+        """(planned chunk index, chunk line as JSON text) for every due plan, in chunk order.
+        PostgreSQL writes the JSON; the caller validates each line."""
         sql, params = self.lines_query(chunking)
         with self._conn.cursor() as cur:
-            # Sort in memory: the snapshot sorts every due plan once.
-            cur.execute("SET LOCAL work_mem = '256MB'")
+            # Sort in memory: the snapshot sorts every due plan once. Join the symbol map
+            # by hash: misled by unnest's estimates, the planner may otherwise sort every
+            # due row by symbol for a merge join (3 s for a million).
+            cur.execute("SET LOCAL work_mem = '256MB'; SET LOCAL enable_mergejoin = off")
         with self._conn.cursor(name="worthy_due_plans") as cur:
             cur.itersize = FETCH_ROWS
             cur.execute(sql, params)

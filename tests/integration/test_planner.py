@@ -151,6 +151,27 @@ def test_manifests_hold_every_valid_plan_once_with_amounts_as_strings(
     assert all(chunk["symbols"] == 1 for chunk in manifest["chunks"])
 
 
+def test_a_symbol_above_the_chunk_size_is_split_and_every_plan_lands_once(
+    db: psycopg2.extensions.connection, database_dsn: str, aws: AwsStack
+) -> None:
+    ids = insert_plans(
+        db, [*many_plans(10, symbols=1), *(plan(symbol="OTHR", user_id=f"o{i}") for i in range(3))]
+    )
+    result = _plan(database_dsn, aws, chunk_size=4)
+    objects = aws.objects()
+    manifest = json.loads(objects["recurring-investments/XNYS/2026-11-27/XNYS-20261127/run.json"])
+    chunks = [
+        [json.loads(line) for line in gzip.decompress(objects[chunk["key"]]).splitlines()]
+        for chunk in manifest["chunks"]
+    ]
+    assert sorted(line["plan_id"] for chunk in chunks for line in chunk) == sorted(ids)
+    assert result.chunk_count == len(chunks) == 4  # 13 plans, at most 4 a chunk
+    assert all(len(chunk) <= 4 for chunk in chunks)
+    # The 10-plan symbol fills the fewest chunks (3), and OTHR's 3 plans stay together.
+    assert sum(1 for chunk in chunks if any(line["symbol"] == "S0000" for line in chunk)) == 3
+    assert sum(1 for chunk in chunks if any(line["symbol"] == "OTHR" for line in chunk)) == 1
+
+
 @pytest.mark.parametrize(
     ("bad", "reason"),
     [
