@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date
 from typing import Any
 
 import psycopg2
@@ -147,3 +148,15 @@ def dict_cursor(conn: psycopg2.extensions.connection) -> psycopg2.extras.RealDic
         cursor_factory=psycopg2.extras.RealDictCursor
     )
     return cursor
+
+
+def array_literal(values: Iterable[int | date]) -> str:
+    """A PostgreSQL array literal of ints or dates, to bind as one text parameter.
+
+    psycopg2 adapts a Python list element by element (~7 us each: ~0.7 s for a
+    100,000-plan chunk); this literal is built in a few milliseconds. Ints and
+    ISO dates need no quoting, which is why only they are accepted.
+    """
+    return (
+        "{" + ",".join(v.isoformat() if isinstance(v, date) else str(int(v)) for v in values) + "}"
+    )

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg2.extras
 from psycopg2.extensions import connection
 
+from common.db import array_literal
 from common.domain.models import ChunkRef
 from common.errors import InputError
 
@@ -233,7 +234,7 @@ class RunRepository:
                 "SELECT e.plan_id, e.status, e.reason FROM plan_executions e "
                 "JOIN unnest(%s::bigint[], %s::date[]) AS c(plan_id, scheduled_date) "
                 "USING (plan_id, scheduled_date)",
-                ([p for p, _ in plans], [d for _, d in plans]),
+                (array_literal(p for p, _ in plans), array_literal(d for _, d in plans)),
             )
         ]
 
