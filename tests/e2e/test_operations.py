@@ -236,15 +236,7 @@ def test_both_stages_run_as_the_least_privileged_database_role(
     )
     as_batch = psycopg2.extensions.make_dsn(database_dsn, user="worthy_batch")
     for _ in range(2):  # the second time: a complete run, left alone
-        done = cli(
-            "plan",
-            "--run-date",
-            "2026-11-27",
-            "--submitter",
-            "local",
-            env={"CHUNK_SIZE": "10", "DATABASE_URL": as_batch},
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+        _plan_locally(cli, DATABASE_URL=as_batch)
     assert scalar(db, "SELECT status FROM batch_runs") == "succeeded"
     assert scalar(db, "SELECT count(*) FROM transactions") == 21
     again = cli("execute", "--run-id", RUN, "--chunk-index", "0", env={"DATABASE_URL": as_batch})
