@@ -96,6 +96,8 @@ TABLES = (
     "batch_chunks",
     "batch_runs",
     "recurring_investments",
+    "provider_limits",
+    "provider_daily_calls",
 )
 
 

@@ -15,6 +15,7 @@ import psycopg2.errors
 import psycopg2.extensions
 import pytest
 
+from common.quotas import PostgresQuotas
 from tests.cfn import ROOT
 
 GRANTS = ROOT / "infra" / "db-grants.sql"
@@ -140,3 +141,25 @@ def test_applying_the_grants_again_takes_back_what_they_do_not_give(
     assert not allowed(batch_role, "DELETE FROM transactions")
     assert not allowed(batch_role, "UPDATE recurring_investments SET amount = 1")
     assert allowed(batch_role, "UPDATE recurring_investments SET next_run_date = '2026-12-28'")
+
+
+def test_the_batch_leases_call_slots_and_counts_daily_budgets(
+    batch_role: Connection, database_dsn: str
+) -> None:
+    def as_role() -> Connection:
+        conn = psycopg2.connect(database_dsn)
+        with conn.cursor() as cur:
+            cur.execute("SET ROLE worthy_batch")
+        conn.commit()
+        return conn
+
+    quotas = PostgresQuotas(as_role)
+    try:
+        lease, _ = quotas.lease("finnhub", "0123456789abcdef", 2, 1.0)
+        quotas.pause("finnhub", "0123456789abcdef", 1.0)
+        assert quotas.spend("alphavantage", "0123456789abcdef", 25)
+    finally:
+        quotas.close()
+    assert lease.count == 2
+    assert not allowed(batch_role, "DELETE FROM provider_limits")
+    assert not allowed(batch_role, "DELETE FROM provider_daily_calls")
