@@ -13,6 +13,7 @@ from common.domain.models import parse_run_id
 from common.errors import ConfigError
 from common.manifest_store import ManifestStore, RunLocation
 from common.marketdata.bootstrap import build_market_data
+from common.quotas import PostgresQuotas
 from common.runs import RunRepository
 from executor.service import ExecutorDeps, execute_chunk
 
@@ -55,18 +56,20 @@ def locate(args: argparse.Namespace, settings: Settings, dsn: str) -> RunLocatio
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     index = chunk_index(args, settings)
-    market_data = build_market_data(settings)
-    try:
-        with database_errors_are_transient():
-            dsn = database_url(settings)
+    with database_errors_are_transient():
+        dsn = database_url(settings)
+        connector = partial(
+            connect,
+            dsn,
+            attempts=settings.db_connect_attempts,
+            application_name=f"worthy-executor-{index}",
+        )
+        # The quotas connect on first use: a rerun with every price stored never does.
+        market_data = build_market_data(settings, PostgresQuotas(connector))
+        try:
             where = locate(args, settings, dsn)
             deps = ExecutorDeps(
-                connect=partial(
-                    connect,
-                    dsn,
-                    attempts=settings.db_connect_attempts,
-                    application_name=f"worthy-executor-{index}",
-                ),
+                connect=connector,
                 store=ManifestStore(aws.s3_client()),
                 market_data=market_data,
                 clock=partial(datetime.now, UTC),
@@ -76,6 +79,6 @@ def run(args: argparse.Namespace) -> int:
                 share_decimals=settings.share_decimals,
             )
             execute_chunk(deps, where, index)
-    finally:
-        market_data.close()
+        finally:
+            market_data.close()
     return 0

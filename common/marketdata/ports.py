@@ -71,3 +71,7 @@ class QuotaStore(Protocol):
         """Count one call against `day`'s budget (default: today in UTC, the store's clock);
         False, and nothing counted, when `budget` calls were counted already."""
         ...
+
+    def close(self) -> None:
+        """Give back what the store holds (a connection); the next call takes it again."""
+        ...
