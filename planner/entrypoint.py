@@ -22,6 +22,7 @@ from common.submitters.batch import BatchSubmitter
 from common.submitters.local import LocalSubmitter
 from common.submitters.none import NoneSubmitter
 from planner.dry_run import preview
+from planner.estimate import pricing_limits
 from planner.service import PlannerDeps, PlanRequest, plan_run
 
 log = get_logger(__name__)
@@ -68,7 +69,13 @@ def run(args: argparse.Namespace) -> int:
     connector: Callable[[], connection] = partial(
         connect, dsn, attempts=settings.db_connect_attempts, application_name="worthy-planner"
     )
-    request = PlanRequest(args.market, args.run_date, settings.chunk_size, settings.planner_workers)
+    request = PlanRequest(
+        args.market,
+        args.run_date,
+        settings.chunk_size,
+        settings.planner_workers,
+        pricing_limits(settings),
+    )
     clock = partial(datetime.now, UTC)
     if args.dry_run:
         preview(connector, request, clock, sys.stdout)

@@ -31,6 +31,7 @@ from common.runs import (
     RunRepository,
 )
 from common.submitters import JobSubmitter, RunToSubmit
+from planner.estimate import PricingLimits
 from planner.manifests import write_run
 
 log = get_logger(__name__)
@@ -42,6 +43,7 @@ class PlanRequest:
     run_date: date | None
     chunk_size: int
     workers: int = 1  # processes that validate and compress chunks on big runs
+    pricing: PricingLimits | None = None  # to estimate the pricing time; None: no estimate
 
 
 @dataclass
@@ -149,6 +151,7 @@ def _plan_locked(
             request.chunk_size,
             deps.clock,
             request.workers,
+            request.pricing,
         )
     else:  # SUBMITTING: manifests are final; finish the submission without repeating it.
         log.info("resuming an interrupted submission")

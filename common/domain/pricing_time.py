@@ -29,15 +29,16 @@ class ProviderWork:
 
     pace: Pace
     calls: int
-    what: str  # what one call fetches, plural: "symbols", "FX bases"
+    what: str  # what one call fetches: "symbol", "FX base"
 
     @property
     def seconds(self) -> float:
         return self.calls * spacing(self.pace.calls_per_minute) if self.calls else 0.0
 
     def __str__(self) -> str:
+        what = self.what if self.calls == 1 else f"{self.what}s"
         return (
-            f"{self.calls:,} {self.what} at {self.pace.calls_per_minute:,}/min "
+            f"{self.calls:,} {what} at {self.pace.calls_per_minute:,}/min "
             f"({self.pace.provider}): {about(self.seconds)}"
         )
 
@@ -61,7 +62,7 @@ class PricingEstimate:
         return self.seconds > timeout_seconds
 
     def __str__(self) -> str:
-        return "; ".join(str(w) for w in self.work)
+        return "; ".join(str(w) for w in self.work if w.calls) or "nothing to fetch"
 
 
 def estimate_pricing(*, symbols: int, fx_bases: int, price: Pace, fx: Pace) -> PricingEstimate:
@@ -70,7 +71,7 @@ def estimate_pricing(*, symbols: int, fx_bases: int, price: Pace, fx: Pace) -> P
     if symbols < 0 or fx_bases < 0:
         raise ValueError("symbols and fx_bases must be 0 or more")
     return PricingEstimate(
-        (ProviderWork(price, symbols, "symbols"), ProviderWork(fx, fx_bases, "FX bases"))
+        (ProviderWork(price, symbols, "symbol"), ProviderWork(fx, fx_bases, "FX base"))
     )
 
 

@@ -32,6 +32,13 @@ def test_each_provider_takes_its_own_calls_at_its_own_pace() -> None:
     )
 
 
+def test_work_a_provider_does_not_have_is_left_out_of_what_is_said() -> None:
+    one = estimate_pricing(symbols=1, fx_bases=0, price=FINNHUB_FREE, fx=FX_FREE)
+    assert str(one) == "1 symbol at 60/min (finnhub): about 1 s"
+    none = estimate_pricing(symbols=0, fx_bases=0, price=FINNHUB_FREE, fx=FX_FREE)
+    assert str(none) == "nothing to fetch" and none.seconds == 0
+
+
 def test_the_estimate_says_when_it_exceeds_the_executors_attempt_timeout() -> None:
     estimate = estimate_pricing(symbols=3600, fx_bases=2, price=FINNHUB_FREE, fx=FX_FREE)
     assert estimate.exceeds(3600)
