@@ -67,9 +67,11 @@ def build_market_data(
     sleep: Sleep = time.sleep,
     retry: RetryPolicy | None = None,
     breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD,
+    pace_clock: Clock = time.monotonic,
 ) -> MarketData:
     """Sources for every provider with a key, in chain order (Finnhub, Alpha Vantage),
-    each paced and counted through `quota_store` under its key's fingerprint.
+    each paced and counted through `quota_store` under its key's fingerprint (waits measured
+    on `pace_clock`, which must not jump; `clock` is the wall clock quotes are dated by).
 
     Raises `ConfigError` when neither price provider has a key. A missing
     `EXCHANGE_RATE_API_KEY` is allowed: `chain.fx` then fails with
@@ -93,7 +95,7 @@ def build_market_data(
             key_fingerprint(key),
             calls_per_minute=per_minute,
             calls_per_day=per_day,
-            clock=clock,
+            clock=pace_clock,
             sleep=sleep,
         )
 

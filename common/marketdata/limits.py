@@ -11,6 +11,7 @@ that tests run a minute of provider time in microseconds.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from collections import deque
@@ -50,7 +51,7 @@ class ProviderQuota:
         *,
         calls_per_minute: int,
         calls_per_day: int | None = None,
-        clock: Clock = time.time,
+        clock: Clock = time.monotonic,  # any clock that does not jump: waits are measured on it
         sleep: Sleep = time.sleep,
     ) -> None:
         self.provider = provider
@@ -62,7 +63,7 @@ class ProviderQuota:
         self._block = block_size(calls_per_minute)
         self._clock = clock
         self._sleep = sleep
-        self._offset = 0.0  # the store's clock minus ours, as of the last lease
+        self._offset = -math.inf  # the store's clock minus ours, at least (see _lease)
         self._slots: deque[float] = deque()  # leased, not handed out yet (the store's clock)
         self._held = 0  # handed out, their callers still waiting for them
         self._wanting = 0  # callers inside acquire
@@ -124,11 +125,13 @@ class ProviderQuota:
 
     def _lease(self, count: int) -> None:
         """Lease `count` slots (under the lock: the other callers would only wait for them)."""
-        before = self._clock()
         lease, store_now = self._timed(
             lambda: self._store.lease(self.provider, self._key_id, count, self._spacing)
         )
-        self._offset = store_now - (before + self._clock()) / 2
+        # The store read its clock before we read ours, so store_now - ours is a lower
+        # bound of the offset, and the highest such bound the best. Waiting on it, a call
+        # can be late by the uncertainty left (the quickest round trip yet), never early.
+        self._offset = max(self._offset, store_now - self._clock())
         self._slots.extend(lease.slots)
 
     def _count_against_budget(self, budget: int) -> None:
@@ -150,6 +153,7 @@ class ProviderQuota:
                 self.store_seconds += elapsed
 
     def _store_now(self) -> float:
+        """The store's clock now, as far as this process can tell (never ahead of it)."""
         return self._clock() + self._offset
 
 

@@ -3,8 +3,6 @@ minute at the provider ever holds more than its limit."""
 
 from __future__ import annotations
 
-import bisect
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,14 +16,9 @@ from common.domain.pacing import (
     lease,
     spacing,
 )
+from tests.pacing_checks import ahead_of_pace, most_in_a_minute
 
 NETWORK_JITTER = SAFETY_SECONDS_PER_MINUTE - LATE_GRACE_SECONDS - 0.01  # what the margin absorbs
-
-
-def most_in_a_minute(arrivals: list[float]) -> int:
-    """The most arrivals in any rolling 60 s window (t - 60, t], as the stub counts them."""
-    times = sorted(arrivals)
-    return max((i + 1 - bisect.bisect_right(times, t - 60) for i, t in enumerate(times)), default=0)
 
 
 # One request for a lease (from any child): how long after the previous request it comes,
@@ -73,9 +66,12 @@ def test_no_rolling_minute_ever_holds_more_calls_than_the_limit(
     assert most_in_a_minute(arrivals) <= per_minute
 
 
-def test_a_burst_the_slots_would_not_allow_is_what_the_check_catches() -> None:
+def test_a_burst_the_slots_would_not_allow_is_what_the_checks_catch() -> None:
     # The property above can fail: 61 calls in one second is 61 in a minute.
     assert most_in_a_minute([i / 61 for i in range(61)]) == 61
+    # Over shorter stretches too: 3 calls in 0.1 s are 1.9 s ahead of 60 a minute.
+    assert ahead_of_pace([0.0, 0.05, 0.1], 60) == pytest.approx(1.9)
+    assert ahead_of_pace([0.0, 1.0, 2.5, 3.5], 60) == 0.0
 
 
 @pytest.mark.parametrize("per_minute", [1, 5, 60, 120, 600, 6000])

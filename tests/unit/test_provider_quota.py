@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.domain.pacing import LATE_GRACE_SECONDS, spacing
+from common.domain.pacing import LATE_GRACE_SECONDS, Lease, spacing
 from common.errors import QuotaExhausted
 from common.marketdata.limits import CircuitBreaker, ProviderQuota, key_fingerprint
 from tests.marketdata_fakes import FakeClock, MemoryQuotas
@@ -131,3 +131,27 @@ def test_a_breaker_opens_on_the_threshold_and_stays_open() -> None:
     breaker.failed("three")
     breaker.succeeded()
     assert breaker.is_open and breaker.reason == "three"
+
+
+class SlowToAnswer(MemoryQuotas):
+    """A store whose leases wait `delay` seconds (a queue for the row lock) before it reads
+    its clock, so its answer tells less about when "now" was than the round trip suggests."""
+
+    def __init__(self, clock: FakeClock, delay: float) -> None:
+        super().__init__(clock)
+        self._fake = clock
+        self._delay = delay
+
+    def lease(self, provider: str, key_id: str, count: int, spacing: float) -> tuple[Lease, float]:
+        self._fake.sleep(self._delay)
+        return super().lease(provider, key_id, count, spacing)
+
+
+def test_a_slow_round_trip_can_make_a_call_late_but_never_early() -> None:
+    clock = FakeClock()
+    store = SlowToAnswer(clock, delay=1.0)
+    limited = quota(store, clock, 60)
+    for _ in range(5):
+        limited.acquire()
+        assert clock() >= store.leases[-1].first  # never before its slot
+    assert limited.thrown_away == 0

@@ -43,7 +43,11 @@ def connect(stub: StubMarketServer, clock: FakeClock, quotas: MemoryQuotas) -> I
 
     def make(**overrides: Any) -> MarketData:
         market = build_market_data(
-            settings_for(stub, **overrides), quotas, clock=clock, sleep=clock.sleep
+            settings_for(stub, **overrides),
+            quotas,
+            clock=clock,
+            sleep=clock.sleep,
+            pace_clock=clock,
         )
         built.append(market)
         return market

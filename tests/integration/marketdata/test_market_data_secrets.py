@@ -35,7 +35,9 @@ def log_stream() -> Iterator[io.StringIO]:
 
 def everything_said(settings: Settings, clock: FakeClock) -> list[str]:
     """Results, every adapter's own exception (message and traceback), as text."""
-    market = build_market_data(settings, MemoryQuotas(clock), clock=clock, sleep=clock.sleep)
+    market = build_market_data(
+        settings, MemoryQuotas(clock), clock=clock, sleep=clock.sleep, pace_clock=clock
+    )
     said = [repr(result) for result in price_the_request(market).values()]
     sources = [(s, "AAPL") for s in market.chain.sources] + [(market.fx_source, "EUR")]
     for source, key in sources:
