@@ -205,6 +205,7 @@ def test_the_stack_creates_the_roles_with_their_trust(stack: dict[str, str]) -> 
         "PlannerJobRole": "ecs-tasks.amazonaws.com",
         "WorkerJobRole": "ecs-tasks.amazonaws.com",
         "SchedulerRole": "scheduler.amazonaws.com",
+        "EventsSubmitRole": "events.amazonaws.com",
     }
     found = job_definitions()
     planner_role = found["worthy-batch-planner"]["containerProperties"]["jobRoleArn"]
@@ -229,7 +230,11 @@ def test_the_stack_creates_the_repository_logs_and_alarm_plumbing(stack: dict[st
     sns = boto3.client("sns", region_name=REGION)
     assert stack["AlarmTopicArn"] in {t["TopicArn"] for t in sns.list_topics()["Topics"]}
     events = boto3.client("events", region_name=REGION)
-    (rule,) = events.list_rules()["Rules"]
+    rules = {
+        json.loads(r["EventPattern"])["detail"].get("jobDefinition") is None: r
+        for r in events.list_rules()["Rules"]
+    }
+    rule = rules[True]  # the failed-jobs alarm (the other finalizes a failed executor's run)
     pattern = json.loads(rule["EventPattern"])
     assert pattern["detail"] == {
         "status": ["FAILED"],

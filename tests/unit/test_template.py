@@ -265,7 +265,17 @@ def test_jobs_are_small_fargate_containers_with_timeouts(
         sizes = {
             r["Type"]: r["Value"] for r in props["ContainerProperties"]["ResourceRequirements"]
         }
-        assert sizes == {"VCPU": "0.25", "MEMORY": "512"}, stage
+        # The planner is sized for a million plans (its workers follow its cgroup);
+        # executor children and the finalizer stay small.
+        expected = (
+            {"VCPU": "2", "MEMORY": "4096"}
+            if stage == "planner"
+            else {
+                "VCPU": "0.25",
+                "MEMORY": "512",
+            }
+        )
+        assert sizes == expected, stage
         logs = props["ContainerProperties"]["LogConfiguration"]
         assert logs["Options"]["awslogs-group"] == "<LogGroup>"
         assert logs["Options"]["awslogs-stream-prefix"] == stage
@@ -343,14 +353,57 @@ def test_failed_jobs_of_this_queue_reach_the_alarm_email(template: dict[str, Any
         "Endpoint": "ops@example.com",
     }
     policy = resolve(template, resource(template, "AlarmTopicPolicy"))["PolicyDocument"]
-    publishers = {
-        s["Principal"]["Service"]: s["Condition"]["ArnEquals"]["aws:SourceArn"]
+    publishers = [
+        (s["Principal"]["Service"], s["Condition"]["ArnEquals"]["aws:SourceArn"])
         for s in policy["Statement"]
-    }
-    assert publishers == {
-        "events.amazonaws.com": "<JobFailedRule.Arn>",
-        "cloudwatch.amazonaws.com": "<ScheduleDeadLetterAlarm.Arn>",
-    }
+    ]
+    assert sorted(publishers) == [
+        ("cloudwatch.amazonaws.com", "<RunIncompleteAlarm.Arn>"),
+        ("cloudwatch.amazonaws.com", "<ScheduleDeadLetterAlarm.Arn>"),
+        ("events.amazonaws.com", "<JobFailedRule.Arn>"),
+    ]
+
+
+def test_a_partial_or_failed_run_alarms(template: dict[str, Any]) -> None:
+    alarm = resolve(template, resource(template, "RunIncompleteAlarm"))
+    # The finalizer's EMF line: namespace WorthyBatch, dimensions market and stage.
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("WorthyBatch", "run_incomplete")
+    assert alarm["Dimensions"] == [
+        {"Name": "market", "Value": "XNYS"},
+        {"Name": "stage", "Value": "finalizer"},
+    ]
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
+    assert alarm["AlarmActions"] == ["<AlarmTopic>"]
+
+
+def test_a_failed_executor_job_submits_the_finalizer_of_its_run(
+    template: dict[str, Any],
+) -> None:
+    # A failed array makes Batch fail its dependent finalizer without running it
+    # (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html), so
+    # the stack submits the finalizer itself; tests/unit/test_batch_rules.py plays it.
+    rule = resolve(template, resource(template, "FinalizeAfterFailedExecutorRule"))
+    detail = rule["EventPattern"]["detail"]
+    assert detail["status"] == ["FAILED"] and detail["jobQueue"] == ["<JobQueue>"]
+    assert detail["jobDefinition"] == [
+        {"prefix": "arn:aws:batch:us-east-1:123456789012:job-definition/worthy-batch-executor:"}
+    ]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == "<JobQueue>" and target["RoleArn"] == "<EventsSubmitRole.Arn>"
+    assert target["BatchParameters"]["JobDefinition"] == "worthy-batch-finalizer"
+    assert target["InputTransformer"]["InputPathsMap"] == {"run_id": "$.detail.parameters.run_id"}
+    role = resolve(template, resource(template, "EventsSubmitRole"))
+    (statement,) = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "batch:SubmitJob"
+    assert all("finalizer" in r or r == "<JobQueue>" for r in statement["Resource"])
+
+
+def test_the_executor_knows_its_attempt_budget(
+    job_definitions: dict[str, dict[str, Any]], template: dict[str, Any]
+) -> None:
+    props = resolve(template, job_definitions["executor"])
+    environment = {v["Name"]: v["Value"] for v in props["ContainerProperties"]["Environment"]}
+    assert int(environment["JOB_ATTEMPTS"]) == props["RetryStrategy"]["Attempts"]
 
 
 # ---------------------------------------------------------------------- storage
