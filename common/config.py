@@ -74,12 +74,16 @@ class Settings(BaseSettings):
     price_fetch_threads: Annotated[int, Field(ge=1, le=64)] = 8
     db_connect_attempts: PositiveInt = 5
     local_parallelism: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 2)
-    planner_workers: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 1)
+    planner_workers: PositiveInt | None = None  # None: sized from the container (planner)
     log_format: Literal["auto", "json", "text"] = "auto"
 
-    # Set by AWS Batch or by the planner in the child's environment.
+    # Set by AWS Batch (job_env_vars.html), by the job definition (JOB_ATTEMPTS: its
+    # RetryStrategy's attempts), or by the planner in the child's environment.
     aws_batch_job_id: str | None = None
     aws_batch_job_array_index: Annotated[int, Field(ge=0)] | None = None
+    aws_batch_job_attempt: Annotated[int, Field(ge=1)] | None = None
+    job_attempts: PositiveInt | None = None
+    redrive: PositiveInt | None = None
     chunk_index: Annotated[int, Field(ge=0)] | None = None
     manifest_uri: str | None = None
 
@@ -111,6 +115,13 @@ class Settings(BaseSettings):
     @property
     def in_aws_batch(self) -> bool:
         return self.aws_batch_job_id is not None
+
+    @property
+    def last_attempt(self) -> bool:
+        """Batch will not retry this job if it fails: its attempts are used up."""
+        if self.aws_batch_job_attempt is None or self.job_attempts is None:
+            return False
+        return self.aws_batch_job_attempt >= self.job_attempts
 
 
 def load_settings(required: Iterable[str] = ()) -> Settings:

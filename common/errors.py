@@ -15,7 +15,8 @@
     │   ├── ProviderBadResponse      garbage body, error body we cannot use
     │   └── UnknownSymbol            the provider answered: it has no such symbol or pair
     ├── LedgerViolation    (1)       `verify` found the ledger inconsistent
-    └── JobFailed          (1)       `submit --wait` saw the planner job fail
+    ├── JobFailed          (1)       `submit --wait` saw the planner job fail
+    └── SubmissionRefused  (1)       AWS Batch refused a job (ClientException); nothing submitted
 
 Messages never contain secrets: adapters build them from redacted URLs and
 provider names, never from request headers or raw query strings.
@@ -165,3 +166,20 @@ class JobFailed(WorthyError):
         self.job_id = job_id
         self.reason = reason
         super().__init__(f"job {job_id} failed: {reason or 'no reason given'}")
+
+
+class SubmissionRefused(WorthyError):
+    """AWS Batch refused a SubmitJob request (a ClientException): that job does not exist.
+
+    Not a configuration error and not transient: Batch said no to this request
+    (its limits, a missing queue or job definition), and says why."""
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, job_name: str, message: str) -> None:
+        self.job_name = job_name
+        self.message = message
+        super().__init__(
+            f"AWS Batch refused job {job_name}: {message} - nothing was submitted for it; "
+            "fix what the message names, then run the same command again (it resumes)"
+        )

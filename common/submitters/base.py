@@ -33,6 +33,11 @@ class JobSubmitter(Protocol):
         """
         ...
 
-    def redrive(self, run: RunToSubmit, chunks: Sequence[int], attempt: int) -> str:
-        """Start only `chunks` again (redrive number `attempt`), then finalize."""
+    def redrive(
+        self, run: RunToSubmit, chunks: Sequence[int], attempt: int, record: JobRecorder
+    ) -> str:
+        """Start only `chunks` again (redrive number `attempt`) as one job, then finalize.
+
+        `record` is called with each job id once the job is accepted; the finalizer's
+        comes last, so it means the whole redrive was accepted."""
         ...
