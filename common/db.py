@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
@@ -110,7 +109,7 @@ def connect(
             )
             return conn
         except psycopg2.OperationalError as exc:
-            reason = _first_line(exc)
+            reason = first_line(exc)
             if attempt == attempts:
                 raise DatabaseUnavailable(reason, attempts) from None
             delay = backoff_delay(attempt)
@@ -123,22 +122,13 @@ def connect(
     raise AssertionError("unreachable")
 
 
-@contextlib.contextmanager
-def database_errors_are_transient() -> Iterator[None]:
-    """Turn a connection lost mid-work (restart, terminated backend) into exit 75."""
-    try:
-        yield
-    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-        raise DatabaseUnavailable(f"connection lost: {_first_line(exc)}") from None
-
-
 def backoff_delay(attempt: int) -> float:
     """Full-jitter exponential backoff for the `attempt`-th failure (1-based)."""
     ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
     return random.uniform(ceiling / 2, ceiling)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from common import aws
 from common.config import load_settings
-from common.db import connect, database_errors_are_transient, database_url
+from common.db import connect, database_url
 from common.domain.models import ChunkResult
 from common.errors import InputError
 from common.logging import emit_metrics, get_logger, log_context
@@ -117,7 +117,7 @@ def build_report(
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    with log_context(run_id=args.run_id), database_errors_are_transient():
+    with log_context(run_id=args.run_id):
         conn = connect(
             database_url(settings),
             attempts=settings.db_connect_attempts,
@@ -134,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
             "skipped": outcomes.get("skipped", 0),
             "failed": outcomes.get("failed", 0),
             "api_calls": sum(done.report["api_calls"].values()),
+            # 1 when chunks failed or never ran (partial, failed): the stack alarms on it.
+            "run_incomplete": int(done.status != SUCCEEDED),
         },
         market=done.report["market"],
         stage="finalizer",
