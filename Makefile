@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 
 DATE    ?=
 PLANS   ?=
+FAIL_SYMBOLS ?=
 SYMBOLS ?= 2000
 
 .DEFAULT_GOAL := help
@@ -52,8 +53,8 @@ fmt: install ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-local-run: install ## both stages on this machine (DATE=YYYY-MM-DD, PLANS=N; default: latest market day, 2000)
-	$(BIN)/worthy-batch local-run $(if $(DATE),--date $(DATE)) $(if $(PLANS),--plans $(PLANS))
+local-run: install ## both stages on this machine (DATE=YYYY-MM-DD, PLANS=N, FAIL_SYMBOLS=SYM,...)
+	$(BIN)/worthy-batch local-run $(if $(DATE),--date $(DATE)) $(if $(PLANS),--plans $(PLANS)) $(if $(FAIL_SYMBOLS),--fail-symbols $(FAIL_SYMBOLS))
 
 bench: install ## measure both stages vs the seed-style baseline and the COPY floor (PLANS=200000 SYMBOLS=2000)
 	$(BIN)/python -m tests.bench.main --plans $(or $(PLANS),200000) --symbols $(SYMBOLS)

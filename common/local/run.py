@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     run_date = args.date or latest_market_day(market, calendar_for(market).today(datetime.now(UTC)))
     run_id = run_id_for(market, run_date)
     runs_dir = local_dir() / "runs"
+    failing = [s.strip().upper() for s in (args.fail_symbols or "").split(",") if s.strip()]
     with ExitStack() as stack:
         # DATABASE_URL wins (tests point it at their database); else the embedded server.
         dsn = os.environ.get("DATABASE_URL") or ensure_running()
@@ -119,26 +120,28 @@ def run(args: argparse.Namespace) -> int:
         stub = None if real else start_stub(stack, run_date, market)
         source = "real providers (API keys set)" if stub is None else f"stub on {stub.url}"
         print(f"S3: moto on {endpoint}; market data: {source}")
-        print(f"planning {run_id} with local executor processes...", flush=True)
+        if failing and stub is not None:
+            for symbol in failing:
+                for provider in ("finnhub", "alphavantage"):
+                    stub.set_fault(provider, symbol, "http_500")
+            print(f"both price providers answer HTTP 500 for {', '.join(failing)}")
+        print(f"planning {run_id} on the local AWS Batch emulator...", flush=True)
         env = stage_environment(dsn, endpoint, stub)
-        planned = subprocess.run(
-            python_command(
-                [
-                    "plan",
-                    "--market",
-                    market,
-                    "--run-date",
-                    run_date.isoformat(),
-                    "--submitter",
-                    "local",
-                ]
-            ),
-            env=env,
-            check=False,
+        planned = _worthy(
+            [
+                "plan",
+                "--market",
+                market,
+                "--run-date",
+                run_date.isoformat(),
+                "--submitter",
+                "local",
+            ],
+            env,
         )
-        if planned.returncode != 0:
-            print(f"local-run: the planner exited {planned.returncode}; see the lines above")
-            return planned.returncode
+        if planned != 0:
+            print(f"local-run: the planner exited {planned}; see the lines above")
+            return planned
         record = RunRepository(conn).get(run_id)
         status = record.status if record else "unknown"
         if status == "market_closed":
@@ -147,19 +150,47 @@ def run(args: argparse.Namespace) -> int:
                 f"({record.detail if record else ''}); nothing to do"
             )
             return 0
-        report = _fetch_report(endpoint, record.manifest_uri if record else None)
-        saved = runs_dir / run_id / "report.json"
-        if report is not None:
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            saved.write_text(json.dumps(report, indent=1))
-        elif saved.exists():
-            report = json.loads(saved.read_text())
-            print(f"{run_id} was already complete ({status}); its report from the first run:")
-        if report is None:
-            print(f"{run_id}: {status}; no report (nothing was due)")
+        manifest_uri = record.manifest_uri if record else None
+        report = _show(endpoint, manifest_uri, runs_dir / run_id, stub, status)
+        if report is None or report["status"] == "succeeded" or stub is None or not failing:
             return 0
-        print_report(report, stub.call_counts() if stub else None, saved)
+        # The providers are back: what an operator does next on a partial day.
+        stub.clear_faults()
+        stub.set_fault("finnhub", demo.THROTTLED_SYMBOL, "http_429", retry_after=0)
+        print(f"\nproviders answer again; worthy-batch redrive --run-id {run_id}", flush=True)
+        redriven = _worthy(["redrive", "--run-id", run_id, "--submitter", "local"], env)
+        if redriven != 0:
+            print(f"local-run: redrive exited {redriven}; see the lines above")
+            return redriven
+        _show(endpoint, manifest_uri, runs_dir / run_id, stub, "redriven")
     return 0
+
+
+def _worthy(args: list[str], env: dict[str, str]) -> int:
+    return subprocess.run(python_command(args), env=env, check=False).returncode
+
+
+def _show(
+    endpoint: str,
+    manifest_uri: str | None,
+    run_dir: Path,
+    stub: StubMarketServer | None,
+    status: str,
+) -> dict[str, Any] | None:
+    """Print the run's report (fetched from S3, or the copy of an earlier local-run)."""
+    report = _fetch_report(endpoint, manifest_uri)
+    saved = run_dir / "report.json"
+    if report is not None:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(report, indent=1))
+    elif saved.exists():
+        report = json.loads(saved.read_text())
+        print(f"{run_dir.name} was already complete ({status}); its report from the first run:")
+    if report is None:
+        print(f"{run_dir.name}: {status}; no report (nothing was due)")
+        return None
+    print_report(report, stub.call_counts() if stub else None, saved)
+    return report
 
 
 def _fetch_report(endpoint: str, manifest_uri: str | None) -> dict[str, Any] | None:
@@ -189,6 +220,9 @@ def print_report(report: dict[str, Any], stub_calls: dict[str, Any] | None, save
         f"plans due {report['plans_due']}, invalid (skipped) {report['invalid_plans']}; "
         f"chunks {chunks['succeeded']}/{chunks['total']} succeeded\n"
     )
+    unfinished = sorted(chunks["failed"] + chunks["pending"])
+    if unfinished:
+        out.write(f"chunks not succeeded: {', '.join(map(str, unfinished))}\n")
     out.write(
         f"purchased {outcomes.get('purchased', 0)}, skipped {outcomes.get('skipped', 0)}, "
         f"failed {outcomes.get('failed', 0)}\n"
