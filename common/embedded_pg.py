@@ -29,6 +29,14 @@ def local_dir() -> Path:
     return Path(os.environ.get(LOCAL_DIR_VARIABLE) or ".local").resolve()
 
 
+def shown(path: Path) -> str:
+    """`path` as a reader wants it: relative to the working directory when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _pgserver() -> Any:
     try:
         with warnings.catch_warnings():

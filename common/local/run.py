@@ -26,7 +26,7 @@ import boto3
 from common.db import connect
 from common.domain.calendar import calendar_for
 from common.domain.models import run_id_for
-from common.embedded_pg import ensure_running, local_dir
+from common.embedded_pg import ensure_running, local_dir, shown
 from common.local import demo
 from common.logging import get_logger
 from common.migrate import migrate
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         migrate(conn)
         conn.autocommit = False
         seeded = demo.seed(conn, args.plans, run_date)
-        where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else local_dir() / "pgdata"
+        where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else shown(local_dir() / "pgdata")
         print(f"database: PostgreSQL ({where}); {seeded} demo plans")
         endpoint = start_moto(stack)
         boto3.client(
@@ -244,4 +244,4 @@ def print_report(report: dict[str, Any], stub_calls: dict[str, Any] | None, save
             f"  chunk {timing['chunk']:>3}: {timing['items']:>5} plans in "
             f"{timing['duration_ms'] / 1000:5.2f}s (attempt {timing['attempt']})\n"
         )
-    out.write(f"report: {saved}\n")
+    out.write(f"report: {shown(saved)}\n")

@@ -55,6 +55,7 @@ class LocalSubmitter:
         return self._play(run, lambda submitter: submitter.redrive(run, chunks, attempt, record))
 
     def _play(self, run: RunToSubmit, submit: Callable[..., str]) -> str:
+        from common.embedded_pg import shown
         from common.local.batch.local import LocalBatch
 
         run_dir = self._log_dir / run.run_id
@@ -77,7 +78,7 @@ class LocalSubmitter:
         summary = f"{message}; ran them on the local AWS Batch emulator"
         if failed:
             summary += f"; {len(failed)} job(s) FAILED ({', '.join(failed)})"
-        return f"{summary}; logs in {run_dir}"
+        return f"{summary}; logs in {shown(run_dir)}"
 
 
 def _advance(progress: Progress, batch: LocalBatch) -> None:
