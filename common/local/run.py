@@ -28,7 +28,7 @@ from common.domain.calendar import calendar_for
 from common.domain.models import run_id_for
 from common.embedded_pg import ensure_running, local_dir, shown
 from common.local import demo
-from common.logging import get_logger
+from common.logging import get_logger, setup_logging
 from common.migrate import migrate
 from common.runs import RunRepository
 from common.stubs.market_server import StubMarketServer
@@ -98,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     run_id = run_id_for(market, run_date)
     runs_dir = local_dir() / "runs"
     failing = [s.strip().upper() for s in (args.fail_symbols or "").split(",") if s.strip()]
+    if not os.environ.get("LOG_FORMAT"):
+        setup_logging("text")  # a person is reading: the stages' lines are text too
     with ExitStack() as stack:
         # DATABASE_URL wins (tests point it at their database); else the embedded server.
         dsn = os.environ.get("DATABASE_URL") or ensure_running()
