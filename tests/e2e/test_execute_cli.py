@@ -217,7 +217,11 @@ def test_a_child_killed_mid_write_and_rerun_buys_every_plan_exactly_once(
 ) -> None:
     insert_plans(db, many_plans(100, symbols=4))
     _plan(cli)
-    killed = _execute(cli, WORTHY_FAILPOINTS=failpoint, WRITE_BATCH_SIZE="20")
+    # One writer connection: with two, the batch in flight on the other connection may
+    # commit before the kill lands, and "after the 4th commit" would not mean 80 rows.
+    killed = _execute(
+        cli, WORTHY_FAILPOINTS=failpoint, WRITE_BATCH_SIZE="20", WRITE_CONNECTIONS="1"
+    )
     assert killed.returncode == -signal.SIGKILL
     partial = scalar(db, "SELECT count(*) FROM transactions")
     assert partial % 20 == 0 and partial < 100  # whole batches only
