@@ -164,6 +164,7 @@ def _module_alone(name: str) -> ModuleType | None:
     if spec is None or spec.loader is None or not path.exists():
         return None
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+    # Registered only once it ran: an exchange module that imports a country may make
+    # `holidays.financial` import itself meanwhile, which must find no half-made module.
     spec.loader.exec_module(module)
-    return module
+    return sys.modules.setdefault(name, module)
