@@ -19,6 +19,7 @@ import pytest
 
 from common.config import SECRET_FIELDS, Settings
 from tests.cfn import (
+    ROOT,
     as_list,
     load_template,
     policy_documents,
@@ -118,7 +119,7 @@ def test_only_the_planner_submits_and_only_executors_and_the_finalizer(
         + [JOB_DEFINITION.format(stage) for stage in ("executor", "finalizer")]
         + [JOB_DEFINITION.format(stage) + ":*" for stage in ("executor", "finalizer")]
     )
-    assert planner["batch:DescribeJobs"] == ["*"]
+    assert planner["batch:ListJobs"] == ["*"], "BatchSubmitter finds a job by name first"
     worker = allowed(template, "WorkerJobRole")
     assert not [action for action in worker if action.startswith("batch:")]
 
@@ -143,13 +144,75 @@ def test_jobs_reach_s3_under_the_runs_prefix_only(template: dict[str, Any]) -> N
             "s3:PutObject": ["<RunsBucket.Arn>/recurring-investments/*"],
             "s3:ListBucket": ["<RunsBucket.Arn>"],
         }, role
+
+
+def test_a_missing_result_file_reads_as_404_not_403(template: dict[str, Any]) -> None:
+    """finalize reads results/N.json of chunks that never finished. AWS's rule (GetObject,
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html): "If the object you
+    request doesn't exist, the error that Amazon S3 returns depends on whether you also have
+    the s3:ListBucket permission": 404 with it, 403 without. The rule names the permission
+    on the bucket; a GetObject request has no s3:prefix key, so a ListBucket grant under an
+    s3:prefix condition would not count. Hence an unconditional grant on the bucket."""
     listing = [
         s
         for s in statements(resource(template, "RunsAccessPolicy")["PolicyDocument"])
-        if s["Action"] == "s3:ListBucket"
+        if "s3:ListBucket" in as_list(s["Action"])
     ]
-    condition = resolve(template, listing[0]["Condition"])
-    assert condition == {"StringLike": {"s3:prefix": "recurring-investments/*"}}
+    assert len(listing) == 1
+    assert "Condition" not in listing[0]
+    assert resolve(template, listing[0]["Resource"]) == "<RunsBucket.Arn>"
+
+
+# Every AWS call the code in the containers makes, as IAM actions (HeadObject needs
+# s3:GetObject; `submit --wait`'s DescribeJobs and GetLogEvents run on an operator's machine).
+CONTAINER_CALLS = {
+    "PlannerJobRole": {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+        "batch:SubmitJob",
+        "batch:ListJobs",
+    },
+    "WorkerJobRole": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
+}
+
+
+@pytest.mark.parametrize("role", sorted(CONTAINER_CALLS))
+def test_job_roles_grant_no_action_the_code_never_calls(
+    template: dict[str, Any], role: str
+) -> None:
+    assert set(allowed(template, role)) == CONTAINER_CALLS[role]
+
+
+# boto3 method -> the IAM action it needs.
+BOTO_ACTIONS = {
+    "put_object": "s3:PutObject",
+    "get_object": "s3:GetObject",
+    "head_object": "s3:GetObject",
+    "list_objects_v2": "s3:ListBucket",
+    "delete_object": "s3:DeleteObject",
+    "submit_job": "batch:SubmitJob",
+    "list_jobs": "batch:ListJobs",
+    "describe_jobs": "batch:DescribeJobs",
+    "get_log_events": "logs:GetLogEvents",
+}
+# What runs inside the job containers (the operator commands in common/ops run elsewhere,
+# except finalize, which is the finalizer job).
+CONTAINER_CODE = ("planner", "executor", "common/submitters", "common/manifest_store.py",
+                  "common/ops/finalize.py")  # fmt: skip
+
+
+def test_the_code_in_the_containers_calls_only_what_the_roles_grant() -> None:
+    called = set()
+    for part in CONTAINER_CODE:
+        path = ROOT / part
+        for source in [path] if path.is_file() else sorted(path.rglob("*.py")):
+            for method in re.findall(r"\.(\w+)\(", source.read_text("utf-8")):
+                if method in BOTO_ACTIONS:
+                    called.add(BOTO_ACTIONS[method])
+    granted = set().union(*CONTAINER_CALLS.values())
+    assert called - {"s3:ListBucket"} <= granted, called - granted
+    assert granted - {"s3:ListBucket"} <= called, f"granted, never called: {granted - called}"
 
 
 def test_the_execution_role_reads_the_two_secrets_and_this_repository_only(
