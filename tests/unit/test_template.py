@@ -275,8 +275,10 @@ def test_each_container_gets_the_plain_settings_it_needs(
 
 
 def batch_decision(rules: list[dict[str, str]], exit_code: int | None, status_reason: str) -> str:
-    """What AWS Batch does after a failed attempt: the first matching rule wins
-    and, when none matches, the job is retried (API EvaluateOnExit)."""
+    """What AWS Batch does after a failed attempt: the first rule whose conditions all match
+    wins and, when none matches, the job is retried. An exit code that does not exist has no
+    decimal representation, so it matches no OnExitCode pattern.
+    https://docs.aws.amazon.com/batch/latest/APIReference/API_EvaluateOnExit.html"""
     for rule in rules:
         conditions = []
         if "OnExitCode" in rule:
@@ -290,21 +292,42 @@ def batch_decision(rules: list[dict[str, str]], exit_code: int | None, status_re
     return "RETRY"
 
 
+EXITED = "Essential container in task exited"
+
+
 @pytest.mark.parametrize(
     ("exit_code", "status_reason", "action"),
     [
-        (75, "Essential container in task exited", "RETRY"),
-        (65, "Essential container in task exited", "EXIT"),
-        (78, "Essential container in task exited", "EXIT"),
-        (70, "Essential container in task exited", "EXIT"),
-        (1, "Essential container in task exited", "EXIT"),
+        (75, EXITED, "RETRY"),
+        (65, EXITED, "EXIT"),
+        (78, EXITED, "EXIT"),
+        (70, EXITED, "EXIT"),
+        (1, EXITED, "EXIT"),
         (137, "OutOfMemoryError: Container killed due to memory usage", "EXIT"),
-        (None, "Host EC2 (instance i-0123456789abcdef0) terminated.", "RETRY"),
+        # Batch's attempt status when Fargate never started the container; the container's
+        # own reason (CannotPullContainerError: ..., ResourceInitializationError: ...) is a
+        # separate field. https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html
         (None, "Task failed to start", "RETRY"),
+        # ENI attachment timeout, quoted from AWS re:Post "resolve network interface
+        # provision errors for Amazon ECS on Fargate" (via
+        # https://zenn.dev/mn87/articles/89a72e76e86c59).
+        (None, "Timeout waiting for network interface provisioning to complete.", "RETRY"),
+        # Task retirement: the stoppedReason AWS documents in
+        # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-maintenance.html;
+        # the container may have been stopped with SIGTERM and report 143.
+        (
+            143,
+            "ECS is performing maintenance on the underlying infrastructure hosting the task",
+            "RETRY",
+        ),
+        # Any other stop without an exit code (e.g. a stopped-reason prefix from
+        # https://docs.aws.amazon.com/AmazonECS/latest/userguide/stopped-task-error-codes.html
+        # surfacing as the status) matches no rule: Batch retries it.
         (None, "ResourceInitializationError: unable to pull secrets or registry auth", "RETRY"),
+        (None, "CannotPullContainerError: ref pull has been retried 1 time(s)", "RETRY"),
     ],
 )
-def test_retries_follow_the_exit_codes(
+def test_retries_follow_the_exit_codes_and_fargate_infrastructure_failures(
     job_definitions: dict[str, dict[str, Any]],
     exit_code: int | None,
     status_reason: str,
@@ -312,10 +335,35 @@ def test_retries_follow_the_exit_codes(
 ) -> None:
     for stage, props in job_definitions.items():
         strategy = props["RetryStrategy"]
-        assert len(strategy["EvaluateOnExit"]) <= 5, "Batch accepts five rules"
-        assert 2 <= strategy["Attempts"] <= 10
         got = batch_decision(strategy["EvaluateOnExit"], exit_code, status_reason)
         assert got == action, f"{stage}: exit {exit_code} / {status_reason!r}"
+
+
+# API_EvaluateOnExit: onStatusReason and onReason "can contain letters, numbers, periods (.),
+# colons (:), and white space ... can optionally end with an asterisk (*)"; onExitCode "can
+# contain only numbers, and can end with an asterisk (*)"; up to 5 rules (RetryStrategy).
+REASON_GLOB = re.compile(r"^[A-Za-z0-9.: \t]{0,511}\*?$")
+EXIT_CODE_GLOB = re.compile(r"^[0-9]{0,511}\*?$")
+
+
+def test_retry_rules_are_valid_batch_syntax_and_the_same_for_every_job(
+    job_definitions: dict[str, dict[str, Any]],
+) -> None:
+    strategies = {stage: props["RetryStrategy"] for stage, props in job_definitions.items()}
+    assert len({json.dumps(s, sort_keys=True) for s in strategies.values()}) == 1, strategies
+    strategy = strategies["planner"]
+    assert 2 <= strategy["Attempts"] <= 10
+    rules = strategy["EvaluateOnExit"]
+    assert len(rules) <= 5, "Batch accepts five rules"
+    for rule in rules:
+        assert rule["Action"] in ("RETRY", "EXIT")
+        assert set(rule) - {"Action"} <= {"OnExitCode", "OnStatusReason", "OnReason"}, rule
+        for key in ("OnStatusReason", "OnReason"):
+            if key in rule:
+                assert REASON_GLOB.match(rule[key]), rule
+        if "OnExitCode" in rule:
+            assert EXIT_CODE_GLOB.match(rule["OnExitCode"]), rule
+        assert not rule.get("OnStatusReason", "").startswith("Host EC2"), "never on Fargate"
 
 
 def test_jobs_are_small_fargate_containers_with_timeouts(
