@@ -171,6 +171,23 @@ def test_the_lock_pins_every_runtime_dependency_with_hashes() -> None:
             assert "--hash=sha256:" in block, block.splitlines()[0]
 
 
+def test_every_scratch_mount_is_a_volume_the_non_root_user_can_write(final: Stage) -> None:
+    """With a read-only root, the job definitions mount a bind volume for writes. Fargate
+    makes such a mount root-owned 0755 unless the image declares the path as a VOLUME, whose
+    directory (mode included) it copies in:
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html"""
+    volumes = set()
+    for instruction in final.instructions:
+        if instruction.keyword == "VOLUME":
+            volumes |= set(json.loads(instruction.args))
+    runs = " ".join(i.args for i in final.instructions if i.keyword == "RUN")
+    for name, props in resources_of_type(load_template(), "AWS::Batch::JobDefinition").items():
+        for mount in props["ContainerProperties"]["MountPoints"]:
+            path = mount["ContainerPath"]
+            assert path in volumes, f"{name}: {path} is not a VOLUME of the image"
+            assert re.search(rf"chmod 1777 {re.escape(path)}\b", runs), f"{path} not 1777"
+
+
 def test_the_entrypoint_is_the_installed_console_script(final: Stage) -> None:
     entrypoints = [i.args for i in final.instructions if i.keyword == "ENTRYPOINT"]
     assert entrypoints, "no ENTRYPOINT"

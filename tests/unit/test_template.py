@@ -388,6 +388,50 @@ def test_jobs_are_small_fargate_containers_with_timeouts(
     }
 
 
+def test_containers_run_read_only_with_a_scratch_volume_and_an_init_process(
+    job_definitions: dict[str, dict[str, Any]],
+) -> None:
+    """ReadonlyRootFilesystem, and a named volume without Host (Host "isn't applicable to jobs
+    that are running on Fargate resources"; a name alone is a bind mount on the task's
+    ephemeral storage; Tmpfs isn't applicable to Fargate either):
+    https://docs.aws.amazon.com/batch/latest/APIReference/API_Volume.html,
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html.
+    InitProcessEnabled carries no Fargate restriction:
+    https://docs.aws.amazon.com/batch/latest/APIReference/API_LinuxParameters.html"""
+    for stage, props in job_definitions.items():
+        container = props["ContainerProperties"]
+        assert container["ReadonlyRootFilesystem"] is True, stage
+        assert container["LinuxParameters"] == {"InitProcessEnabled": True}, stage
+        volumes = {v["Name"]: v for v in container["Volumes"]}
+        assert all(set(v) == {"Name"} for v in volumes.values()), f"{stage}: no Host on Fargate"
+        mounts = container["MountPoints"]
+        assert mounts == [{"SourceVolume": "scratch", "ContainerPath": "/tmp", "ReadOnly": False}]
+        assert set(volumes) == {m["SourceVolume"] for m in mounts}, stage
+
+
+def test_a_job_stuck_runnable_for_a_reason_batch_can_act_on_is_cancelled(
+    template: dict[str, Any],
+) -> None:
+    """https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html:
+    for Fargate queues the only action is CANCEL; the reasons that support the action are
+    CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY, MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE,
+    MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT (and an EC2-only one); MaxTimeSeconds is 600 to
+    86,400 (https://docs.aws.amazon.com/batch/latest/APIReference/API_JobStateTimeLimitAction.html).
+    A cancelled job ends FAILED, which the JobFailedRule pattern (status FAILED) matches."""
+    actions = resource(template, "JobQueue")["JobStateTimeLimitActions"]
+    supported = {
+        "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",
+        "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+        "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+    }
+    assert {a["Reason"] for a in actions} == supported
+    for action in actions:
+        assert action["Action"] == "CANCEL" and action["State"] == "RUNNABLE", action
+        assert 600 <= action["MaxTimeSeconds"] <= 86_400, action
+    rule = resolve(template, resource(template, "JobFailedRule"))
+    assert rule["EventPattern"]["detail"]["status"] == ["FAILED"]
+
+
 def test_the_compute_environment_is_fargate_capped_by_max_vcpus(template: dict[str, Any]) -> None:
     environment = resource(template, "ComputeEnvironment")
     assert environment["Type"] == "MANAGED"
