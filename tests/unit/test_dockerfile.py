@@ -99,7 +99,7 @@ def test_the_build_has_a_build_stage_and_a_separate_runtime_stage(
     ), "the runtime stage copies the installed environment from the build stage"
 
 
-def test_every_base_image_is_pinned_to_an_exact_release_or_a_digest(
+def test_every_base_image_is_pinned_to_an_exact_release_and_its_digest(
     instructions: list[Instruction],
 ) -> None:
     built = stages(instructions)
@@ -108,9 +108,25 @@ def test_every_base_image_is_pinned_to_an_exact_release_or_a_digest(
         if stage.image in names:
             continue
         assert "python" in stage.image and "slim" in stage.image, stage.image
-        assert PINNED_TAG.search(stage.image.split("@")[0]) or PINNED_DIGEST.search(stage.image), (
-            f"{stage.image} floats: pin an exact X.Y.Z tag or a digest"
-        )
+        tag, _, _ = stage.image.partition("@")
+        assert PINNED_TAG.search(tag), f"{stage.image}: pin an exact X.Y.Z tag"
+        assert PINNED_DIGEST.search(stage.image), f"{stage.image}: pin the digest too"
+
+
+def test_the_dockerfile_frontend_is_pinned_by_digest() -> None:
+    """`# syntax=` makes BuildKit pull a frontend image before anything else runs."""
+    first = DOCKERFILE.read_text("utf-8").splitlines()[0]
+    assert re.fullmatch(r"# syntax=docker/dockerfile:\d+\.\d+@sha256:[0-9a-f]{64}", first), first
+
+
+def test_every_download_is_pinned_by_checksum(instructions: list[Instruction]) -> None:
+    """A remote ADD is re-fetched whenever BuildKit decides to; --checksum makes a changed
+    file fail the build instead of entering the image."""
+    for instruction in instructions:
+        if instruction.keyword == "ADD":
+            assert re.search(r"--checksum=sha256:[0-9a-f]{64}\b", instruction.args), instruction
+        if instruction.keyword == "RUN":
+            assert not re.search(r"\b(curl|wget)\b", instruction.args), instruction
 
 
 def test_the_image_runs_as_a_non_root_user_that_it_creates(final: Stage) -> None:
@@ -154,9 +170,24 @@ def test_the_build_context_is_an_allow_list(instructions: list[Instruction]) -> 
 
 
 def test_dependencies_come_from_the_lock_with_hashes(instructions: list[Instruction]) -> None:
-    runs = [i.args for i in instructions if i.keyword == "RUN"]
-    assert any("--require-hashes" in r and "-r requirements.lock" in r for r in runs)
-    assert any("--no-deps ." in r for r in runs), "the project installs without re-resolving"
+    installs = [i.args for i in instructions if i.keyword == "RUN" and "pip install" in i.args]
+    assert installs, "nothing is installed?"
+    for install in installs:
+        from_lock = "--require-hashes" in install and "-r requirements.lock" in install
+        # The project itself: no dependencies, no index, and no build isolation, which would
+        # otherwise download an unpinned setuptools to build it.
+        project = all(f in install for f in ("--no-deps", "--no-build-isolation", "--no-index"))
+        assert from_lock or project, install
+    assert any("--no-build-isolation" in i and i.rstrip().split(" && ")[0].endswith(" .")
+               for i in installs), "the project installs without re-resolving"  # fmt: skip
+
+
+def test_the_lock_pins_the_build_backend_with_hashes() -> None:
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["build-system"]
+    wanted = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() for d in build["requires"]}
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", LOCK.read_text("utf-8"), re.M))
+    assert wanted <= {name.lower() for name in pins}, wanted - set(pins)
+    assert "--build-deps-for wheel" in (ROOT / "Makefile").read_text("utf-8"), "make lock keeps it"
 
 
 def test_the_lock_pins_every_runtime_dependency_with_hashes() -> None:
