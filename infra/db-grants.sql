@@ -26,6 +26,13 @@ EXCEPTION
 END
 $$;
 
+-- The connection budget (README "Connection budget"): at most MaxVcpus / JobVcpus
+-- = 8 / 0.25 = 32 containers at once with the defaults, each holding up to
+-- WRITE_CONNECTIONS = 2 connections: 64, plus 6 for an operator's status,
+-- redrive or verify. A container refused a connection exits 75 and Batch
+-- retries it. Raise it with MaxVcpus or WRITE_CONNECTIONS.
+ALTER ROLE worthy_batch CONNECTION LIMIT 70;
+
 DO $$
 BEGIN
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO worthy_batch', current_database());

@@ -140,3 +140,17 @@ def test_applying_the_grants_again_takes_back_what_they_do_not_give(
     assert not allowed(batch_role, "DELETE FROM transactions")
     assert not allowed(batch_role, "UPDATE recurring_investments SET amount = 1")
     assert allowed(batch_role, "UPDATE recurring_investments SET next_run_date = '2026-12-28'")
+
+
+def test_the_role_is_limited_to_the_connection_budget(batch_role: Connection) -> None:
+    """README "Connection budget": 8 / 0.25 = 32 containers x WRITE_CONNECTIONS 2 = 64,
+    plus room for an operator."""
+    with batch_role.cursor() as cur:
+        cur.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'worthy_batch'")
+        assert cur.fetchone() == (70,)
+        cur.execute("ALTER ROLE worthy_batch CONNECTION LIMIT -1")
+        cur.execute(GRANTS.read_text("utf-8"))
+        cur.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'worthy_batch'")
+        assert cur.fetchone() == (70,), "applying the file again restores the limit"
+    readme = (ROOT / "README.md").read_text("utf-8")
+    assert "CONNECTION LIMIT 70" in readme
