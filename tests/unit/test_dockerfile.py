@@ -18,6 +18,7 @@ import pytest
 
 from common.cli import build_parser
 from common.config import SECRET_FIELDS
+from common.db import RDS_CA_BUNDLE
 from tests.cfn import ROOT, load_template, resources_of_type
 
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -27,6 +28,7 @@ LOCK = ROOT / "requirements.lock"
 SECRET_NAME = re.compile(r"KEY|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|DATABASE_URL|DSN", re.I)
 PINNED_TAG = re.compile(r":\d+\.\d+\.\d+[\w.-]*$")
 PINNED_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+RDS_CA_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,16 @@ def test_every_download_is_pinned_by_checksum(instructions: list[Instruction]) -
             assert re.search(r"--checksum=sha256:[0-9a-f]{64}\b", instruction.args), instruction
         if instruction.keyword == "RUN":
             assert not re.search(r"\b(curl|wget)\b", instruction.args), instruction
+
+
+def test_the_rds_ca_bundle_is_where_the_code_looks_for_it(final: Stage) -> None:
+    """AWS's global bundle, from the URL its TLS page gives:
+    https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html"""
+    adds = [i.args.split() for i in final.instructions if i.keyword == "ADD"]
+    bundles = [a for a in adds if RDS_CA_URL in a]
+    assert len(bundles) == 1, adds
+    assert bundles[0][-1] == RDS_CA_BUNDLE
+    assert "--chmod=0444" in bundles[0], "ADD of a URL writes 0600 root: unreadable by uid 10001"
 
 
 def test_the_image_runs_as_a_non_root_user_that_it_creates(final: Stage) -> None:
