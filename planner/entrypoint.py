@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 
@@ -14,9 +15,14 @@ from psycopg2.extensions import connection
 from common import aws
 from common.config import Settings, load_settings
 from common.db import connect, database_url
+from common.domain.calendar import calendar_for, last_weekend_day
+from common.domain.models import parse_run_id
 from common.embedded_pg import local_dir
+from common.errors import ConfigError
+from common.heartbeat import emit_heartbeat
 from common.logging import emit_metrics, get_logger
 from common.manifest_store import ManifestStore
+from common.runs import FINISHED, MARKET_CLOSED
 from common.submitters import JobSubmitter
 from common.submitters.batch import BatchSubmitter
 from common.submitters.local import LocalSubmitter
@@ -60,6 +66,18 @@ def build_submitter(kind: str, settings: Settings, dsn: str) -> JobSubmitter:
     return NoneSubmitter()
 
 
+def canary_request(
+    args: argparse.Namespace, settings: Settings, request: PlanRequest
+) -> PlanRequest:
+    """`--canary`: the date defaults to the last weekend day; the planner's job id (or the
+    time) tags the canary's job names, so a second canary for the same day submits anew."""
+    if args.dry_run:
+        raise ConfigError({"--canary": "cannot be combined with --dry-run"})
+    today = calendar_for(args.market).today(datetime.now(UTC))
+    tag = settings.aws_batch_job_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return replace(request, run_date=args.run_date or last_weekend_day(today), canary_tag=tag)
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     kind = args.submitter or default_submitter(settings)
@@ -69,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         connect, dsn, attempts=settings.db_connect_attempts, application_name="worthy-planner"
     )
     request = PlanRequest(args.market, args.run_date, settings.chunk_size, settings.planner_workers)
+    if args.canary:
+        request = canary_request(args, settings, request)
     clock = partial(datetime.now, UTC)
     if args.dry_run:
         preview(connector, request, clock, sys.stdout)
@@ -85,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     result = plan_run(deps, request)
     log.info("%s", result.message, extra={"run_id": result.run_id, "status": result.status})
+    if not args.canary and result.status in FINISHED | {MARKET_CLOSED}:
+        # Final without a finalizer: closed, nothing due, or already complete.
+        emit_heartbeat(args.market, parse_run_id(result.run_id)[1], clock())
     emit_metrics(
         {
             "plans_due": result.plans_due,

@@ -131,3 +131,13 @@ def calendar_for(mic: str) -> MarketCalendar:
         timezone=ZoneInfo(MARKET_TIMEZONES[mic]),
         _closures=holidays.financial_holidays(mic),
     )
+
+
+SATURDAY = 5  # date.weekday()
+
+
+def last_weekend_day(today: date) -> date:
+    """`today` on a Saturday or Sunday, else the Saturday before it."""
+    if today.weekday() >= SATURDAY:
+        return today
+    return today - timedelta(days=today.weekday() - SATURDAY + 7)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +19,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from common.config import SECRET_FIELDS, Settings
+from common.heartbeat import HEARTBEAT_METRIC
+from common.logging import METRICS_NAMESPACE
 from tests.cfn import (
     ROOT,
     as_list,
@@ -504,8 +507,75 @@ def test_failed_jobs_of_this_queue_reach_the_alarm_email(template: dict[str, Any
     }
     assert publishers == {
         "events.amazonaws.com": "<JobFailedRule.Arn>",
-        "cloudwatch.amazonaws.com": "<ScheduleDeadLetterAlarm.Arn>",
+        "cloudwatch.amazonaws.com": ["<ScheduleDeadLetterAlarm.Arn>", "<RunHeartbeatAlarm.Arn>"],
     }
+
+
+# The expression evaluated the way metric math does, point by point: DAY() is the ISO
+# weekday of the point's UTC timestamp (Monday = 1) and HOUR() its UTC hour, as in AWS's
+# tutorial https://docs.aws.amazon.com/IDR/latest/userguide/suppress-alarms-tutorial-suppress.html
+# ("DAY(m1) == 2: Ensures that it's Tuesday (Monday = 1, Sunday = 7)"); FILL(m, 0) gives
+# the hours without a heartbeat the value 0.
+def heartbeat_alarm_fires(alarm: dict[str, Any], heartbeats: set[datetime], at: datetime) -> bool:
+    """Whether the alarm is in ALARM at `at` (UTC), with heartbeats logged at `heartbeats`:
+    the last EvaluationPeriods hourly points, DatapointsToAlarm of them below Threshold."""
+    (due,) = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    match = re.fullmatch(
+        r"IF\(DAY\(hourly\) <= 5 && HOUR\(hourly\) >= \((\d+) - (\d+)\) "
+        r"&& HOUR\(hourly\) < (\d+), hourly, 1\)",
+        " ".join(due["Expression"].split()),
+    )
+    assert match, due["Expression"]
+    deadline, window, deadline_again = map(int, match.groups())
+    assert deadline == deadline_again
+    points = []
+    end = at.replace(minute=0, second=0, microsecond=0)
+    for back in range(int(alarm["EvaluationPeriods"]), 0, -1):
+        start = end - timedelta(hours=back)
+        count = sum(1 for h in heartbeats if start <= h < start + timedelta(hours=1))
+        in_window = start.isoweekday() <= 5 and deadline - window <= start.hour < deadline
+        points.append(count if in_window else 1)
+    breaching = [p < alarm["Threshold"] for p in points]
+    assert alarm["ComparisonOperator"] == "LessThanThreshold"
+    return sum(breaching) >= int(alarm["DatapointsToAlarm"])
+
+
+NY = ZoneInfo("America/New_York")
+
+
+def new_york(day: str, hour: int, minute: int) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=NY).astimezone(UTC)
+
+
+def test_the_dead_man_alarm_pages_when_a_weekday_has_no_heartbeat_by_the_deadline(
+    template: dict[str, Any],
+) -> None:
+    """TreatMissingData breaching: "Missing data points are treated as 'bad' and breaching
+    the threshold" (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarms-and-missing-data.html)."""
+    alarm = resolve(template, resource(template, "RunHeartbeatAlarm"), PARAMETERS)
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["AlarmActions"] == ["<AlarmTopic>"]
+    (stat,) = [m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m]
+    assert stat["Metric"]["Namespace"] == METRICS_NAMESPACE
+    assert stat["Metric"]["MetricName"] == HEARTBEAT_METRIC
+    assert stat["Metric"]["Dimensions"] == [{"Name": "market", "Value": "XNYS"}]
+    assert (stat["Period"], stat["Stat"]) == (3600, "Sum")
+    # Winter (EST) and summer (EDT): the run finishes a few minutes after 09:35 New York.
+    for day in ("2026-12-01", "2026-07-14"):  # a Tuesday each
+        on_time = {new_york(day, 9, 41)}
+        late = {new_york(day, 12, 55)}  # after 17:00 UTC in winter, 16:55 UTC in summer
+        deadline = datetime.fromisoformat(day).replace(hour=17, minute=5, tzinfo=UTC)
+        assert not heartbeat_alarm_fires(alarm, on_time, deadline), day
+        assert heartbeat_alarm_fires(alarm, set(), deadline), day
+        # Before the window ends, and on the evening after, a missing run does not page (yet/again).
+        assert not heartbeat_alarm_fires(alarm, set(), deadline - timedelta(hours=3)), day
+        assert not heartbeat_alarm_fires(alarm, set(), deadline + timedelta(hours=6)), day
+        if day == "2026-12-01":
+            assert heartbeat_alarm_fires(alarm, late, deadline), "a run done after 12:00 EST"
+    # A weekend has no schedule and no heartbeat, and never pages.
+    for saturday_hour in range(24):
+        at = datetime(2026, 12, 5, saturday_hour, 5, tzinfo=UTC)
+        assert not heartbeat_alarm_fires(alarm, set(), at), at
 
 
 # ---------------------------------------------------------------------- storage
