@@ -141,9 +141,8 @@ def test_submit_canary_follows_the_jobs_checks_the_report_and_deletes_every_vers
 ) -> None:
     s3 = aws.s3()
     s3.put_bucket_versioning(Bucket=aws.bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_object(
-        Bucket=aws.bucket, Key="recurring-investments/XNYS/2026-11-27/keep.json", Body=b""
-    )
+    keep = "recurring-investments/XNYS/2026-11-27/keep.json"
+    s3.put_object(Bucket=aws.bucket, Key=keep, Body=b"")
     batch = CanaryJobsRunOnSubmit(aws.batch(), cli, _batch_env(aws))
     out = io.StringIO()
     report = run_canary(
