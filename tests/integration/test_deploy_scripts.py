@@ -275,11 +275,11 @@ def smoke(tools: Tools) -> Tools:
     return tools
 
 
-def test_the_smoke_test_submits_the_planner_for_a_closed_day_by_default(smoke: Tools) -> None:
+def test_the_smoke_test_runs_the_canary_on_the_last_saturday_by_default(smoke: Tools) -> None:
     run = smoke.run(SMOKE, "--profile", "prod", "--region", REGION)
     assert run.returncode == 0, run.stderr
     (submit,) = run.called("worthy-batch")
-    assert submit[1] == "submit" and "--wait" in submit
+    assert submit[1] == "submit" and "--wait" in submit and "--canary" in submit
     run_date = date.fromisoformat(submit[submit.index("--run-date") + 1])
     assert run_date.weekday() == 5 and 0 <= (date.today() - run_date).days < 7
     log = smoke.log.read_text()
@@ -297,6 +297,16 @@ def test_the_smoke_test_refuses_a_market_day_unless_told(smoke: Tools) -> None:
     assert run.returncode == 0, run.stderr
     (submit,) = run.called("worthy-batch")
     assert submit[submit.index("--run-date") + 1] == "2026-11-27"
+    assert "--canary" not in submit, "a market day is planned for real"
+
+
+def test_the_canary_date_can_be_any_weekend_day(smoke: Tools) -> None:
+    run = smoke.run(SMOKE, "--run-date", "2026-11-29", "--timeout", "600")
+    assert run.returncode == 0, run.stderr
+    (submit,) = run.called("worthy-batch")
+    assert submit[1:3] == ["submit", "--canary"]
+    assert submit[submit.index("--run-date") + 1] == "2026-11-29"
+    assert submit[submit.index("--timeout") + 1] == "600"
 
 
 def test_the_smoke_test_needs_a_deployed_stack(smoke: Tools) -> None:
