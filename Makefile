@@ -30,11 +30,14 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 # A throwaway venv keeps pip-tools (and the pip it needs) out of .venv/.
-lock: ## refresh requirements.lock (runtime dependencies, exact pins with hashes) from PyPI
+# --build-deps-for wheel adds the build backend (pyproject's build-system.requires), so
+# the image builds the project offline from the lock instead of through build isolation.
+lock: ## refresh requirements.lock (runtime dependencies and build backend, exact pins with hashes) from PyPI
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT \
 	  && $(PYTHON) -m venv "$$tmp/venv" \
 	  && "$$tmp/venv/bin/pip" install --quiet --disable-pip-version-check pip-tools==7.6.2 \
 	  && CUSTOM_COMPILE_COMMAND="make lock" "$$tmp/venv/bin/pip-compile" --quiet --upgrade \
+	       --build-deps-for wheel \
 	       --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
 	       --output-file requirements.lock pyproject.toml
 	@echo "requirements.lock refreshed; review the diff, then run make install and make test"

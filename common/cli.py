@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print what would be bought and write nothing (database and S3 untouched)",
     )
+    plan.add_argument(
+        "--canary",
+        action="store_true",
+        help="the smoke test's probe: on a Saturday or Sunday (default: the last one), write a "
+        "run with one empty chunk and submit its executor and finalizer, which check their "
+        "secrets, S3 and database access, buy nothing and delete the run's rows",
+    )
     plan.set_defaults(handler="planner.entrypoint:run")
 
     execute = commands.add_parser(
@@ -178,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--run-date", type=iso_date, metavar="YYYY-MM-DD")
     submit.add_argument("--market", type=mic, default="XNYS", metavar="MIC")
     submit.add_argument("--wait", action="store_true", help="follow the job until it ends")
+    submit.add_argument(
+        "--canary",
+        action="store_true",
+        help="submit `plan --canary` instead (date: --run-date, a Saturday or Sunday; default "
+        "the last one); with --wait, follow the planner, then the canary's finalizer, check "
+        "its report and delete the canary's files from MANIFEST_BUCKET",
+    )
     submit.add_argument(
         "--timeout",
         type=float,

@@ -2,6 +2,7 @@
 
     WorthyError                      base; carries an exit code and a one-line message
     ├── ConfigError        (78)      a setting or option is missing or malformed
+    │   └── DatabaseTlsRefused       the database's TLS certificate did not verify
     ├── InputError         (65)      data we were handed is wrong; retrying will not help
     │   └── ManifestError            run.json or a chunk is corrupt, tampered or mismatched
     ├── TransientError     (75)      something outside us is down; Batch retries the job
@@ -59,6 +60,19 @@ class ConfigError(WorthyError):
         self.problems = dict(problems)
         detail = "; ".join(f"{name}: {why}" for name, why in sorted(self.problems.items()))
         super().__init__(f"bad configuration: {detail}")
+
+
+class DatabaseTlsRefused(ConfigError):
+    """TLS to the database failed verification: wrong CA bundle, wrong host name in the DSN,
+    a server without TLS, or an impostor. Retrying cannot fix it, so it is not transient."""
+
+    hint = (
+        "check DATABASE_SSLMODE, DATABASE_SSLROOTCERT and the DSN's host "
+        '(README "Database TLS"); retrying will not help'
+    )
+
+    def __init__(self, reason: str) -> None:
+        super().__init__({"DATABASE_URL": f"TLS refused: {reason}"})
 
 
 class InputError(WorthyError):

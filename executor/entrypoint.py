@@ -72,6 +72,15 @@ def locate(args: argparse.Namespace, settings: Settings, dsn: str) -> RunLocatio
     )
 
 
+def missing_provider_keys(settings: Settings) -> tuple[str, ...]:
+    keys = {
+        "FINNHUB_API_KEY": settings.finnhub_api_key,
+        "ALPHA_VANTAGE_API_KEY": settings.alpha_vantage_api_key,
+        "EXCHANGE_RATE_API_KEY": settings.exchange_rate_api_key,
+    }
+    return tuple(name for name, value in keys.items() if value is None)
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     market_data = build_market_data(settings)
@@ -94,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             write_connections=settings.write_connections,
             price_fetch_threads=settings.price_fetch_threads,
             share_decimals=settings.share_decimals,
+            missing_keys=missing_provider_keys(settings),
         )
         try:
             execute_chunk(deps, where, index)

@@ -5,22 +5,40 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 
 from psycopg2.extensions import connection
 
 from common import aws
-from common.config import load_settings
+from common.config import Settings, load_settings
 from common.db import connect, database_url
+from common.domain.calendar import calendar_for, last_weekend_day
+from common.domain.models import parse_run_id
+from common.errors import ConfigError
+from common.heartbeat import emit_heartbeat
 from common.logging import emit_metrics, get_logger
 from common.manifest_store import ManifestStore
+from common.runs import FINISHED, MARKET_CLOSED
 from common.submitters.factory import build_submitter, default_kind, required_settings
 from planner.dry_run import preview
 from planner.service import PlannerDeps, PlanRequest, plan_run
 from planner.workers import container_limits, planner_workers
 
 log = get_logger(__name__)
+
+
+def canary_request(
+    args: argparse.Namespace, settings: Settings, request: PlanRequest
+) -> PlanRequest:
+    """`--canary`: the date defaults to the last weekend day; the planner's job id (or the
+    time) tags the canary's job names, so a second canary for the same day submits anew."""
+    if args.dry_run:
+        raise ConfigError({"--canary": "cannot be combined with --dry-run"})
+    today = calendar_for(args.market).today(datetime.now(UTC))
+    tag = settings.aws_batch_job_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return replace(request, run_date=args.run_date or last_weekend_day(today), canary_tag=tag)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     )
     workers = settings.planner_workers or planner_workers(container_limits())
     request = PlanRequest(args.market, args.run_date, settings.chunk_size, workers)
+    if args.canary:
+        request = canary_request(args, settings, request)
     clock = partial(datetime.now, UTC)
     if args.dry_run:
         preview(connector, request, clock, sys.stdout)
@@ -50,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     result = plan_run(deps, request)
     log.info("%s", result.message, extra={"run_id": result.run_id, "status": result.status})
+    if not args.canary and result.status in FINISHED | {MARKET_CLOSED}:
+        # Final without a finalizer: closed, nothing due, or already complete.
+        emit_heartbeat(args.market, parse_run_id(result.run_id)[1], clock())
     emit_metrics(
         {
             "plans_due": result.plans_due,

@@ -168,3 +168,13 @@ def _module_alone(name: str) -> ModuleType | None:
     # `holidays.financial` import itself meanwhile, which must find no half-made module.
     spec.loader.exec_module(module)
     return sys.modules.setdefault(name, module)
+
+
+SATURDAY = 5  # date.weekday()
+
+
+def last_weekend_day(today: date) -> date:
+    """`today` on a Saturday or Sunday, else the Saturday before it."""
+    if today.weekday() >= SATURDAY:
+        return today
+    return today - timedelta(days=today.weekday() - SATURDAY + 7)

@@ -12,6 +12,11 @@ class RunToSubmit:
     run_id: str
     manifest_uri: str
     chunk_count: int
+    label: str | None = None  # names the jobs instead of the run id (a canary's are unique)
+
+    @property
+    def job_label(self) -> str:
+        return self.label or self.run_id
 
 
 class JobRecorder(Protocol):

@@ -33,6 +33,11 @@ JOB_NAME_PREFIX = "worthy"
 REUSABLE = frozenset({"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"})
 
 
+def finalizer_job_name(label: str) -> str:
+    """The finalizer's job name for a run (or a canary) labelled `label`."""
+    return f"{JOB_NAME_PREFIX}-finalize-{label}"
+
+
 class BatchUnavailable(TransientError):
     def __init__(self, what: str) -> None:
         super().__init__(f"AWS Batch call failed: {what}")
@@ -62,7 +67,7 @@ class BatchSubmitter:
     def submit(self, run: RunToSubmit, record: JobRecorder) -> str:
         depends = [self._own_job_id] if self._own_job_id else []
         executor_id = self._chunks_job(
-            f"{JOB_NAME_PREFIX}-execute-{run.run_id}",
+            f"{JOB_NAME_PREFIX}-execute-{run.job_label}",
             run,
             run.chunk_count,
             _chunk_environment(run, range(run.chunk_count), redrive=None),
@@ -70,9 +75,7 @@ class BatchSubmitter:
         )
         record(executor=executor_id)
         failpoint("planner.between_submissions")
-        finalizer_id = self._finalizer_job(
-            f"{JOB_NAME_PREFIX}-finalize-{run.run_id}", run, executor_id
-        )
+        finalizer_id = self._finalizer_job(finalizer_job_name(run.job_label), run, executor_id)
         record(finalizer=finalizer_id)
         return (
             f"submitted executor job {executor_id} ({run.chunk_count} chunk(s)) and finalizer "

@@ -161,8 +161,8 @@ def test_the_stack_registers_three_job_definitions_with_retries_and_secrets(
             (r.get("onExitCode"), r.get("onStatusReason"), r["action"].upper())
             for r in definition["retryStrategy"]["evaluateOnExit"]
         }
-        assert {("75", None, "RETRY"), ("65", None, "EXIT"), ("78", None, "EXIT")} <= rules
-        assert (None, "Host EC2*", "RETRY") in rules
+        assert {("75", None, "RETRY"), ("*", None, "EXIT")} <= rules
+        assert (None, "Task failed to start*", "RETRY") in rules
         assert definition["retryStrategy"]["attempts"] == 3
         secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
         assert secrets["DATABASE_URL"] == DATABASE_SECRET
