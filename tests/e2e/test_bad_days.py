@@ -159,7 +159,12 @@ def test_a_rerun_of_plan_after_a_failed_submission_submits_anew_instead_of_adopt
         DAY,
         "--submitter",
         "batch",
-        env={**env, "AWS_BATCH_JOB_ID": planner, "WORTHY_FAILPOINTS": "planner.after_submit"},
+        env={
+            **env,
+            "AWS_BATCH_JOB_ID": planner,  # as the planner job itself: its executor depends on it
+            "DATABASE_SSLMODE": "disable",  # inside Batch TLS is the default; this server has none
+            "WORTHY_FAILPOINTS": "planner.after_submit",
+        },
     )
     assert crashed.returncode == -signal.SIGKILL
     assert plain_batch.emulator.wait(timeout=60)

@@ -62,6 +62,11 @@ class LocalBatch:
         self.emulator.on_event(self.rules)
         # A planner run as a job here submits to this same queue, as one in AWS does.
         self.emulator.extend_environment(self.environment())
+        # Children see AWS_BATCH_JOB_ID, which makes TLS to the database the default
+        # (verify-full, the RDS bundle of the image); the local database has no TLS, so
+        # say so explicitly, unless the caller chose a mode for its own server.
+        if "DATABASE_SSLMODE" not in base_env:
+            self.emulator.extend_environment({"DATABASE_SSLMODE": "disable"})
 
     @property
     def url(self) -> str:
