@@ -258,3 +258,23 @@ def test_every_job_definition_runs_a_real_subcommand() -> None:
         for arg in command:
             if arg.startswith("Ref::"):
                 assert arg.removeprefix("Ref::") in props.get("Parameters", {}), (name, arg)
+
+
+def test_the_build_compiles_every_module_the_read_only_containers_will_import(
+    instructions: list[Instruction], final: Stage
+) -> None:
+    # The job definitions make the root filesystem read-only: a .pyc that is not in
+    # the image is compiled again by every child that imports its module.
+    build = stages(instructions)[0]
+    runs = [i.args for i in build.instructions if i.keyword == "RUN"]
+    installed = next(n for n, r in enumerate(runs) if "pip install" in r and " . " in f"{r} ")
+    compiled = [
+        n
+        for n, r in enumerate(runs)
+        if "compileall" in r and "/opt/worthy-batch" in r and "unchecked-hash" in r
+    ]
+    assert compiled and compiled[0] > installed, "compileall after the project is installed"
+    copies = [i.args for i in final.instructions if i.keyword == "COPY"]
+    assert any(c.startswith("--from=build /opt/worthy-batch") for c in copies)
+    environment = " ".join(i.args for i in final.instructions if i.keyword == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in environment  # nothing to write, and nowhere to
