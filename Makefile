@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 
 DATE    ?=
 PLANS   ?=
+FAIL_SYMBOLS ?=
 SYMBOLS ?= 2000
 PER_MINUTE ?= 120
 
@@ -30,11 +31,14 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 # A throwaway venv keeps pip-tools (and the pip it needs) out of .venv/.
-lock: ## refresh requirements.lock (runtime dependencies, exact pins with hashes) from PyPI
+# --build-deps-for wheel adds the build backend (pyproject's build-system.requires), so
+# the image builds the project offline from the lock instead of through build isolation.
+lock: ## refresh requirements.lock (runtime dependencies and build backend, exact pins with hashes) from PyPI
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT \
 	  && $(PYTHON) -m venv "$$tmp/venv" \
 	  && "$$tmp/venv/bin/pip" install --quiet --disable-pip-version-check pip-tools==7.6.2 \
 	  && CUSTOM_COMPILE_COMMAND="make lock" "$$tmp/venv/bin/pip-compile" --quiet --upgrade \
+	       --build-deps-for wheel \
 	       --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
 	       --output-file requirements.lock pyproject.toml
 	@echo "requirements.lock refreshed; review the diff, then run make install and make test"
@@ -53,8 +57,8 @@ fmt: install ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-local-run: install ## both stages on this machine (DATE=YYYY-MM-DD, PLANS=N; default: latest market day, 2000)
-	$(BIN)/worthy-batch local-run $(if $(DATE),--date $(DATE)) $(if $(PLANS),--plans $(PLANS))
+local-run: install ## both stages on this machine (DATE=YYYY-MM-DD, PLANS=N, FAIL_SYMBOLS=SYM,...)
+	$(BIN)/worthy-batch local-run $(if $(DATE),--date $(DATE)) $(if $(PLANS),--plans $(PLANS)) $(if $(FAIL_SYMBOLS),--fail-symbols $(FAIL_SYMBOLS))
 
 bench: install ## measure both stages vs the seed-style baseline and the COPY floor (PLANS=200000 SYMBOLS=2000)
 	$(BIN)/python -m tests.bench.main --plans $(or $(PLANS),200000) --symbols $(SYMBOLS)

@@ -17,7 +17,7 @@ from datetime import date
 from typing import NoReturn
 
 from common import failpoints
-from common.errors import ExitCode, WorthyError
+from common.errors import DatabaseUnavailable, ExitCode, TransientError, WorthyError
 from common.logging import get_logger, setup_logging
 from common.redact import redact
 
@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print what would be bought and write nothing (database and S3 untouched)",
     )
+    plan.add_argument(
+        "--canary",
+        action="store_true",
+        help="the smoke test's probe: on a Saturday or Sunday (default: the last one), write a "
+        "run with one empty chunk and submit its executor and finalizer, which check their "
+        "secrets, S3 and database access, buy nothing and delete the run's rows",
+    )
     plan.set_defaults(handler="planner.entrypoint:run")
 
     execute = commands.add_parser(
@@ -179,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--market", type=mic, default="XNYS", metavar="MIC")
     submit.add_argument("--wait", action="store_true", help="follow the job until it ends")
     submit.add_argument(
+        "--canary",
+        action="store_true",
+        help="submit `plan --canary` instead (date: --run-date, a Saturday or Sunday; default "
+        "the last one); with --wait, follow the planner, then the canary's finalizer, check "
+        "its report and delete the canary's files from MANIFEST_BUCKET",
+    )
+    submit.add_argument(
         "--timeout",
         type=float,
         default=3600,
@@ -199,14 +213,21 @@ def build_parser() -> argparse.ArgumentParser:
         "local-run",
         help="both stages on this machine (what `make local-run` calls)",
         description="Starts the embedded PostgreSQL, a loopback moto S3 and the stub market "
-        "server (unless real API keys are set), seeds demo plans once, plans the day with "
-        "local executor processes, finalizes and prints the report.",
+        "server (unless real API keys are set), seeds demo plans once, plans the day on the "
+        "local AWS Batch emulator (the stack's job definitions and rules), prints the job "
+        "graph and the report.",
     )
     local.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="default: today")
     local.add_argument(
         "--plans", type=int, default=2000, metavar="N", help="demo plans to seed (default 2000)"
     )
     local.add_argument("--market", type=mic, default="XNYS", metavar="MIC")
+    local.add_argument(
+        "--fail-symbols",
+        metavar="SYM[,SYM]",
+        help="make both price providers answer HTTP 500 for these symbols (a bad day: the "
+        "run ends partial); then the providers recover and local-run redrives the run",
+    )
     local.set_defaults(handler="common.local.run:run")
     return parser
 
@@ -235,13 +256,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"{command}: interrupted\n")
         return 130
-    except Exception as exc:  # the process edge: a bug, not an expected failure
+    except Exception as exc:  # the process edge: a lost connection, or a bug
+        lost = connection_lost(exc)
+        if lost is not None:
+            # Whenever it happens (an RDS failover mid-snapshot, S3 unreachable while
+            # writing), a lost connection is transient: exit 75, and Batch retries.
+            sys.stderr.write(one_line(f"{command}: {lost}") + "\n")
+            return int(lost.exit_code)
         get_logger("cli").exception("unexpected error")
         sys.stderr.write(
             one_line(f"{command}: internal error: {type(exc).__name__}: {exc} - please report it")
             + "\n"
         )
         return int(ExitCode.SOFTWARE)
+
+
+def connection_lost(exc: BaseException) -> TransientError | None:
+    """The transient error `exc` means when it is a dropped or refused connection to the
+    database or AWS, else None.
+
+    psycopg2's OperationalError and InterfaceError (a terminated backend, a server
+    restart, a closed connection) and botocore's connection errors (refused,
+    reset, timed out). Only modules already loaded are consulted, so this edge
+    imports nothing."""
+    psycopg2 = sys.modules.get("psycopg2")
+    if psycopg2 is not None and isinstance(
+        exc, (psycopg2.OperationalError, psycopg2.InterfaceError)
+    ):
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return DatabaseUnavailable(f"connection lost: {first}")
+    botocore = sys.modules.get("botocore.exceptions")
+    if botocore is not None and isinstance(
+        exc, (botocore.HTTPClientError, botocore.ConnectionError)
+    ):
+        return TransientError(f"AWS unreachable: {exc}")
+    return None
 
 
 def one_line(message: str, limit: int = MAX_ERROR_LINE) -> str:

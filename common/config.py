@@ -7,6 +7,7 @@ naming every bad variable at once; values of secrets are never echoed.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from typing import Annotated, Literal
@@ -33,6 +34,14 @@ UNLIMITED = "unlimited"  # a `*_CALLS_PER_DAY` value: no daily budget
 # The executor job definition's Timeout.AttemptDurationSeconds (infra/template.yaml).
 EXECUTOR_TIMEOUT_SECONDS = 3600
 
+# libpq's sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html).
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+# What an Amazon RDS secret holds (Secrets Manager's JSON structure for RDS PostgreSQL:
+# engine, host, username, password, dbname, port); the managed rotation functions rewrite it.
+RDS_SECRET_REQUIRED = ("host", "username", "password")
+RDS_DEFAULT_PORT = 5432
+RDS_DEFAULT_DBNAME = "postgres"
+
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 DailyBudget = Annotated[int, Field(ge=0)] | None  # None: unlimited
@@ -50,6 +59,8 @@ class Settings(BaseSettings):
     )
 
     database_url: SecretStr | None = None
+    database_sslmode: SslMode | None = None
+    database_sslrootcert: str | None = None
     manifest_bucket: str | None = None
     manifest_prefix: str = "recurring-investments"
 
@@ -84,26 +95,32 @@ class Settings(BaseSettings):
     price_fetch_threads: Annotated[int, Field(ge=1, le=64)] = 8
     db_connect_attempts: PositiveInt = 5
     local_parallelism: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 2)
-    planner_workers: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 1)
+    planner_workers: PositiveInt | None = None  # None: sized from the container (planner)
     log_format: Literal["auto", "json", "text"] = "auto"
 
-    # Set by AWS Batch or by the planner in the child's environment.
+    # Set by AWS Batch (job_env_vars.html), by the job definition (JOB_ATTEMPTS: its
+    # RetryStrategy's attempts), or by the planner in the child's environment.
     aws_batch_job_id: str | None = None
     aws_batch_job_array_index: Annotated[int, Field(ge=0)] | None = None
+    aws_batch_job_attempt: Annotated[int, Field(ge=1)] | None = None
+    job_attempts: PositiveInt | None = None
+    redrive: PositiveInt | None = None
     chunk_index: Annotated[int, Field(ge=0)] | None = None
     manifest_uri: str | None = None
 
     @field_validator("database_url")
     @classmethod
     def _dsn_parses(cls, value: SecretStr | None) -> SecretStr | None:
+        """A DSN or URL, or an RDS JSON secret turned into a DSN."""
         if value is None:
             return value
+        dsn = dsn_from_secret(value.get_secret_value())
         try:
-            psycopg2.extensions.parse_dsn(value.get_secret_value())
+            psycopg2.extensions.parse_dsn(dsn)
         except psycopg2.ProgrammingError:
             # The parser's message quotes the DSN, which may hold a password.
             raise ValueError("not a PostgreSQL DSN (postgresql://user@host/db)") from None
-        return value
+        return SecretStr(dsn)
 
     @field_validator(
         "finnhub_calls_per_day",
@@ -133,6 +150,45 @@ class Settings(BaseSettings):
     @property
     def in_aws_batch(self) -> bool:
         return self.aws_batch_job_id is not None
+
+    @property
+    def last_attempt(self) -> bool:
+        """Batch will not retry this job if it fails: its attempts are used up."""
+        if self.aws_batch_job_attempt is None or self.job_attempts is None:
+            return False
+        return self.aws_batch_job_attempt >= self.job_attempts
+
+
+def dsn_from_secret(value: str) -> str:
+    """`value` itself when it is a DSN or URL; the DSN of an RDS JSON secret
+    ({"engine", "host", "port", "username", "password", "dbname", ...}) otherwise.
+
+    Errors name the fields, never their values.
+    """
+    if not value.lstrip().startswith("{"):
+        return value
+    try:
+        fields = json.loads(value)
+    except json.JSONDecodeError:
+        raise ValueError("starts like an RDS JSON secret but is not valid JSON") from None
+    if not isinstance(fields, dict):
+        raise ValueError("not a JSON object")
+    missing = [name for name in RDS_SECRET_REQUIRED if not fields.get(name)]
+    if missing:
+        raise ValueError(f"RDS JSON secret without {', '.join(missing)}")
+    if not str(fields.get("engine", "postgres")).startswith(("postgres", "aurora-postgresql")):
+        raise ValueError("RDS JSON secret of an engine that is not PostgreSQL")
+    port = fields.get("port") or RDS_DEFAULT_PORT
+    if not str(port).isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("RDS JSON secret with a port that is not a TCP port")
+    dsn: str = psycopg2.extensions.make_dsn(
+        host=str(fields["host"]),
+        port=int(port),
+        user=str(fields["username"]),
+        password=str(fields["password"]),
+        dbname=str(fields.get("dbname") or RDS_DEFAULT_DBNAME),
+    )
+    return dsn
 
 
 def load_settings(required: Iterable[str] = ()) -> Settings:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -14,7 +14,7 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from common.config import Settings
-from common.errors import ConfigError, DatabaseUnavailable
+from common.errors import ConfigError, DatabaseTlsRefused, DatabaseUnavailable
 from common.logging import get_logger
 from common.redact import register_secret
 
@@ -25,6 +25,19 @@ STATEMENT_TIMEOUT_MS = 300_000  # no single statement of ours should take 5 minu
 LOCK_TIMEOUT_MS = 60_000
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
+
+# Where docker/Dockerfile puts Amazon RDS's CA bundle: the default root of trust in AWS Batch.
+RDS_CA_BUNDLE = "/etc/worthy-batch/rds-global-bundle.pem"
+VERIFYING_MODES = ("verify-ca", "verify-full")
+# libpq's words for a TLS failure that retrying cannot fix.
+_TLS_REFUSALS = (
+    "certificate verify failed",
+    "does not match host name",
+    "root certificate file",
+    "server does not support ssl",
+    "certificate is not yet valid",
+    "certificate has expired",
+)
 
 
 class CountingCursor(psycopg2.extensions.cursor):
@@ -73,7 +86,8 @@ def round_trips(conn: psycopg2.extensions.connection) -> int:
 
 
 def database_url(settings: Settings) -> str:
-    """`DATABASE_URL`, else the embedded server under `.local/` (never inside AWS Batch)."""
+    """`DATABASE_URL` (a DSN, a URL or an RDS JSON secret), else the embedded server under
+    `.local/` (never inside AWS Batch), with the TLS options of `tls_options`."""
     if settings.database_url is not None:
         dsn = settings.database_url.get_secret_value()
     elif settings.in_aws_batch:
@@ -84,7 +98,29 @@ def database_url(settings: Settings) -> str:
         dsn = embedded_pg.ensure_running()
     password = psycopg2.extensions.parse_dsn(dsn).get("password")
     register_secret(password)
+    options = tls_options(settings)
+    if options:
+        dsn = psycopg2.extensions.make_dsn(dsn, **options)
     return dsn
+
+
+def tls_options(settings: Settings) -> dict[str, str]:
+    """The sslmode and sslrootcert to impose on the DSN (empty: leave the DSN as it is).
+
+    `DATABASE_SSLMODE` wins over an sslmode in the DSN; inside AWS Batch it defaults to
+    verify-full against the RDS CA bundle baked into the image. Outside, the DSN decides
+    (libpq's own default is `prefer`; the embedded server's DSN says `disable`).
+    """
+    mode = settings.database_sslmode or ("verify-full" if settings.in_aws_batch else None)
+    if mode is None:
+        return {}
+    options: dict[str, str] = {"sslmode": mode}
+    root = settings.database_sslrootcert or (RDS_CA_BUNDLE if settings.in_aws_batch else None)
+    if mode in VERIFYING_MODES and root:
+        if root != "system" and not Path(root).is_file():
+            raise ConfigError({"DATABASE_SSLROOTCERT": f"{root}: no such file"})
+        options["sslrootcert"] = root
+    return options
 
 
 def connect(
@@ -96,7 +132,8 @@ def connect(
 ) -> psycopg2.extensions.connection:
     """Connect, retrying `attempts` times with jittered exponential backoff.
 
-    Raises `DatabaseUnavailable` (exit 75) when every attempt fails.
+    Raises `DatabaseUnavailable` (exit 75) when every attempt fails, and at once
+    `DatabaseTlsRefused` (exit 78) when TLS verification fails.
     """
     for attempt in range(1, attempts + 1):
         try:
@@ -110,7 +147,9 @@ def connect(
             )
             return conn
         except psycopg2.OperationalError as exc:
-            reason = _first_line(exc)
+            reason = first_line(exc)
+            if any(words in str(exc).lower() for words in _TLS_REFUSALS):
+                raise DatabaseTlsRefused(reason) from None
             if attempt == attempts:
                 raise DatabaseUnavailable(reason, attempts) from None
             delay = backoff_delay(attempt)
@@ -123,22 +162,13 @@ def connect(
     raise AssertionError("unreachable")
 
 
-@contextlib.contextmanager
-def database_errors_are_transient() -> Iterator[None]:
-    """Turn a connection lost mid-work (restart, terminated backend) into exit 75."""
-    try:
-        yield
-    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-        raise DatabaseUnavailable(f"connection lost: {_first_line(exc)}") from None
-
-
 def backoff_delay(attempt: int) -> float:
     """Full-jitter exponential backoff for the `attempt`-th failure (1-based)."""
     ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
     return random.uniform(ceiling / 2, ceiling)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 

@@ -19,6 +19,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import psycopg2.extensions
+
 from common.errors import ConfigError
 
 LOCAL_DIR_VARIABLE = "WORTHY_LOCAL_DIR"
@@ -27,6 +29,14 @@ LOCAL_DIR_VARIABLE = "WORTHY_LOCAL_DIR"
 def local_dir() -> Path:
     """Where local state lives: `$WORTHY_LOCAL_DIR`, else `./.local`."""
     return Path(os.environ.get(LOCAL_DIR_VARIABLE) or ".local").resolve()
+
+
+def shown(path: Path) -> str:
+    """`path` as a reader wants it: relative to the working directory when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _pgserver() -> Any:
@@ -57,7 +67,9 @@ def ensure_running() -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         server = pgserver.get_server(path, cleanup_mode=None)
-    uri: str = server.get_uri()
+    # A Unix socket: libpq never negotiates TLS on one, and saying so keeps the
+    # DSN honest if DATABASE_SSLMODE asks for more (README "Database TLS").
+    uri: str = psycopg2.extensions.make_dsn(server.get_uri(), sslmode="disable")
     return uri
 
 

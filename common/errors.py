@@ -2,6 +2,7 @@
 
     WorthyError                      base; carries an exit code and a one-line message
     ├── ConfigError        (78)      a setting or option is missing or malformed
+    │   └── DatabaseTlsRefused       the database's TLS certificate did not verify
     ├── InputError         (65)      data we were handed is wrong; retrying will not help
     │   └── ManifestError            run.json or a chunk is corrupt, tampered or mismatched
     ├── TransientError     (75)      something outside us is down; Batch retries the job
@@ -16,7 +17,8 @@
     │   ├── UnknownSymbol            the provider answered: it has no such symbol or pair
     │   └── QuotaExhausted           our daily budget for the provider is spent; no call made
     ├── LedgerViolation    (1)       `verify` found the ledger inconsistent
-    └── JobFailed          (1)       `submit --wait` saw the planner job fail
+    ├── JobFailed          (1)       `submit --wait` saw the planner job fail
+    └── SubmissionRefused  (1)       AWS Batch refused a job (ClientException); nothing submitted
 
 Messages never contain secrets: adapters build them from redacted URLs and
 provider names, never from request headers or raw query strings.
@@ -59,6 +61,19 @@ class ConfigError(WorthyError):
         self.problems = dict(problems)
         detail = "; ".join(f"{name}: {why}" for name, why in sorted(self.problems.items()))
         super().__init__(f"bad configuration: {detail}")
+
+
+class DatabaseTlsRefused(ConfigError):
+    """TLS to the database failed verification: wrong CA bundle, wrong host name in the DSN,
+    a server without TLS, or an impostor. Retrying cannot fix it, so it is not transient."""
+
+    hint = (
+        "check DATABASE_SSLMODE, DATABASE_SSLROOTCERT and the DSN's host "
+        '(README "Database TLS"); retrying will not help'
+    )
+
+    def __init__(self, reason: str) -> None:
+        super().__init__({"DATABASE_URL": f"TLS refused: {reason}"})
 
 
 class InputError(WorthyError):
@@ -178,3 +193,20 @@ class JobFailed(WorthyError):
         self.job_id = job_id
         self.reason = reason
         super().__init__(f"job {job_id} failed: {reason or 'no reason given'}")
+
+
+class SubmissionRefused(WorthyError):
+    """AWS Batch refused a SubmitJob request (a ClientException): that job does not exist.
+
+    Not a configuration error and not transient: Batch said no to this request
+    (its limits, a missing queue or job definition), and says why."""
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, job_name: str, message: str) -> None:
+        self.job_name = job_name
+        self.message = message
+        super().__init__(
+            f"AWS Batch refused job {job_name}: {message} - nothing was submitted for it; "
+            "fix what the message names, then run the same command again (it resumes)"
+        )

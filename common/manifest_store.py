@@ -4,6 +4,7 @@
                                                       chunks/00000.jsonl.gz
                                                       results/00000.json
                                                       report.json
+                                                      redrives/00001.json
 
 Chunks are gzipped JSON Lines; their sha256 (of the stored bytes) is listed in
 run.json, so a reader detects any corruption, truncation or substitution
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from common.domain.models import ChunkRef, ChunkResult, PlanSnapshot, RunManifest
+from common.domain.models import ChunkRef, ChunkResult, PlanSnapshot, RedriveList, RunManifest
 from common.errors import ManifestError, StorageUnavailable
 
 if TYPE_CHECKING:
@@ -55,6 +56,9 @@ class RunLocation:
 
     def result_key(self, index: int) -> str:
         return f"{self.prefix}/results/{index:05d}.json"
+
+    def redrive_key(self, redrive: int) -> str:
+        return f"{self.prefix}/redrives/{redrive:05d}.json"
 
     @property
     def report_key(self) -> str:
@@ -112,6 +116,10 @@ class ManifestStore:
     def put_report(self, where: RunLocation, report: dict[str, Any]) -> None:
         body = json.dumps(report, indent=1, default=str).encode()
         self._put(where.bucket, where.report_key, body, "application/json")
+
+    def put_redrive(self, where: RunLocation, chunks: RedriveList) -> None:
+        body = chunks.model_dump_json(indent=1).encode()
+        self._put(where.bucket, where.redrive_key(chunks.redrive), body, "application/json")
 
     def _put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         try:
@@ -172,6 +180,22 @@ class ManifestStore:
         if len({p.plan_id for p in plans}) != len(plans):
             raise ManifestError(uri, "a plan appears twice")
         return plans
+
+    def load_redrive(self, where: RunLocation, redrive: int) -> RedriveList | None:
+        """Redrive number `redrive`'s chunk list, or None when it was never written."""
+        key = where.redrive_key(redrive)
+        uri = f"s3://{where.bucket}/{key}"
+        try:
+            data = self._get(where.bucket, key, uri)
+        except ManifestError:
+            return None
+        try:
+            chunks = RedriveList.model_validate_json(data)
+        except ValidationError as exc:
+            raise ManifestError(uri, _first_error(exc)) from None
+        if chunks.run_id != where.run_id or chunks.redrive != redrive:
+            raise ManifestError(uri, f"is not redrive {redrive} of run {where.run_id}")
+        return chunks
 
     def load_results(self, where: RunLocation, chunk_count: int) -> dict[int, ChunkResult]:
         """Every results/N.json that exists and parses, by chunk index."""

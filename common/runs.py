@@ -33,6 +33,8 @@ PARTIAL = "partial"
 FAILED = "failed"
 MARKET_CLOSED = "market_closed"
 FINISHED = frozenset({SUCCEEDED, PARTIAL, FAILED})
+# `detail` of a canary run: the smoke test's probe on a weekend date (planner --canary).
+CANARY = "canary"
 
 _RUN_COLUMNS = (
     "run_id, market, run_date, status, plans_due, invalid_plans, chunk_count, manifest_uri, "
@@ -122,6 +124,11 @@ class RunRepository:
         record = self.get(run_id)
         assert record is not None
         return record
+
+    def delete_canary(self, run_id: str) -> bool:
+        """Remove a weekend run that bought and priced nothing (the canary's rows)."""
+        rows = self._execute("SELECT delete_canary_run(%s)", (run_id,))
+        return bool(rows and rows[0][0])
 
     def record_market_closed(self, run_id: str, market: str, run_date: date, why: str) -> None:
         self._execute(

@@ -6,26 +6,48 @@ import argparse
 from datetime import UTC, datetime
 from functools import partial
 
+from psycopg2.extensions import connection
+
 from common import aws
 from common.config import Settings, load_settings
-from common.db import connect, database_errors_are_transient, database_url
+from common.db import connect, database_url
 from common.domain.models import parse_run_id
-from common.errors import ConfigError
+from common.errors import ConfigError, ManifestError, ProvidersUnavailable
+from common.logging import get_logger
 from common.manifest_store import ManifestStore, RunLocation
 from common.marketdata.bootstrap import build_market_data
 from common.quotas import PostgresQuotas
 from common.runs import RunRepository
 from executor.service import ExecutorDeps, execute_chunk
 
+log = get_logger(__name__)
 
-def chunk_index(args: argparse.Namespace, settings: Settings) -> int:
-    """--chunk-index, else CHUNK_INDEX, else AWS_BATCH_JOB_ARRAY_INDEX, else 0."""
-    for candidate in (args.chunk_index, settings.chunk_index, settings.aws_batch_job_array_index):
+
+def chunk_index(
+    args: argparse.Namespace, settings: Settings, store: ManifestStore, where: RunLocation
+) -> int:
+    """--chunk-index, else CHUNK_INDEX, else AWS_BATCH_JOB_ARRAY_INDEX (through the redrive's
+    chunk list when REDRIVE is set), else 0."""
+    for candidate in (args.chunk_index, settings.chunk_index):
         if candidate is not None:
             if candidate < 0:
                 raise ConfigError({"--chunk-index": "must be 0 or more"})
             return int(candidate)
-    return 0
+    child = settings.aws_batch_job_array_index
+    if child is None:
+        return 0
+    if settings.redrive is None:
+        return child
+    listed = store.load_redrive(where, settings.redrive)
+    if listed is None:
+        raise ManifestError(where.manifest_uri, f"redrive {settings.redrive} has no chunk list")
+    if child >= len(listed.chunks):
+        raise ManifestError(
+            where.manifest_uri,
+            f"array child {child} is past redrive {settings.redrive}'s "
+            f"{len(listed.chunks)} chunk(s)",
+        )
+    return listed.chunks[child]
 
 
 def locate(args: argparse.Namespace, settings: Settings, dsn: str) -> RunLocation:
@@ -53,32 +75,64 @@ def locate(args: argparse.Namespace, settings: Settings, dsn: str) -> RunLocatio
     )
 
 
+def missing_provider_keys(settings: Settings) -> tuple[str, ...]:
+    keys = {
+        "FINNHUB_API_KEY": settings.finnhub_api_key,
+        "ALPHA_VANTAGE_API_KEY": settings.alpha_vantage_api_key,
+        "EXCHANGE_RATE_API_KEY": settings.exchange_rate_api_key,
+    }
+    return tuple(name for name, value in keys.items() if value is None)
+
+
+def connect_for_quotas(settings: Settings) -> connection:
+    """The provider limiter's own connection, opened when the first call needs a slot (a
+    rerun with every price stored never opens it)."""
+    return connect(
+        database_url(settings),
+        attempts=settings.db_connect_attempts,
+        application_name="worthy-executor-quotas",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    index = chunk_index(args, settings)
-    with database_errors_are_transient():
+    market_data = build_market_data(settings, PostgresQuotas(partial(connect_for_quotas, settings)))
+    try:
         dsn = database_url(settings)
-        connector = partial(
-            connect,
-            dsn,
-            attempts=settings.db_connect_attempts,
-            application_name=f"worthy-executor-{index}",
+        where = locate(args, settings, dsn)
+        store = ManifestStore(aws.s3_client())
+        index = chunk_index(args, settings, store, where)
+        deps = ExecutorDeps(
+            connect=partial(
+                connect,
+                dsn,
+                attempts=settings.db_connect_attempts,
+                application_name=f"worthy-executor-{index}",
+            ),
+            store=store,
+            market_data=market_data,
+            clock=partial(datetime.now, UTC),
+            write_batch_size=settings.write_batch_size,
+            write_connections=settings.write_connections,
+            price_fetch_threads=settings.price_fetch_threads,
+            share_decimals=settings.share_decimals,
+            missing_keys=missing_provider_keys(settings),
         )
-        # The quotas connect on first use: a rerun with every price stored never does.
-        market_data = build_market_data(settings, PostgresQuotas(connector))
         try:
-            where = locate(args, settings, dsn)
-            deps = ExecutorDeps(
-                connect=connector,
-                store=ManifestStore(aws.s3_client()),
-                market_data=market_data,
-                clock=partial(datetime.now, UTC),
-                write_batch_size=settings.write_batch_size,
-                write_connections=settings.write_connections,
-                price_fetch_threads=settings.price_fetch_threads,
-                share_decimals=settings.share_decimals,
-            )
             execute_chunk(deps, where, index)
-        finally:
-            market_data.close()
+        except ProvidersUnavailable as exc:
+            if not settings.last_attempt:
+                raise  # exit 75: Batch tries the chunk again
+            # Batch will not retry; the chunk is recorded `failed` with its plans' reasons,
+            # and exiting 0 lets the array succeed, so the finalizer reports the run.
+            log.warning(
+                "last attempt (%s of %s) and %s; chunk %d stays failed for the report "
+                "and for `worthy-batch redrive`",
+                settings.aws_batch_job_attempt,
+                settings.job_attempts,
+                exc,
+                index,
+            )
+    finally:
+        market_data.close()
     return 0

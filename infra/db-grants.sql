@@ -11,8 +11,8 @@
 -- batch never sees a gap.
 --
 -- The role cannot change the schema (migrations run as the owner), delete
--- anything but an unsubmitted run's chunk list, or touch the plan table beyond
--- its schedule columns.
+-- anything but an unsubmitted run's chunk list and a finished canary run, or
+-- touch the plan table beyond its schedule columns.
 
 BEGIN;
 
@@ -25,6 +25,13 @@ EXCEPTION
     WHEN duplicate_object OR unique_violation THEN NULL;  -- created concurrently
 END
 $$;
+
+-- The connection budget (README "Connection budget"): at most MaxVcpus / JobVcpus
+-- = 8 / 0.25 = 32 containers at once with the defaults, each holding up to
+-- WRITE_CONNECTIONS = 2 connections: 64, plus 6 for an operator's status,
+-- redrive or verify. A container refused a connection exits 75 and Batch
+-- retries it. Raise it with MaxVcpus or WRITE_CONNECTIONS.
+ALTER ROLE worthy_batch CONNECTION LIMIT 70;
 
 DO $$
 BEGIN
@@ -65,6 +72,11 @@ GRANT SELECT, INSERT, UPDATE ON provider_limits, provider_daily_calls TO worthy_
 
 -- Read-only: the batch may check the schema version, never record one.
 GRANT SELECT ON schema_migrations TO worthy_batch;
+
+-- The canary's finalizer removes its own run (a weekend run that bought and priced
+-- nothing) through this owner's function; the role still cannot DELETE runs itself.
+REVOKE ALL ON FUNCTION delete_canary_run(text) FROM worthy_batch;
+GRANT EXECUTE ON FUNCTION delete_canary_run(text) TO worthy_batch;
 
 -- IDs: identity columns need no grant, but a database where the app created
 -- its tables with serial columns does.

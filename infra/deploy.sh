@@ -11,10 +11,13 @@ usage() {
 Usage: infra/deploy.sh [options]
 
 Builds the image (docker/Dockerfile), pushes it to the stack's ECR repository
-tagged with the git commit, and deploys infra/template.yaml with
-`aws cloudformation deploy`. Run it from a clean checkout of what you mean to
-ship. The first deploy needs the required parameters; later deploys reuse the
-stack's values for every parameter not given.
+tagged with the git commit, waits for ECR's scan of it, and deploys
+infra/template.yaml with `aws cloudformation deploy`. A scan with HIGH or
+CRITICAL findings stops the deploy (also a roll back to such an image) unless
+--accept-scan-findings is given. Run it from a clean checkout of what you mean
+to ship. The first deploy needs the required parameters; later deploys reuse
+the stack's values for every parameter not given. The first deploy creates the
+stack with its schedule disabled, pushes and scans the image, then enables it.
 
 Required on the first deploy:
   --subnets ID,ID               subnets of the Fargate tasks
@@ -30,6 +33,8 @@ Options:
                                 (lowercase; default: worthy-batch)
   --image-tag TAG               tag to build and deploy (default: the git commit)
   --skip-build                  deploy TAG as it already is in the repository (roll back)
+  --accept-scan-findings        deploy even if ECR's scan of the image reports HIGH or
+                                CRITICAL findings, or did not complete (say why in the log)
   --max-vcpus N                 compute environment cap (MaxVcpus)
   --schedule EXPR               e.g. 'cron(35 9 ? * MON-FRI *)' (ScheduleExpression)
   --timezone TZ                 e.g. America/New_York (ScheduleTimezone)
@@ -47,7 +52,7 @@ die() {
   exit 78
 }
 
-profile="" region="" stack="worthy-batch" tag="" skip_build=false
+profile="" region="" stack="worthy-batch" tag="" skip_build=false accept_findings=false
 overrides=() # KEY=VALUE template parameters; plain arrays only, for macOS's bash 3.2
 
 set_param() {
@@ -73,6 +78,7 @@ while (($#)); do
   case $option in
     -h | --help) usage; exit 0 ;;
     --skip-build) skip_build=true; shift; continue ;;
+    --accept-scan-findings) accept_findings=true; shift; continue ;;
   esac
   (($# >= 2)) || die "$option needs a value (see --help)"
   value=$2
@@ -167,21 +173,59 @@ push_image() {
   docker push "$image"
 }
 
+# ECR scans on push (ScanOnPush). HIGH or CRITICAL findings stop the deploy
+# unless --accept-scan-findings; so does a scan that did not complete.
+scan_gate() {
+  local waited counts critical high
+  echo "$PROG: waiting for ECR's scan of $image"
+  if ! waited=$(aws_ ecr wait image-scan-complete --repository-name "$stack" \
+    --image-id "imageTag=$tag" 2>&1); then
+    if $accept_findings; then
+      echo "$PROG: warning: the scan did not complete (${waited##*$'\n'}); deploying anyway (--accept-scan-findings)"
+      return
+    fi
+    die "ECR's scan of $image did not complete: ${waited##*$'\n'}; retry, or deploy with --accept-scan-findings"
+  fi
+  counts=$(aws_ ecr describe-image-scan-findings --repository-name "$stack" \
+    --image-id "imageTag=$tag" \
+    --query 'imageScanFindings.findingSeverityCounts.[CRITICAL, HIGH]' --output text) \
+    || die "cannot read ECR's scan findings of $image"
+  read -r critical high <<<"$counts"
+  [[ $critical =~ ^[0-9]+$ ]] || critical=0
+  [[ $high =~ ^[0-9]+$ ]] || high=0
+  if ((critical + high == 0)); then
+    echo "$PROG: scan: no HIGH or CRITICAL findings"
+    return
+  fi
+  local found="$critical CRITICAL and $high HIGH finding(s)"
+  if $accept_findings; then
+    echo "$PROG: warning: $image has $found; deploying anyway (--accept-scan-findings)"
+    return
+  fi
+  die "$image has $found (aws ecr describe-image-scan-findings --repository-name $stack --image-id imageTag=$tag); rebuild on a patched base image, or deploy with --accept-scan-findings"
+}
+
 if $skip_build; then
   image_in_repository || die "$image is not in the repository; deploy it without --skip-build"
+  scan_gate
   deploy_stack
 else
   echo "$PROG: building $image"
   docker build --platform linux/amd64 --file "$ROOT/docker/Dockerfile" --tag "$image" "$ROOT"
   if aws_ ecr describe-repositories --repository-names "$stack" >/dev/null 2>&1; then
     push_image
+    scan_gate
     deploy_stack
   else
-    # First deploy: the stack creates the repository. Nothing runs the new
-    # job definitions before the push below, unless the schedule fires in
-    # the minute in between.
+    # First deploy: the stack creates the repository, so it comes first, with
+    # its schedule disabled until the image is pushed and passed its scan.
+    wanted_state=$(param ScheduleState)
+    set_param ScheduleState DISABLED
     deploy_stack
     push_image
+    scan_gate
+    set_param ScheduleState "${wanted_state:-ENABLED}"
+    deploy_stack
   fi
 fi
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Submit the planner as the schedule would and follow it to the end.
+# Run the canary through every role of the deployed stack, or plan a missed day.
 # `infra/smoke-test.sh --help` explains.
 set -euo pipefail
 
@@ -10,13 +10,18 @@ usage() {
   cat <<'USAGE'
 Usage: infra/smoke-test.sh [options]
 
-Submits the deployed planner job to the stack's queue and follows it and its
-log until it ends (worthy-batch submit --wait); exits with its outcome.
+Runs the canary (worthy-batch submit --canary --wait): the deployed planner
+plans a canary run on a weekend date (default: the last Saturday) with one
+empty chunk and submits its executor and finalizer, so every role is proven:
+the planner's SubmitJob, the executor's secrets (every provider key must be
+set; no provider is called), its S3 reads and result write, the finalizer's
+report, each against the database over TLS. It follows the jobs and their
+logs, checks the report (succeeded, nothing bought) and cleans up after
+itself: the finalizer deletes the canary's database rows, this script its
+files in the runs bucket (every version). Exits 0 when all of that worked.
 
-By default the run date is the last Saturday: the market is closed, so the
-planner starts from the deployed image, reads its secrets, connects to the
-database, records the day as market_closed and exits 0, buying nothing. A
---run-date on a weekday plans that day for real and needs --allow-market-day.
+A --run-date on a weekday plans that day for real instead (no canary) and
+needs --allow-market-day: the way to start a day the schedule missed.
 
 Options:
   --profile NAME         AWS CLI profile
@@ -107,5 +112,10 @@ export BATCH_JOB_QUEUE PLANNER_JOB_DEFINITION EXECUTOR_JOB_DEFINITION FINALIZER_
 [[ -n $BATCH_JOB_QUEUE && -n $PLANNER_JOB_DEFINITION ]] \
   || die "stack $stack has no JobQueueArn or PlannerJobDefinition output"
 
-echo "$PROG: submitting $PLANNER_JOB_DEFINITION for $run_date to $BATCH_JOB_QUEUE"
-exec "$cli" submit --run-date "$run_date" --wait --timeout "$timeout"
+if ((weekday < 5)); then
+  echo "$PROG: submitting $PLANNER_JOB_DEFINITION for $run_date to $BATCH_JOB_QUEUE"
+  exec "$cli" submit --run-date "$run_date" --wait --timeout "$timeout"
+fi
+[[ -n $MANIFEST_BUCKET ]] || die "stack $stack has no RunsBucketName output"
+echo "$PROG: running the canary for $run_date on $BATCH_JOB_QUEUE"
+exec "$cli" submit --canary --run-date "$run_date" --wait --timeout "$timeout"

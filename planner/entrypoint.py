@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 
@@ -14,68 +14,49 @@ from psycopg2.extensions import connection
 from common import aws
 from common.config import Settings, load_settings
 from common.db import connect, database_url
-from common.embedded_pg import local_dir
+from common.domain.calendar import calendar_for, last_weekend_day
+from common.domain.models import parse_run_id
+from common.errors import ConfigError
+from common.heartbeat import emit_heartbeat
 from common.logging import emit_metrics, get_logger
 from common.manifest_store import ManifestStore
-from common.submitters import JobSubmitter
-from common.submitters.batch import BatchSubmitter
-from common.submitters.local import LocalSubmitter
-from common.submitters.none import NoneSubmitter
+from common.runs import FINISHED, MARKET_CLOSED
+from common.submitters.factory import build_submitter, default_kind, required_settings
 from planner.dry_run import preview
 from planner.estimate import pricing_limits
 from planner.service import PlannerDeps, PlanRequest, plan_run
+from planner.workers import container_limits, planner_workers
 
 log = get_logger(__name__)
 
 
-def default_submitter(settings: Settings) -> str:
-    return "batch" if settings.in_aws_batch or settings.batch_job_queue else "local"
-
-
-def required_settings(kind: str, dry_run: bool) -> list[str]:
-    if dry_run:
-        return []
-    required = ["manifest_bucket"]
-    if kind == "batch":
-        required += ["batch_job_queue", "executor_job_definition", "finalizer_job_definition"]
-    return required
-
-
-def build_submitter(kind: str, settings: Settings, dsn: str) -> JobSubmitter:
-    if kind == "batch":
-        assert settings.batch_job_queue and settings.executor_job_definition
-        assert settings.finalizer_job_definition
-        return BatchSubmitter(
-            aws.batch_client(),
-            job_queue=settings.batch_job_queue,
-            executor_definition=settings.executor_job_definition,
-            finalizer_definition=settings.finalizer_job_definition,
-            own_job_id=settings.aws_batch_job_id,
-        )
-    if kind == "local":
-        # Children reuse this database rather than each finding the embedded one.
-        env = {**os.environ, "DATABASE_URL": dsn}
-        return LocalSubmitter(
-            env=env, parallelism=settings.local_parallelism, log_dir=local_dir() / "runs"
-        )
-    return NoneSubmitter()
+def canary_request(
+    args: argparse.Namespace, settings: Settings, request: PlanRequest
+) -> PlanRequest:
+    """`--canary`: the date defaults to the last weekend day; the planner's job id (or the
+    time) tags the canary's job names, so a second canary for the same day submits anew."""
+    if args.dry_run:
+        raise ConfigError({"--canary": "cannot be combined with --dry-run"})
+    today = calendar_for(args.market).today(datetime.now(UTC))
+    tag = settings.aws_batch_job_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return replace(request, run_date=args.run_date or last_weekend_day(today), canary_tag=tag)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    kind = args.submitter or default_submitter(settings)
-    settings = load_settings(required=required_settings(kind, args.dry_run))
+    kind = args.submitter or default_kind(settings)
+    needed = [] if args.dry_run else ["manifest_bucket", *required_settings(kind)]
+    settings = load_settings(required=needed)
     dsn = database_url(settings)
     connector: Callable[[], connection] = partial(
         connect, dsn, attempts=settings.db_connect_attempts, application_name="worthy-planner"
     )
+    workers = settings.planner_workers or planner_workers(container_limits())
     request = PlanRequest(
-        args.market,
-        args.run_date,
-        settings.chunk_size,
-        settings.planner_workers,
-        pricing_limits(settings),
+        args.market, args.run_date, settings.chunk_size, workers, pricing=pricing_limits(settings)
     )
+    if args.canary:
+        request = canary_request(args, settings, request)
     clock = partial(datetime.now, UTC)
     if args.dry_run:
         preview(connector, request, clock, sys.stdout)
@@ -92,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     result = plan_run(deps, request)
     log.info("%s", result.message, extra={"run_id": result.run_id, "status": result.status})
+    if not args.canary and result.status in FINISHED | {MARKET_CLOSED}:
+        # Final without a finalizer: closed, nothing due, or already complete.
+        emit_heartbeat(args.market, parse_run_id(result.run_id)[1], clock())
     emit_metrics(
         {
             "plans_due": result.plans_due,

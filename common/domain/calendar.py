@@ -7,12 +7,17 @@ A date is a market day for a MIC when it is a weekday and not one of
 from __future__ import annotations
 
 import functools
+import importlib.util
+import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
+import holidays.registry
 
 # ISO 10383 MICs that `holidays` has exchange calendars for, with each
 # exchange's own time zone. Markets that trade Sunday to Thursday (XSAU) and
@@ -127,7 +132,49 @@ def calendar_for(mic: str) -> MarketCalendar:
     if mic not in MARKET_TIMEZONES:
         raise UnsupportedMarket(mic)
     return MarketCalendar(
-        mic=mic,
-        timezone=ZoneInfo(MARKET_TIMEZONES[mic]),
-        _closures=holidays.financial_holidays(mic),
+        mic=mic, timezone=ZoneInfo(MARKET_TIMEZONES[mic]), _closures=_exchange_holidays(mic)
     )
+
+
+def _exchange_holidays(mic: str) -> Any:
+    """`holidays.financial_holidays(mic)`, importing only that exchange's module.
+
+    The package `holidays.financial` imports every exchange and, through some of
+    them, every country: ~250 modules and ~0.1 s that each executor child would pay
+    for one calendar. The registry names the module of each MIC, which defines a
+    class named after it; the module is loaded by itself (its imports are the
+    library's base modules). A test checks that every supported MIC gets the same
+    days both ways.
+    """
+    for module_name, (_, *codes) in holidays.registry.FINANCIAL.items():
+        if mic in codes:
+            # Each code is a class of its own (Euronext's XATH has Athens' closures).
+            module = _module_alone(f"holidays.financial.{module_name}")
+            if module is not None and hasattr(module, mic):
+                return getattr(module, mic)()
+    return holidays.financial_holidays(mic)
+
+
+def _module_alone(name: str) -> ModuleType | None:
+    """Import `name` without running its package's `__init__` (None if it cannot be found)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(holidays.__file__).parent.joinpath(*name.split(".")[1:]).with_suffix(".py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None or not path.exists():
+        return None
+    module = importlib.util.module_from_spec(spec)
+    # Registered only once it ran: an exchange module that imports a country may make
+    # `holidays.financial` import itself meanwhile, which must find no half-made module.
+    spec.loader.exec_module(module)
+    return sys.modules.setdefault(name, module)
+
+
+SATURDAY = 5  # date.weekday()
+
+
+def last_weekend_day(today: date) -> date:
+    """`today` on a Saturday or Sunday, else the Saturday before it."""
+    if today.weekday() >= SATURDAY:
+        return today
+    return today - timedelta(days=today.weekday() - SATURDAY + 7)

@@ -109,3 +109,80 @@ def _pack(pieces: list[Slice], size: int) -> tuple[ChunkPlan, ...]:
         ChunkPlan(i, tuple(sorted(b, key=lambda s: (s.symbol, s.start))))
         for i, b in enumerate(bins)
     )
+
+
+# -- how many chunks: from the work ------------------------------------------------------
+#
+# Each child pays a fixed cost before it buys anything (a process or a Fargate task
+# starting, imports, clients, the manifest) and then a cost per plan. A chunk is big
+# enough when the fixed cost is at most about a fifth of the child's time:
+#     start <= (start + plans * per_plan) / 5   <=>   plans >= 4 * start / per_plan
+# and small enough for the child's memory. The figures are README "Sizing".
+
+
+@dataclass(frozen=True, slots=True)
+class ChildCost:
+    """What one executor child costs where it runs."""
+
+    where: str
+    start_seconds: float  # start to exit on a chunk with nothing to buy
+    plans_per_second: float  # one child buying alone
+    max_plans: int  # the most a child's memory holds (peak RSS grows ~2 KB a plan)
+
+    @property
+    def min_plans(self) -> int:
+        """The smallest chunk that keeps the fixed cost under a fifth of a child's time."""
+        return min(
+            self.max_plans, max(1, math.ceil(4 * self.start_seconds * self.plans_per_second))
+        )
+
+
+# A local process: measured by `make bench` on the 2-vCPU development machine
+# (BENCHMARKS.md "Chunk sizing").
+LOCAL_CHILD = ChildCost("a local process", 0.45, 5_500, 400_000)
+# A Fargate task of the template's size (0.25 vCPU, 512 MiB): about a minute from
+# submission to running (image pull, ENI) and billed for at least one; a quarter of
+# a vCPU buys about a third as fast as a local core; 100,000 plans peak at ~290 MB.
+FARGATE_CHILD = ChildCost("a Fargate task", 60.0, 2_000, 100_000)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkTarget:
+    size: int  # plans per chunk to aim for
+    max_chunks: int  # chunks the run may have
+    why: str  # one line for the log and --dry-run
+
+
+def chunk_target(
+    due: int, *, max_children: int, cost: ChildCost, explicit: int | None = None
+) -> ChunkTarget:
+    """How big the chunks should be for `due` plans.
+
+    `explicit` (CHUNK_SIZE) wins, bounded only by the array limit. Otherwise: as
+    many children as the work needs for chunks of at least `cost.min_plans` and at
+    most `cost.max_plans`, never more than `max_children` (MAX_CHILDREN) or Batch's
+    10,000, at least one; the plans spread evenly over them.
+    """
+    if explicit is not None:
+        return ChunkTarget(explicit, MAX_CHUNKS, f"CHUNK_SIZE={explicit:,} (explicit)")
+    cap = max(1, min(max_children, MAX_CHUNKS))
+    by_start = max(1, due // cost.min_plans)
+    by_memory = math.ceil(due / cost.max_plans) if due else 1
+    children = min(cap, max(by_start, by_memory))
+    size = max(1, math.ceil(due / children))
+    if children == cap and cap < max(by_start, by_memory):
+        reason = f"at most MAX_CHILDREN={max_children:,} children"
+        if size > cost.max_plans:
+            reason += f" (chunks past {cost.max_plans:,} plans may not fit a child's memory)"
+    elif cost.min_plans == cost.max_plans:  # the start-up would want bigger chunks
+        reason = (
+            f"at most {cost.max_plans:,} plans fit {cost.where}'s memory (its "
+            f"{cost.start_seconds:g} s start-up would want more)"
+        )
+    else:
+        reason = (
+            f"at least {cost.min_plans:,} plans a chunk keep {cost.where}'s start-up "
+            f"({cost.start_seconds:g} s) under a fifth of its time"
+        )
+    why = f"{due:,} plan(s) -> {children:,} child(ren) of ~{size:,}: {reason}"
+    return ChunkTarget(size, cap, why)

@@ -172,6 +172,24 @@ class ChunkResult(_Strict):
     timings_ms: dict[str, Count] = Field(default_factory=dict)
 
 
+class RedriveList(_Strict):
+    """redrives/<n>.json: the chunks redrive number `redrive` reruns, in array-index order.
+
+    Child `i` of the redrive's array job runs chunk `chunks[i]`. Written once, before
+    the job is submitted, and never changed while a job may read it."""
+
+    schema_version: Literal[1] = 1
+    run_id: str
+    redrive: Annotated[int, Field(ge=1)]
+    chunks: Annotated[list[Index], Field(min_length=1, max_length=MAX_CHUNKS)]
+
+    @model_validator(mode="after")
+    def _distinct(self) -> RedriveList:
+        if len(set(self.chunks)) != len(self.chunks):
+            raise ValueError("a chunk is listed twice")
+        return self
+
+
 def run_id_for(market: str, run_date: date) -> str:
     """`<MIC>-<YYYYMMDD>`: one run per market and day."""
     return f"{market}-{run_date:%Y%m%d}"

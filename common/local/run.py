@@ -26,9 +26,9 @@ import boto3
 from common.db import connect
 from common.domain.calendar import calendar_for
 from common.domain.models import run_id_for
-from common.embedded_pg import ensure_running, local_dir
+from common.embedded_pg import ensure_running, local_dir, shown
 from common.local import demo
-from common.logging import get_logger
+from common.logging import get_logger, setup_logging
 from common.migrate import migrate
 from common.runs import RunRepository
 from common.stubs.market_limits import limits_from_environment
@@ -112,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     run_date = args.date or latest_market_day(market, calendar_for(market).today(datetime.now(UTC)))
     run_id = run_id_for(market, run_date)
     runs_dir = local_dir() / "runs"
+    failing = [s.strip().upper() for s in (args.fail_symbols or "").split(",") if s.strip()]
+    if not os.environ.get("LOG_FORMAT"):
+        setup_logging("text")  # a person is reading: the stages' lines are text too
     with ExitStack() as stack:
         # DATABASE_URL wins (tests point it at their database); else the embedded server.
         dsn = os.environ.get("DATABASE_URL") or ensure_running()
@@ -120,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         migrate(conn)
         conn.autocommit = False
         seeded = demo.seed(conn, args.plans, run_date)
-        where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else local_dir() / "pgdata"
+        where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else shown(local_dir() / "pgdata")
         print(f"database: PostgreSQL ({where}); {seeded} demo plans")
         endpoint = start_moto(stack)
         boto3.client(
@@ -134,26 +137,28 @@ def run(args: argparse.Namespace) -> int:
         stub = None if real else start_stub(stack, run_date, market)
         source = "real providers (API keys set)" if stub is None else f"stub on {stub.url}"
         print(f"S3: moto on {endpoint}; market data: {source}")
-        print(f"planning {run_id} with local executor processes...", flush=True)
+        if failing and stub is not None:
+            for symbol in failing:
+                for provider in ("finnhub", "alphavantage"):
+                    stub.set_fault(provider, symbol, "http_500")
+            print(f"both price providers answer HTTP 500 for {', '.join(failing)}")
+        print(f"planning {run_id} on the local AWS Batch emulator...", flush=True)
         env = stage_environment(dsn, endpoint, stub)
-        planned = subprocess.run(
-            python_command(
-                [
-                    "plan",
-                    "--market",
-                    market,
-                    "--run-date",
-                    run_date.isoformat(),
-                    "--submitter",
-                    "local",
-                ]
-            ),
-            env=env,
-            check=False,
+        planned = _worthy(
+            [
+                "plan",
+                "--market",
+                market,
+                "--run-date",
+                run_date.isoformat(),
+                "--submitter",
+                "local",
+            ],
+            env,
         )
-        if planned.returncode != 0:
-            print(f"local-run: the planner exited {planned.returncode}; see the lines above")
-            return planned.returncode
+        if planned != 0:
+            print(f"local-run: the planner exited {planned}; see the lines above")
+            return planned
         record = RunRepository(conn).get(run_id)
         status = record.status if record else "unknown"
         if status == "market_closed":
@@ -162,19 +167,47 @@ def run(args: argparse.Namespace) -> int:
                 f"({record.detail if record else ''}); nothing to do"
             )
             return 0
-        report = _fetch_report(endpoint, record.manifest_uri if record else None)
-        saved = runs_dir / run_id / "report.json"
-        if report is not None:
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            saved.write_text(json.dumps(report, indent=1))
-        elif saved.exists():
-            report = json.loads(saved.read_text())
-            print(f"{run_id} was already complete ({status}); its report from the first run:")
-        if report is None:
-            print(f"{run_id}: {status}; no report (nothing was due)")
+        manifest_uri = record.manifest_uri if record else None
+        report = _show(endpoint, manifest_uri, runs_dir / run_id, stub, status)
+        if report is None or report["status"] == "succeeded" or stub is None or not failing:
             return 0
-        print_report(report, stub.call_counts() if stub else None, saved)
+        # The providers are back: what an operator does next on a partial day.
+        stub.clear_faults()
+        stub.set_fault("finnhub", demo.THROTTLED_SYMBOL, "http_429", retry_after=0)
+        print(f"\nproviders answer again; worthy-batch redrive --run-id {run_id}", flush=True)
+        redriven = _worthy(["redrive", "--run-id", run_id, "--submitter", "local"], env)
+        if redriven != 0:
+            print(f"local-run: redrive exited {redriven}; see the lines above")
+            return redriven
+        _show(endpoint, manifest_uri, runs_dir / run_id, stub, "redriven")
     return 0
+
+
+def _worthy(args: list[str], env: dict[str, str]) -> int:
+    return subprocess.run(python_command(args), env=env, check=False).returncode
+
+
+def _show(
+    endpoint: str,
+    manifest_uri: str | None,
+    run_dir: Path,
+    stub: StubMarketServer | None,
+    status: str,
+) -> dict[str, Any] | None:
+    """Print the run's report (fetched from S3, or the copy of an earlier local-run)."""
+    report = _fetch_report(endpoint, manifest_uri)
+    saved = run_dir / "report.json"
+    if report is not None:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(report, indent=1))
+    elif saved.exists():
+        report = json.loads(saved.read_text())
+        print(f"{run_dir.name} was already complete ({status}); its report from the first run:")
+    if report is None:
+        print(f"{run_dir.name}: {status}; no report (nothing was due)")
+        return None
+    print_report(report, stub.call_counts() if stub else None, saved)
+    return report
 
 
 def _fetch_report(endpoint: str, manifest_uri: str | None) -> dict[str, Any] | None:
@@ -204,6 +237,9 @@ def print_report(report: dict[str, Any], stub_calls: dict[str, Any] | None, save
         f"plans due {report['plans_due']}, invalid (skipped) {report['invalid_plans']}; "
         f"chunks {chunks['succeeded']}/{chunks['total']} succeeded\n"
     )
+    unfinished = sorted(chunks["failed"] + chunks["pending"])
+    if unfinished:
+        out.write(f"chunks not succeeded: {', '.join(map(str, unfinished))}\n")
     out.write(
         f"purchased {outcomes.get('purchased', 0)}, skipped {outcomes.get('skipped', 0)}, "
         f"failed {outcomes.get('failed', 0)}\n"
@@ -229,4 +265,4 @@ def print_report(report: dict[str, Any], stub_calls: dict[str, Any] | None, save
             f"  chunk {timing['chunk']:>3}: {timing['items']:>5} plans in "
             f"{timing['duration_ms'] / 1000:5.2f}s (attempt {timing['attempt']})\n"
         )
-    out.write(f"report: {saved}\n")
+    out.write(f"report: {shown(saved)}\n")

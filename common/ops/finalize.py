@@ -13,18 +13,19 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from common import aws
 from common.config import load_settings
-from common.db import connect, database_errors_are_transient, database_url
+from common.db import connect, database_url
 from common.domain.models import ChunkResult
 from common.errors import InputError
+from common.heartbeat import emit_heartbeat
 from common.logging import emit_metrics, get_logger, log_context
 from common.manifest_store import ManifestStore, RunLocation
-from common.runs import FAILED, PARTIAL, SUCCEEDED, RunRecord, RunRepository
+from common.runs import CANARY, FAILED, PARTIAL, SUCCEEDED, RunRecord, RunRepository
 
 log = get_logger(__name__)
 MAX_LISTED_FAILURES = 1000
@@ -35,6 +36,7 @@ class Finalized:
     status: str
     report: dict[str, Any]
     report_uri: str
+    canary: bool = False  # the smoke test's probe: its rows are gone, it is no market day
 
 
 def finalize_run(runs: RunRepository, store: ManifestStore, run_id: str) -> Finalized:
@@ -48,7 +50,13 @@ def finalize_run(runs: RunRepository, store: ManifestStore, run_id: str) -> Fina
     status = report["status"]
     store.put_report(where, report)
     runs.set_status(run_id, status)
-    return Finalized(status, report, f"s3://{where.bucket}/{where.report_key}")
+    uri = f"s3://{where.bucket}/{where.report_key}"
+    if run.detail == CANARY:
+        # The report proves the finalizer can write; the run itself was only a probe.
+        runs.delete_canary(run_id)
+        log.info("canary %s: report written, rows deleted", run_id)
+        return Finalized(status, report, uri, canary=True)
+    return Finalized(status, report, uri)
 
 
 def build_report(
@@ -121,7 +129,7 @@ def build_report(
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    with log_context(run_id=args.run_id), database_errors_are_transient():
+    with log_context(run_id=args.run_id):
         conn = connect(
             database_url(settings),
             attempts=settings.db_connect_attempts,
@@ -132,12 +140,17 @@ def run(args: argparse.Namespace) -> int:
         finally:
             conn.close()
     outcomes = done.report["outcomes"]
+    if not done.canary:
+        run_date = date.fromisoformat(done.report["run_date"])
+        emit_heartbeat(done.report["market"], run_date, datetime.now(UTC))
     emit_metrics(
         {
             "purchased": outcomes.get("purchased", 0),
             "skipped": outcomes.get("skipped", 0),
             "failed": outcomes.get("failed", 0),
             "api_calls": sum(done.report["api_calls"].values()),
+            # 1 when chunks failed or never ran (partial, failed): the stack alarms on it.
+            "run_incomplete": int(done.status != SUCCEEDED),
         },
         market=done.report["market"],
         stage="finalizer",

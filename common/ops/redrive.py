@@ -1,7 +1,12 @@
 """`worthy-batch redrive`: rerun only the chunks of a run that did not succeed, then finalize.
 
-Safe whatever state the chunks are in: a chunk still running, or one that
-half-finished, is simply run again, and nothing is bought twice.
+One redrive is one job: the chunks to rerun are written to S3 beside the run
+(`redrives/<n>.json`) and submitted as one array job (a plain job for one
+chunk) whose children map AWS_BATCH_JOB_ARRAY_INDEX through that list, plus
+one finalizer that depends on it alone (Batch allows 20 dependencies; one is
+always enough). The run's redrive counter moves only once Batch accepted
+both. Safe whatever state the chunks are in: a chunk still running, or one
+that half-finished, is simply run again, and nothing is bought twice.
 """
 
 from __future__ import annotations
@@ -10,14 +15,15 @@ import argparse
 
 from common import aws
 from common.config import load_settings
-from common.db import connect, database_errors_are_transient, database_url
+from common.db import connect, database_url
+from common.domain.models import RedriveList
 from common.errors import InputError
 from common.logging import get_logger, log_context
-from common.manifest_store import ManifestStore
+from common.manifest_store import ManifestStore, RunLocation
 from common.ops.finalize import finalize_run
 from common.runs import FINISHED, MANIFESTED, MARKET_CLOSED, PLANNING, SUBMITTING, RunRepository
 from common.submitters import JobSubmitter, RunToSubmit
-from planner.entrypoint import build_submitter, default_submitter, required_settings
+from common.submitters.factory import build_submitter, default_kind, required_settings
 
 log = get_logger(__name__)
 
@@ -43,20 +49,36 @@ def redrive_run(
         # was killed): close the run now rather than leave it `submitted`.
         closed = finalize_run(runs, store, run_id)
         return f"every chunk of {run_id} had succeeded; finalized it: {closed.status}"
-    runs.count_redrive(run_id)
-    log.info("redriving %d chunk(s)", len(todo), extra={"chunks": todo[:100]})
-    done = submitter.redrive(
-        RunToSubmit(run_id, run.manifest_uri, run.chunk_count or 0), todo, run.redrives + 1
+    number = run.redrives + 1
+    where = RunLocation.from_manifest_uri(run.manifest_uri)
+    # Written once: a job of an earlier try at this same redrive may still read it.
+    listed = store.load_redrive(where, number)
+    if listed is None:
+        listed = RedriveList(run_id=run_id, redrive=number, chunks=todo)
+        store.put_redrive(where, listed)
+    log.info(
+        "redrive %d: %d chunk(s)", number, len(listed.chunks), extra={"chunks": listed.chunks[:100]}
     )
-    return f"redrive {run.redrives + 1} of {run_id}: {done}"
+
+    def accepted(*, executor: str | None = None, finalizer: str | None = None) -> None:
+        runs.record_job(run_id, executor=executor, finalizer=finalizer)
+        if finalizer is not None:  # the last of the redrive's jobs: Batch took it all
+            runs.count_redrive(run_id)
+
+    done = submitter.redrive(
+        RunToSubmit(run_id, run.manifest_uri, run.chunk_count or 0),
+        listed.chunks,
+        number,
+        accepted,
+    )
+    return f"redrive {number} of {run_id}: {done}"
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    kind = args.submitter or default_submitter(settings)
-    needed = [n for n in required_settings(kind, dry_run=False) if n != "manifest_bucket"]
-    settings = load_settings(required=needed)
-    with log_context(run_id=args.run_id), database_errors_are_transient():
+    kind = args.submitter or default_kind(settings)
+    settings = load_settings(required=required_settings(kind))
+    with log_context(run_id=args.run_id):
         dsn = database_url(settings)
         conn = connect(dsn, attempts=settings.db_connect_attempts)
         try:

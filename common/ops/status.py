@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import IO, Any
 
 from common.config import load_settings
-from common.db import connect, database_errors_are_transient, database_url
+from common.db import connect, database_url
 from common.domain.models import run_id_for
 from common.errors import InputError
 from common.runs import ChunkRecord, RunRecord, RunRepository
@@ -57,21 +57,20 @@ def as_json(run: RunRecord, chunks: list[ChunkRecord]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    with database_errors_are_transient():
-        conn = connect(database_url(settings), attempts=settings.db_connect_attempts)
-        try:
-            runs = RunRepository(conn)
-            if args.run_id:
-                record = runs.get(args.run_id)
-            elif args.run_date:
-                record = runs.get(run_id_for(args.market, args.run_date))
-            else:
-                record = runs.latest(args.market)
-            if record is None:
-                raise InputError("no such run in this database (see `worthy-batch status`)")
-            chunks = runs.chunks(record.run_id)
-        finally:
-            conn.close()
+    conn = connect(database_url(settings), attempts=settings.db_connect_attempts)
+    try:
+        runs = RunRepository(conn)
+        if args.run_id:
+            record = runs.get(args.run_id)
+        elif args.run_date:
+            record = runs.get(run_id_for(args.market, args.run_date))
+        else:
+            record = runs.latest(args.market)
+        if record is None:
+            raise InputError("no such run in this database (see `worthy-batch status`)")
+        chunks = runs.chunks(record.run_id)
+    finally:
+        conn.close()
     if args.json:
         json.dump(as_json(record, chunks), sys.stdout, indent=1, default=str)
         sys.stdout.write("\n")

@@ -36,12 +36,20 @@ class WaitTimedOut(TransientError):
 
 
 def submit_planner(
-    batch: BatchClient, *, queue: str, definition: str, market: str, run_date: str | None
+    batch: BatchClient,
+    *,
+    queue: str,
+    definition: str,
+    market: str,
+    run_date: str | None,
+    canary: bool = False,
 ) -> str:
     command = ["plan", "--market", market] + (["--run-date", run_date] if run_date else [])
+    command += ["--canary"] if canary else []
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    kind = "canary" if canary else "plan"
     response = batch.submit_job(
-        jobName=f"worthy-plan-{market}-{run_date or 'today'}-{stamp}",
+        jobName=f"worthy-{kind}-{market}-{run_date or 'today'}-{stamp}",
         jobQueue=queue,
         jobDefinition=definition,
         containerOverrides={"command": command},
@@ -113,6 +121,10 @@ def wait_for(
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.canary:
+        from common.ops.canary import run_command  # it builds on this module
+
+        return run_command(args)
     settings = load_settings(required=["batch_job_queue", "planner_job_definition"])
     assert settings.batch_job_queue and settings.planner_job_definition
     batch = aws.batch_client()

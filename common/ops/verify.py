@@ -17,7 +17,7 @@ import sys
 from psycopg2.extensions import connection
 
 from common.config import load_settings
-from common.db import connect, database_errors_are_transient, database_url
+from common.db import connect, database_url
 from common.errors import LedgerViolation
 
 MAX_LISTED = 50
@@ -77,12 +77,11 @@ def violations(conn: connection, run_id: str | None = None) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    with database_errors_are_transient():
-        conn = connect(database_url(settings), attempts=settings.db_connect_attempts)
-        try:
-            found = violations(conn, args.run_id)
-        finally:
-            conn.close()
+    conn = connect(database_url(settings), attempts=settings.db_connect_attempts)
+    try:
+        found = violations(conn, args.run_id)
+    finally:
+        conn.close()
     scope = f"run {args.run_id}" if args.run_id else "the whole ledger"
     if found:
         for line in found[:MAX_LISTED]:

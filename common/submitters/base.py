@@ -12,6 +12,11 @@ class RunToSubmit:
     run_id: str
     manifest_uri: str
     chunk_count: int
+    label: str | None = None  # names the jobs instead of the run id (a canary's are unique)
+
+    @property
+    def job_label(self) -> str:
+        return self.label or self.run_id
 
 
 class JobRecorder(Protocol):
@@ -33,6 +38,11 @@ class JobSubmitter(Protocol):
         """
         ...
 
-    def redrive(self, run: RunToSubmit, chunks: Sequence[int], attempt: int) -> str:
-        """Start only `chunks` again (redrive number `attempt`), then finalize."""
+    def redrive(
+        self, run: RunToSubmit, chunks: Sequence[int], attempt: int, record: JobRecorder
+    ) -> str:
+        """Start only `chunks` again (redrive number `attempt`) as one job, then finalize.
+
+        `record` is called with each job id once the job is accepted; the finalizer's
+        comes last, so it means the whole redrive was accepted."""
         ...

@@ -1,13 +1,23 @@
-"""AWS Batch: one array job for the chunks, and a finalizer that depends on it."""
+"""AWS Batch: one array job for the chunks (a plain job for one chunk), and a finalizer
+that depends on it; a redrive is one array job over the failed chunks, and a finalizer.
+
+Batch's own rules shape the submissions (AWS's documentation, not moto's behaviour):
+no job depends on more than 20 jobs (job_dependencies.html), so every finalizer
+depends on exactly one job; an array holds 2..10,000 children (array_jobs.html), so
+one chunk is a plain job. ListJobs with a JOB_NAME filter returns jobs of every
+status, newest first (API_ListJobs.html), so a job found by name is reused only
+while it can still succeed or has succeeded, never when it failed.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.errors import ConfigError, TransientError
+from common.errors import ConfigError, SubmissionRefused, TransientError
 from common.failpoints import failpoint
 from common.logging import get_logger
 from common.submitters.base import JobRecorder, RunToSubmit
@@ -18,6 +28,14 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 JOB_NAME_PREFIX = "worthy"
+# A job in one of these states still runs, or ran, to success; any other (FAILED) is
+# history, and submitting again under a new attempt name is what makes progress.
+REUSABLE = frozenset({"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"})
+
+
+def finalizer_job_name(label: str) -> str:
+    """The finalizer's job name for a run (or a canary) labelled `label`."""
+    return f"{JOB_NAME_PREFIX}-finalize-{label}"
 
 
 class BatchUnavailable(TransientError):
@@ -26,9 +44,8 @@ class BatchUnavailable(TransientError):
 
 
 class BatchSubmitter:
-    """Submits to one job queue. Job names are derived from the run id, and an
-    existing job with the same name is reused, so a planner that crashed after
-    submitting never submits twice."""
+    """Submits to one job queue. Job names derive from the run id (plus `-2`, `-3`, ... for
+    later attempts), so a planner that crashed after submitting never submits twice."""
 
     name = "batch"
 
@@ -50,59 +67,84 @@ class BatchSubmitter:
     def submit(self, run: RunToSubmit, record: JobRecorder) -> str:
         depends = [self._own_job_id] if self._own_job_id else []
         executor_id = self._chunks_job(
-            f"{JOB_NAME_PREFIX}-execute-{run.run_id}", run, list(range(run.chunk_count)), depends
+            f"{JOB_NAME_PREFIX}-execute-{run.job_label}",
+            run,
+            run.chunk_count,
+            _chunk_environment(run, range(run.chunk_count), redrive=None),
+            depends,
         )
         record(executor=executor_id)
         failpoint("planner.between_submissions")
-        finalizer_id = self._finalizer_job(
-            f"{JOB_NAME_PREFIX}-finalize-{run.run_id}", run, executor_id
-        )
+        finalizer_id = self._finalizer_job(finalizer_job_name(run.job_label), run, executor_id)
         record(finalizer=finalizer_id)
         return (
             f"submitted executor job {executor_id} ({run.chunk_count} chunk(s)) and finalizer "
             f"{finalizer_id}"
         )
 
-    def redrive(self, run: RunToSubmit, chunks: Sequence[int], attempt: int) -> str:
-        ids = [
-            self._chunks_job(f"{JOB_NAME_PREFIX}-redrive{attempt}-{run.run_id}-{i}", run, [i], [])
-            for i in chunks
-        ]
-        finalizer_id = self._finalizer_job(
-            f"{JOB_NAME_PREFIX}-refinalize{attempt}-{run.run_id}", run, *ids
+    def redrive(
+        self, run: RunToSubmit, chunks: Sequence[int], attempt: int, record: JobRecorder
+    ) -> str:
+        executor_id = self._chunks_job(
+            f"{JOB_NAME_PREFIX}-redrive{attempt}-{run.run_id}",
+            run,
+            len(chunks),
+            _chunk_environment(run, chunks, redrive=attempt),
+            [],
         )
-        return f"resubmitted {len(ids)} chunk(s) as {', '.join(ids)}; finalizer {finalizer_id}"
+        record(executor=executor_id)
+        finalizer_id = self._finalizer_job(
+            f"{JOB_NAME_PREFIX}-refinalize{attempt}-{run.run_id}", run, executor_id
+        )
+        record(finalizer=finalizer_id)
+        return f"resubmitted {len(chunks)} chunk(s) as job {executor_id}; finalizer {finalizer_id}"
 
     def _chunks_job(
-        self, name: str, run: RunToSubmit, chunks: list[int], depends: list[str]
+        self,
+        name: str,
+        run: RunToSubmit,
+        children: int,
+        environment: list[dict[str, str]],
+        depends: list[str],
     ) -> str:
-        environment = [{"name": "MANIFEST_URI", "value": run.manifest_uri}]
-        request: dict[str, Any] = {"jobDefinition": self._executor}
-        if len(chunks) == 1:
-            # A single chunk: a plain job (arrays hold 2..10,000 children).
-            environment.append({"name": "CHUNK_INDEX", "value": str(chunks[0])})
-        else:
-            request["arrayProperties"] = {"size": len(chunks)}
-        request["containerOverrides"] = {"environment": environment}
+        request: dict[str, Any] = {
+            "jobDefinition": self._executor,
+            # The rule that finalizes a run whose executor job failed reads it from here.
+            "parameters": {"run_id": run.run_id},
+            "containerOverrides": {"environment": environment},
+        }
+        if children > 1:  # one chunk is a plain job: arrays hold 2..10,000 children
+            request["arrayProperties"] = {"size": children}
         return self._find_or_submit(name, request, depends)
 
-    def _finalizer_job(self, name: str, run: RunToSubmit, *depends: str) -> str:
+    def _finalizer_job(self, name: str, run: RunToSubmit, executor_id: str) -> str:
         request: dict[str, Any] = {
             "jobDefinition": self._finalizer,
             "parameters": {"run_id": run.run_id},
             "containerOverrides": {"command": ["finalize", "--run-id", run.run_id]},
         }
-        return self._find_or_submit(name, request, list(depends))
+        return self._find_or_submit(name, request, [executor_id])
 
-    def _find_or_submit(self, name: str, request: dict[str, Any], depends: list[str]) -> str:
+    def _find_or_submit(self, base: str, request: dict[str, Any], depends: list[str]) -> str:
         try:
-            existing = self._batch.list_jobs(
-                jobQueue=self._queue, filters=[{"name": "JOB_NAME", "values": [name]}]
-            )["jobSummaryList"]
-            if existing:
-                job_id = existing[0]["jobId"]
-                log.info("job %s already submitted as %s; not submitting again", name, job_id)
-                return job_id
+            found = self._attempts_of(base)
+            for job in found:  # newest first
+                if job["status"] in REUSABLE and self._depends_on(job["jobId"], depends):
+                    log.info(
+                        "job %s already submitted as %s (%s); not submitting again",
+                        job["jobName"],
+                        job["jobId"],
+                        job["status"],
+                    )
+                    return str(job["jobId"])
+            name = _next_attempt_name(base, [str(j["jobName"]) for j in found])
+            if found:
+                log.warning(
+                    "earlier jobs named %s cannot succeed (%s); submitting %s",
+                    base,
+                    ", ".join(sorted({str(j["status"]) for j in found})),
+                    name,
+                )
             response = self._batch.submit_job(
                 jobName=name,
                 jobQueue=self._queue,
@@ -111,13 +153,57 @@ class BatchSubmitter:
             )
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            if error.get("Code") in ("ClientException", "AccessDeniedException"):
-                raise ConfigError(
-                    {"BATCH_JOB_QUEUE/JOB_DEFINITION": str(error.get("Message"))}
-                ) from None
-            raise BatchUnavailable(str(error.get("Message") or exc)) from None
+            message = str(error.get("Message") or exc)
+            if error.get("Code") == "AccessDeniedException":
+                raise ConfigError({"BATCH_JOB_QUEUE/JOB_DEFINITION (IAM)": message}) from None
+            if error.get("Code") == "ClientException":
+                raise SubmissionRefused(base, message) from None
+            raise BatchUnavailable(message) from None
         except BotoCoreError as exc:
             raise BatchUnavailable(str(exc)) from None
-        job_id = response["jobId"]
+        job_id = str(response["jobId"])
         log.info("submitted job %s as %s", name, job_id, extra={"depends_on": depends})
         return job_id
+
+    def _attempts_of(self, base: str) -> list[dict[str, Any]]:
+        """Every job named `base` or `base-N`, of any status, newest first."""
+        pages = self._batch.get_paginator("list_jobs").paginate(
+            jobQueue=self._queue, filters=[{"name": "JOB_NAME", "values": [f"{base}*"]}]
+        )
+        pattern = re.compile(rf"{re.escape(base)}(-\d+)?", re.IGNORECASE)
+        found: list[dict[str, Any]] = [
+            dict(job)
+            for page in pages
+            for job in page["jobSummaryList"]
+            if pattern.fullmatch(job["jobName"])
+        ]
+        found.sort(key=lambda j: int(j.get("createdAt", 0)), reverse=True)
+        return found
+
+    def _depends_on(self, job_id: str, depends: list[str]) -> bool:
+        """Whether an existing job waits on exactly these jobs (a finalizer that waits on
+        an executor job of an earlier attempt would never see this attempt's chunks)."""
+        if not depends:
+            return True
+        jobs = self._batch.describe_jobs(jobs=[job_id])["jobs"]
+        listed = {d["jobId"] for job in jobs for d in job.get("dependsOn", [])}
+        return listed == set(depends)
+
+
+def _chunk_environment(
+    run: RunToSubmit, chunks: Sequence[int], redrive: int | None
+) -> list[dict[str, str]]:
+    environment = [{"name": "MANIFEST_URI", "value": run.manifest_uri}]
+    if len(chunks) == 1:
+        environment.append({"name": "CHUNK_INDEX", "value": str(chunks[0])})
+    elif redrive is not None:
+        # Children map AWS_BATCH_JOB_ARRAY_INDEX through the redrive's chunk list in S3.
+        environment.append({"name": "REDRIVE", "value": str(redrive)})
+    return environment
+
+
+def _next_attempt_name(base: str, names: list[str]) -> str:
+    if not names:
+        return base
+    numbers = [int(n.rsplit("-", 1)[1]) if n.lower() != base.lower() else 1 for n in names]
+    return f"{base}-{max(numbers) + 1}"

@@ -1,29 +1,28 @@
-"""Local processes: each chunk as its own `python -m executor` process, a few at a
-time, then finalize. What `make local-run` and a local `redrive` use.
+"""This machine as the compute environment: the stack's AWS Batch, emulated.
 
-Like AWS Batch's retry strategy, a child that exits 75 (transient) is started
-again, up to `attempts` times. Each child's output goes to a log file under
-`.local/runs/<run_id>/`, so the terminal shows only the progress bar.
+`LocalSubmitter` starts the dev kit's Batch emulator (job definitions, retry
+strategies and EventBridge rules from infra/template.yaml), submits through
+the same `BatchSubmitter` as in AWS, runs the children as local processes
+(`parallelism` at a time), waits until every job has ended, and prints the job
+graph it played. What `make local-run` and a local `redrive` use. Each job's
+output goes to a log file under `.local/runs/<run_id>/`.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
-from common.errors import ExitCode
 from common.logging import get_logger
 from common.progress import Progress
 from common.submitters.base import JobRecorder, RunToSubmit
 
-log = get_logger(__name__)
+if TYPE_CHECKING:
+    from common.local.batch.local import LocalBatch
 
-POLL_SECONDS = 0.05
-CommandFor = Callable[[Sequence[str]], list[str]]
+log = get_logger(__name__)
 
 
 def python_command(args: Sequence[str]) -> list[str]:
@@ -40,79 +39,51 @@ class LocalSubmitter:
         env: Mapping[str, str],
         parallelism: int,
         log_dir: Path,
-        attempts: int = 3,
-        command: CommandFor = python_command,
+        out: IO[str] | None = None,
     ) -> None:
         self._env = dict(env)
         self._parallelism = max(1, parallelism)
         self._log_dir = log_dir
-        self._attempts = attempts
-        self._command = command
+        self._out = out or sys.stdout
 
     def submit(self, run: RunToSubmit, record: JobRecorder) -> str:
-        record(executor=f"local:{os.getpid()}")
-        codes = self.run_chunks(run, list(range(run.chunk_count)))
-        return self._finish(run, codes)
+        return self._play(run, lambda submitter: submitter.submit(run, record))
 
-    def redrive(self, run: RunToSubmit, chunks: Sequence[int], attempt: int) -> str:
-        codes = self.run_chunks(run, list(chunks))
-        return self._finish(run, codes)
+    def redrive(
+        self, run: RunToSubmit, chunks: Sequence[int], attempt: int, record: JobRecorder
+    ) -> str:
+        return self._play(run, lambda submitter: submitter.redrive(run, chunks, attempt, record))
 
-    def run_chunks(self, run: RunToSubmit, chunks: list[int]) -> dict[int, int]:
-        """Run each chunk to completion (retrying exit 75); return the last exit code of each."""
+    def _play(self, run: RunToSubmit, submit: Callable[..., str]) -> str:
+        from common.embedded_pg import shown
+        from common.local.batch.local import LocalBatch
+
         run_dir = self._log_dir / run.run_id
-        run_dir.mkdir(parents=True, exist_ok=True)
-        pending = [(index, 1) for index in chunks]
-        running: dict[subprocess.Popen[bytes], tuple[int, int]] = {}
-        codes: dict[int, int] = {}
-        progress = Progress(len(chunks), f"{run.run_id} chunks")
-        try:
-            while pending or running:
-                while pending and len(running) < self._parallelism:
-                    index, attempt = pending.pop(0)
-                    running[self._start(run, index, run_dir)] = (index, attempt)
-                time.sleep(POLL_SECONDS)
-                for process in [p for p in running if p.poll() is not None]:
-                    index, attempt = running.pop(process)
-                    code = process.returncode
-                    if code == ExitCode.TEMPFAIL and attempt < self._attempts:
-                        log.warning("chunk %d exited 75; retrying (attempt %d)", index, attempt + 1)
-                        pending.append((index, attempt + 1))
-                        continue
-                    codes[index] = code
-                    failed = sum(1 for c in codes.values() if c != 0)
-                    progress.advance(note=f"{failed} failed" if failed else "")
-        finally:
-            for process in running:
-                process.kill()
-            progress.close()
-        return codes
-
-    def _start(self, run: RunToSubmit, index: int, run_dir: Path) -> subprocess.Popen[bytes]:
-        args = ["execute", "--run-id", run.run_id, "--chunk-index", str(index)]
-        with open(run_dir / f"chunk-{index:05d}.log", "ab") as output:
-            return subprocess.Popen(
-                self._command(args), env=self._env, stdout=output, stderr=subprocess.STDOUT
-            )
-
-    def _finish(self, run: RunToSubmit, codes: dict[int, int]) -> str:
-        with open(self._log_dir / run.run_id / "finalize.log", "ab") as output:
-            finalize = subprocess.run(
-                self._command(["finalize", "--run-id", run.run_id]),
-                env=self._env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
-        failed = sorted(i for i, c in codes.items() if c != 0)
-        summary = f"ran {len(codes)} chunk(s) locally"
+        with LocalBatch(log_dir=run_dir, slots=self._parallelism, base_env=self._env) as batch:
+            message = submit(batch.submitter())
+            children = [j for j in batch.emulator.jobs() if not j.is_parent]
+            progress = Progress(len(children), f"{run.run_id} jobs")
+            try:
+                batch.emulator.wait(tick=lambda: _advance(progress, batch))
+                _advance(progress, batch)
+            finally:
+                progress.close()
+            self._out.write(batch.graph() + "\n")
+            self._out.flush()
+            failed = [
+                j.name
+                for j in batch.emulator.jobs()
+                if j.status == "FAILED" and j.parent_id is None
+            ]
+        summary = f"{message}; ran them on the local AWS Batch emulator"
         if failed:
-            summary += f"; {len(failed)} did not succeed (chunks {_ranges(failed)})"
-        if finalize.returncode != 0:
-            summary += f"; finalize exited {finalize.returncode}"
-        return f"{summary}; logs in {self._log_dir / run.run_id}"
+            summary += f"; {len(failed)} job(s) FAILED ({', '.join(failed)})"
+        return f"{summary}; logs in {shown(run_dir)}"
 
 
-def _ranges(indexes: list[int]) -> str:
-    shown = ", ".join(str(i) for i in indexes[:10])
-    return shown + (f", ... ({len(indexes)} in all)" if len(indexes) > 10 else "")
+def _advance(progress: Progress, batch: LocalBatch) -> None:
+    jobs = [j for j in batch.emulator.jobs() if not j.is_parent]
+    progress.total = len(jobs)  # rules may add jobs (a rescue finalizer) while it runs
+    ended = sum(1 for j in jobs if j.status in ("SUCCEEDED", "FAILED"))
+    if ended != progress.done:
+        progress.advance(ended - progress.done)

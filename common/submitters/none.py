@@ -18,8 +18,10 @@ class NoneSubmitter:
     def submit(self, run: RunToSubmit, record: JobRecorder) -> str:
         return self._print(run, range(run.chunk_count))
 
-    def redrive(self, run: RunToSubmit, chunks: Sequence[int], attempt: int) -> str:
-        return self._print(run, chunks)
+    def redrive(
+        self, run: RunToSubmit, chunks: Sequence[int], attempt: int, record: JobRecorder
+    ) -> str:
+        return self._print(run, chunks)  # nothing submitted, so nothing recorded
 
     def _print(self, run: RunToSubmit, chunks: Sequence[int]) -> str:
         self._out.write(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -217,7 +218,11 @@ def test_a_child_killed_mid_write_and_rerun_buys_every_plan_exactly_once(
 ) -> None:
     insert_plans(db, many_plans(100, symbols=4))
     _plan(cli)
-    killed = _execute(cli, WORTHY_FAILPOINTS=failpoint, WRITE_BATCH_SIZE="20")
+    # One writer connection: with two, the batch in flight on the other connection may
+    # commit before the kill lands, and "after the 4th commit" would not mean 80 rows.
+    killed = _execute(
+        cli, WORTHY_FAILPOINTS=failpoint, WRITE_BATCH_SIZE="20", WRITE_CONNECTIONS="1"
+    )
     assert killed.returncode == -signal.SIGKILL
     partial = scalar(db, "SELECT count(*) FROM transactions")
     assert partial % 20 == 0 and partial < 100  # whole batches only
@@ -324,3 +329,37 @@ def test_the_chunk_index_comes_from_the_batch_array_index(
     done = cli("execute", env={"MANIFEST_URI": manifest_uri, "AWS_BATCH_JOB_ARRAY_INDEX": "1"})
     assert done.returncode == 0, done.stderr
     assert rows(db, "SELECT chunk_index, attempts FROM batch_chunks ORDER BY 1") == [(0, 0), (1, 1)]
+
+
+def test_an_executor_child_imports_nothing_of_the_planner_or_the_dev_kit(
+    cli: Runner,
+    db: psycopg2.extensions.connection,
+    aws: AwsStack,
+    market: StubMarketServer,
+    database_dsn: str,
+) -> None:
+    # Every module a child imports is start-up time it pays (and, in the image, code it
+    # ships): a whole chunk bought, with Python's own record of what was imported.
+    insert_plans(db, [*many_plans(6, symbols=2), plan(user_id="j", currency="JPY")])
+    _plan(cli)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "common.cli",
+         "execute", "--run-id", RUN, "--chunk-index", "0"],
+        env={**os.environ, "DATABASE_URL": database_dsn, "LOG_FORMAT": "json"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert scalar(db, "SELECT count(*) FROM transactions") == 7
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "executor.service" in imported  # the record is complete
+    foreign = sorted(
+        name
+        for name in imported
+        if name.split(".")[0] in ("planner", "tests", "pgserver", "moto", "yaml", "boto3")
+        or name.startswith(("common.local", "common.stubs", "common.ops", "holidays.countries"))
+    )
+    assert foreign == []

@@ -143,6 +143,50 @@ def test_applying_the_grants_again_takes_back_what_they_do_not_give(
     assert allowed(batch_role, "UPDATE recurring_investments SET next_run_date = '2026-12-28'")
 
 
+def test_the_role_is_limited_to_the_connection_budget(batch_role: Connection) -> None:
+    """README "Connection budget": 8 / 0.25 = 32 containers x WRITE_CONNECTIONS 2 = 64,
+    plus room for an operator."""
+    with batch_role.cursor() as cur:
+        cur.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'worthy_batch'")
+        assert cur.fetchone() == (70,)
+        cur.execute("ALTER ROLE worthy_batch CONNECTION LIMIT -1")
+        cur.execute(GRANTS.read_text("utf-8"))
+        cur.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'worthy_batch'")
+        assert cur.fetchone() == (70,), "applying the file again restores the limit"
+    readme = (ROOT / "README.md").read_text("utf-8")
+    assert "CONNECTION LIMIT 70" in readme
+
+
+def test_the_role_may_delete_a_canary_run_and_nothing_else(batch_role: Connection) -> None:
+    with batch_role.cursor() as cur:
+        cur.execute(
+            "INSERT INTO batch_runs (run_id, market, run_date, status, detail) VALUES"
+            " ('XNYS-20261128', 'XNYS', '2026-11-28', 'succeeded', 'canary'),"
+            " ('XNYS-20261127', 'XNYS', '2026-11-27', 'succeeded', NULL),"
+            " ('XNYS-20261129', 'XNYS', '2026-11-29', 'succeeded', NULL)"
+        )
+        cur.execute(
+            "INSERT INTO batch_chunks (run_id, chunk_index, items) VALUES ('XNYS-20261128', 0, 0)"
+        )
+        cur.execute(
+            "INSERT INTO plan_executions (plan_id, scheduled_date, run_id, status, reason)"
+            " VALUES (1, '2026-11-29', 'XNYS-20261129', 'failed', 'provider_error')"
+        )
+    assert not allowed(batch_role, "DELETE FROM batch_runs WHERE run_id = 'XNYS-20261128'")
+    with as_batch(batch_role) as cur:
+        cur.execute("SELECT delete_canary_run('XNYS-20261128')")  # a Saturday
+        assert cur.fetchone() == (1,)
+        cur.execute("SELECT delete_canary_run('XNYS-20261127')")  # a Friday: left alone
+        assert cur.fetchone() == (0,)
+        with pytest.raises(psycopg2.errors.RaiseException, match="not a canary"):
+            cur.execute("SELECT delete_canary_run('XNYS-20261129')")  # a Sunday that bought
+    with batch_role.cursor() as cur:
+        cur.execute("SELECT run_id FROM batch_runs ORDER BY run_id")
+        assert cur.fetchall() == [("XNYS-20261127",), ("XNYS-20261129",)]
+        cur.execute("SELECT count(*) FROM batch_chunks")
+        assert cur.fetchone() == (0,)
+
+
 def test_the_batch_leases_call_slots_and_counts_daily_budgets(
     batch_role: Connection, database_dsn: str
 ) -> None:

@@ -56,6 +56,11 @@ case $args in
     [[ -n ${FAKE_REPO_EXISTS:-} || -e $FAKE_LOG.stack ]] || exit 254 ;;
   *" ecr describe-images "*) [[ -n ${FAKE_IMAGE_EXISTS:-} ]] || exit 254 ;;
   *" ecr get-login-password "*) echo secret-token ;;
+  *" ecr wait image-scan-complete "*)
+    [[ -z ${FAKE_SCAN_FAILS:-} ]] \
+      || { echo "Waiter ImageScanComplete failed: terminal failure state" >&2; exit 255; } ;;
+  *" ecr describe-image-scan-findings "*)
+    printf '%s\t%s\n' "${FAKE_CRITICAL:-None}" "${FAKE_HIGH:-None}" ;;
 esac
 exit 0
 """
@@ -148,7 +153,10 @@ def one_line_refusal(run: Run) -> str:
 def test_help_explains_every_option(tools: Tools) -> None:
     run = tools.run(DEPLOY, "--help")
     assert run.returncode == 0
-    for option in ("--profile", "--region", "--image-tag", "--skip-build", "--subnets"):
+    for option in (
+        "--profile", "--region", "--image-tag", "--skip-build", "--subnets",
+        "--accept-scan-findings",
+    ):  # fmt: skip
         assert option in run.stdout
     assert run.calls == []
 
@@ -179,17 +187,25 @@ def test_missing_credentials_are_refused_in_one_line(tools: Tools) -> None:
     assert line == "deploy.sh: AWS credentials do not work: Unable to locate credentials."
 
 
-def test_the_first_deploy_builds_then_creates_the_stack_then_pushes(tools: Tools) -> None:
+def test_the_first_deploy_builds_creates_the_stack_idle_pushes_scans_then_schedules(
+    tools: Tools,
+) -> None:
     run = tools.run(DEPLOY, "--image-tag", "abc123", "--max-vcpus", "16", *FIRST_DEPLOY)
     assert run.returncode == 0, run.stderr
     image = f"{REGISTRY}/worthy-batch:abc123"
     order = run.commands
     assert order.index("docker build --platform") < order.index("aws cloudformation deploy")
     assert order.index("aws cloudformation deploy") < order.index(f"docker push {image}")
+    assert order.index(f"docker push {image}") < order.index("aws ecr wait")
     (build,) = run.called("docker", "build")
     assert build[-1] == str(ROOT) and "linux/amd64" in build
     assert build[build.index("--tag") + 1] == image
-    (deploy,) = run.called("aws", "cloudformation", "deploy")
+    idle, deploy = run.called("aws", "cloudformation", "deploy")
+    assert "ScheduleState=DISABLED" in idle, "nothing runs before the image passed its scan"
+    assert "ScheduleState=ENABLED" in deploy
+    assert len(order) - order[::-1].index("aws cloudformation deploy") - 1 > order.index(
+        "aws ecr describe-image-scan-findings"
+    ), "the schedule is enabled after the scan"
     overrides = deploy[deploy.index("--parameter-overrides") + 1 :]
     assert f"ImageUri={image}" in overrides
     assert "SubnetIds=subnet-1,subnet-2" in overrides
@@ -209,6 +225,61 @@ def test_an_update_pushes_before_deploying_and_reuses_the_stack_parameters(tools
     (deploy,) = run.called("aws", "cloudformation", "deploy")
     overrides = deploy[deploy.index("--parameter-overrides") + 1 :]
     assert overrides == [f"ImageUri={REGISTRY}/worthy-batch:def456"]
+    (scan,) = run.called("aws", "ecr", "wait", "image-scan-complete")
+    assert scan[scan.index("--image-id") + 1] == "imageTag=def456"
+    assert order.index("aws ecr describe-image-scan-findings") < order.index(
+        "aws cloudformation deploy"
+    )
+
+
+# ECR's basic scanning on push and its findings' severity counts:
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-basic.html
+# (`aws ecr wait image-scan-complete`, `aws ecr describe-image-scan-findings`).
+@pytest.mark.parametrize(
+    ("findings", "counted"),
+    [
+        ({"FAKE_HIGH": "2"}, "0 CRITICAL and 2 HIGH"),
+        ({"FAKE_CRITICAL": "1"}, "1 CRITICAL and 0 HIGH"),
+    ],
+)
+def test_high_or_critical_findings_stop_the_deploy_unless_accepted(
+    tools: Tools, findings: dict[str, str], counted: str
+) -> None:
+    tools.env |= {"FAKE_STACK_EXISTS": "1", "FAKE_REPO_EXISTS": "1", **findings}
+    run = tools.run(DEPLOY, "--image-tag", "def456")
+    line = one_line_refusal(run)
+    assert f"has {counted} finding(s)" in line and "--accept-scan-findings" in line
+    assert not run.called("aws", "cloudformation", "deploy")
+    accepted = tools.run(DEPLOY, "--image-tag", "def456", "--accept-scan-findings")
+    assert accepted.returncode == 0, accepted.stderr
+    assert f"warning: {REGISTRY}/worthy-batch:def456 has {counted}" in accepted.stdout
+    assert accepted.called("aws", "cloudformation", "deploy")
+
+
+def test_a_scan_that_does_not_complete_stops_the_deploy(tools: Tools) -> None:
+    tools.env |= {"FAKE_STACK_EXISTS": "1", "FAKE_REPO_EXISTS": "1", "FAKE_SCAN_FAILS": "1"}
+    run = tools.run(DEPLOY, "--image-tag", "def456")
+    assert "scan of" in one_line_refusal(run) and "did not complete" in run.stderr
+    assert not run.called("aws", "cloudformation", "deploy")
+
+
+def test_a_first_deploy_whose_image_fails_the_scan_leaves_the_schedule_off(tools: Tools) -> None:
+    tools.env["FAKE_HIGH"] = "3"
+    run = tools.run(DEPLOY, "--image-tag", "abc123", *FIRST_DEPLOY)
+    assert "3 HIGH" in one_line_refusal(run)
+    (idle,) = run.called("aws", "cloudformation", "deploy")
+    assert "ScheduleState=DISABLED" in idle
+
+
+def test_a_roll_back_to_an_image_with_findings_is_stopped_too(tools: Tools) -> None:
+    (tools.bin / "docker").unlink()
+    tools.env |= {
+        "FAKE_STACK_EXISTS": "1", "FAKE_REPO_EXISTS": "1", "FAKE_IMAGE_EXISTS": "1",
+        "FAKE_CRITICAL": "1",
+    }  # fmt: skip
+    run = tools.run(DEPLOY, "--skip-build", "--image-tag", "abc123")
+    assert "1 CRITICAL" in one_line_refusal(run)
+    assert not run.called("aws", "cloudformation", "deploy")
 
 
 def test_a_roll_back_deploys_an_existing_tag_without_docker(tools: Tools) -> None:
@@ -275,11 +346,11 @@ def smoke(tools: Tools) -> Tools:
     return tools
 
 
-def test_the_smoke_test_submits_the_planner_for_a_closed_day_by_default(smoke: Tools) -> None:
+def test_the_smoke_test_runs_the_canary_on_the_last_saturday_by_default(smoke: Tools) -> None:
     run = smoke.run(SMOKE, "--profile", "prod", "--region", REGION)
     assert run.returncode == 0, run.stderr
     (submit,) = run.called("worthy-batch")
-    assert submit[1] == "submit" and "--wait" in submit
+    assert submit[1] == "submit" and "--wait" in submit and "--canary" in submit
     run_date = date.fromisoformat(submit[submit.index("--run-date") + 1])
     assert run_date.weekday() == 5 and 0 <= (date.today() - run_date).days < 7
     log = smoke.log.read_text()
@@ -297,6 +368,16 @@ def test_the_smoke_test_refuses_a_market_day_unless_told(smoke: Tools) -> None:
     assert run.returncode == 0, run.stderr
     (submit,) = run.called("worthy-batch")
     assert submit[submit.index("--run-date") + 1] == "2026-11-27"
+    assert "--canary" not in submit, "a market day is planned for real"
+
+
+def test_the_canary_date_can_be_any_weekend_day(smoke: Tools) -> None:
+    run = smoke.run(SMOKE, "--run-date", "2026-11-29", "--timeout", "600")
+    assert run.returncode == 0, run.stderr
+    (submit,) = run.called("worthy-batch")
+    assert submit[1:3] == ["submit", "--canary"]
+    assert submit[submit.index("--run-date") + 1] == "2026-11-29"
+    assert submit[submit.index("--timeout") + 1] == "600"
 
 
 def test_the_smoke_test_needs_a_deployed_stack(smoke: Tools) -> None:

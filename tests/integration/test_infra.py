@@ -161,8 +161,8 @@ def test_the_stack_registers_three_job_definitions_with_retries_and_secrets(
             (r.get("onExitCode"), r.get("onStatusReason"), r["action"].upper())
             for r in definition["retryStrategy"]["evaluateOnExit"]
         }
-        assert {("75", None, "RETRY"), ("65", None, "EXIT"), ("78", None, "EXIT")} <= rules
-        assert (None, "Host EC2*", "RETRY") in rules
+        assert {("75", None, "RETRY"), ("*", None, "EXIT")} <= rules
+        assert (None, "Task failed to start*", "RETRY") in rules
         assert definition["retryStrategy"]["attempts"] == 3
         secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
         assert secrets["DATABASE_URL"] == DATABASE_SECRET
@@ -205,6 +205,7 @@ def test_the_stack_creates_the_roles_with_their_trust(stack: dict[str, str]) -> 
         "PlannerJobRole": "ecs-tasks.amazonaws.com",
         "WorkerJobRole": "ecs-tasks.amazonaws.com",
         "SchedulerRole": "scheduler.amazonaws.com",
+        "EventsSubmitRole": "events.amazonaws.com",
     }
     found = job_definitions()
     planner_role = found["worthy-batch-planner"]["containerProperties"]["jobRoleArn"]
@@ -229,7 +230,11 @@ def test_the_stack_creates_the_repository_logs_and_alarm_plumbing(stack: dict[st
     sns = boto3.client("sns", region_name=REGION)
     assert stack["AlarmTopicArn"] in {t["TopicArn"] for t in sns.list_topics()["Topics"]}
     events = boto3.client("events", region_name=REGION)
-    (rule,) = events.list_rules()["Rules"]
+    rules = {
+        json.loads(r["EventPattern"])["detail"].get("jobDefinition") is None: r
+        for r in events.list_rules()["Rules"]
+    }
+    rule = rules[True]  # the failed-jobs alarm (the other finalizes a failed executor's run)
     pattern = json.loads(rule["EventPattern"])
     assert pattern["detail"] == {
         "status": ["FAILED"],

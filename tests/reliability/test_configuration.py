@@ -48,6 +48,8 @@ MALFORMED = [
     ("LOG_FORMAT", "xml"),
     ("DATABASE_URL", "not-a-dsn"),
     ("DATABASE_URL", f"password={SENTINEL_DATABASE_PASSWORD} host"),
+    ("DATABASE_URL", f'{{"host": "db", "password": "{SENTINEL_DATABASE_PASSWORD}"}}'),
+    ("DATABASE_SSLMODE", "strict"),
     ("FINNHUB_BASE_URL", "ftp://x"),
     ("ALPHA_VANTAGE_BASE_URL", "finnhub.io/api"),
     ("EXCHANGE_RATE_BASE_URL", "http://"),
@@ -112,7 +114,7 @@ def test_each_bad_or_missing_variable_exits_78_naming_it_and_touches_nothing(
         elif "Traceback" in done.out:
             failed[f"{command} {change}"] = "a traceback in the log"
     assert failed == {}
-    assert len(CASES) == 96
+    assert len(CASES) == 104
     assert scalar(db, "SELECT count(*) FROM batch_runs") == 0
     assert aws.object_keys() == []
     jobs = aws.batch().list_jobs(

@@ -113,3 +113,33 @@ def test_an_unreachable_database_exits_75_with_one_line_and_touches_nothing(
     assert done.returncode == 75
     assert len(done.stderr.strip().splitlines()) == 1
     assert "database unavailable after 2 attempt(s)" in done.stderr
+
+
+def test_a_connection_terminated_mid_snapshot_exits_75_and_the_rerun_completes_the_run_once(
+    cli: Runner,
+    db: psycopg2.extensions.connection,
+    aws: AwsStack,
+    market: StubMarketServer,
+    database_dsn: str,
+) -> None:
+    # An RDS failover while the planner streams its snapshot: psycopg2 raises
+    # OperationalError after connecting, which must be exit 75 (retried), not 70.
+    ids = insert_plans(db, many_plans(PLANS, symbols=6, next_run_date=DAY))
+    env = child_env(
+        database_dsn, CHUNK_SIZE="5", WORTHY_FAILPOINTS="planner.mid_manifest@2=pause:60"
+    )
+    args = ["plan", "--run-date", DAY.isoformat(), "--submitter", "local"]
+    child = Child(args, env)
+    child.wait_for("fail point planner.mid_manifest: pausing")
+    assert _terminate(db, "worthy-planner") >= 2  # the run's lock, and the snapshot
+    child.resume()
+    code, _, err = child.finish()
+    assert code == 75, err
+    assert len(err.strip().splitlines()) == 1 and "database unavailable" in err, err
+    assert scalar(db, "SELECT count(*) FROM transactions") == 0
+
+    rerun = cli(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert rows(db, "SELECT status, plans_due FROM batch_runs") == [("succeeded", PLANS)]
+    assert scalar(db, "SELECT count(*) FROM transactions WHERE plan_id = ANY(%s)", (ids,)) == PLANS
+    assert_sound(db, DAY)

@@ -1,4 +1,4 @@
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import holidays
 import pytest
@@ -87,3 +87,24 @@ def test_nasdaq_keeps_the_nyse_calendar_so_its_plans_run_in_the_nyse_run() -> No
     assert run_market_of("XNAS") == "XNYS"
     assert exchanges_of_run("XNYS") == ("XNYS", "XNAS")
     assert exchanges_of_run("XJPX") == ("XJPX",)
+
+
+def test_each_exchange_s_own_module_gives_the_days_financial_holidays_gives() -> None:
+    # calendar_for loads one exchange's module of `holidays` rather than the whole
+    # `holidays.financial` package; the days must be exactly those of the documented
+    # rule, `holidays.financial_holidays(MIC)`.
+    from common.domain.calendar import SUPPORTED_MICS, _exchange_holidays
+
+    for mic in sorted(SUPPORTED_MICS):
+        fast, reference = _exchange_holidays(mic), holidays.financial_holidays(mic)
+        for year in (2024, 2026, 2027, 2030):
+            days = _days(year)
+            assert [d for d in days if d in fast] == [d for d in days if d in reference], (
+                mic,
+                year,
+            )
+
+
+def _days(year: int) -> list[date]:
+    first = date(year, 1, 1)
+    return [first + timedelta(days=n) for n in range((date(year + 1, 1, 1) - first).days)]

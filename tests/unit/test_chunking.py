@@ -5,7 +5,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.domain.chunking import Chunking, Slice, plan_chunks
+from common.domain.chunking import (
+    FARGATE_CHILD,
+    LOCAL_CHILD,
+    ChildCost,
+    Chunking,
+    Slice,
+    chunk_target,
+    plan_chunks,
+)
+from common.domain.models import MAX_CHUNKS
 
 symbol_counts = st.dictionaries(
     st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=4),
@@ -100,3 +109,57 @@ def test_the_same_input_always_chunks_the_same_way() -> None:
 def test_a_non_positive_chunk_size_is_refused(bad: int) -> None:
     with pytest.raises(ValueError):
         plan_chunks({"A": 1}, bad)
+
+
+# -- chunk_target: chunks sized from the work ---------------------------------------------
+
+
+SMALL = ChildCost("a test child", start_seconds=0.5, plans_per_second=5_000, max_plans=60_000)
+
+
+def test_a_tiny_day_is_one_chunk_which_batch_runs_as_a_plain_job() -> None:
+    target = chunk_target(120, max_children=32, cost=SMALL)
+    assert (target.size, target.max_chunks) == (120, 32)
+    assert len(plan_chunks({"A": 70, "B": 50}, target.size, target.max_chunks).chunks) == 1
+
+
+def test_a_million_plans_never_exceed_max_children_or_the_array_limit() -> None:
+    counts = {f"S{i:04d}": 500 for i in range(2_000)}  # 1,000,000 plans
+    for max_children in (1, 2, 32, 500, 50_000):
+        target = chunk_target(1_000_000, max_children=max_children, cost=SMALL)
+        chunks = plan_chunks(counts, target.size, target.max_chunks).chunks
+        assert 1 <= len(chunks) <= min(max_children, MAX_CHUNKS), max_children
+        assert sum(c.items for c in chunks) == 1_000_000
+
+
+def test_chunks_are_no_smaller_than_the_fixed_cost_allows_nor_bigger_than_memory() -> None:
+    assert SMALL.min_plans == 10_000  # 4 * 0.5 s * 5,000 plans/s
+    by_start = chunk_target(95_000, max_children=32, cost=SMALL)
+    assert by_start.size == 10_556 and "start-up" in by_start.why  # 9 children
+    many = chunk_target(1_000_000, max_children=32, cost=SMALL)
+    assert many.size == 31_250 and "MAX_CHILDREN=32" in many.why  # 100 wanted, 32 allowed
+    by_memory = chunk_target(1_050_000, max_children=32, cost=FARGATE_CHILD)
+    assert by_memory.size == 95_455 and "memory" in by_memory.why  # 11 tasks, not 10
+    capped = chunk_target(1_000_000, max_children=4, cost=SMALL)
+    assert capped.size == 250_000 and "MAX_CHILDREN=4" in capped.why
+    assert "may not fit a child's memory" in capped.why
+
+
+def test_a_symbol_bigger_than_the_chunk_is_split() -> None:
+    target = chunk_target(50_000, max_children=32, cost=SMALL)  # 5 chunks of 10,000
+    chunking = plan_chunks({"BIG": 45_000, "SMALL": 5_000}, target.size, target.max_chunks)
+    assert "BIG" in chunking.split_symbols
+    assert max(c.items for c in chunking.chunks) <= target.size
+
+
+def test_chunk_size_overrides_the_sizing() -> None:
+    target = chunk_target(100_000, max_children=2, cost=SMALL, explicit=500)
+    assert (target.size, target.max_chunks) == (500, MAX_CHUNKS)
+    assert "CHUNK_SIZE=500" in target.why
+
+
+def test_the_default_costs_follow_the_measured_figures() -> None:
+    # A local child's fixed cost is under half a second: ~10,000 plans amortize it.
+    assert 5_000 <= LOCAL_CHILD.min_plans <= 20_000
+    # A Fargate task's minute dwarfs its per-plan cost: memory sets its chunk size.
+    assert FARGATE_CHILD.min_plans == FARGATE_CHILD.max_plans == 100_000

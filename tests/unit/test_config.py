@@ -1,3 +1,6 @@
+import json
+
+import psycopg2.extensions
 import pytest
 
 from common.config import load_settings
@@ -17,6 +20,8 @@ ALL_VARIABLES = (
     "ALPHA_VANTAGE_CALLS_PER_DAY",
     "EXCHANGE_RATE_CALLS_PER_DAY",
     "EXECUTOR_TIMEOUT_SECONDS",
+    "DATABASE_SSLMODE",
+    "DATABASE_SSLROOTCERT",
 )
 
 
@@ -101,3 +106,71 @@ def test_a_daily_budget_is_a_count_or_unlimited(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert set(caught.value.problems) == {"EXCHANGE_RATE_CALLS_PER_DAY", "FINNHUB_CALLS_PER_DAY"}
+
+
+RDS_SECRET = {
+    "engine": "postgres",
+    "host": "db.abc123.us-east-1.rds.amazonaws.com",
+    "port": 5432,
+    "username": "worthy_batch",
+    "password": "sentinel-rotated-password",
+    "dbname": "worthy",
+    "dbInstanceIdentifier": "worthy-db",
+}
+
+
+def test_an_rds_json_secret_is_read_as_its_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secrets Manager's structure for RDS PostgreSQL, as managed rotation writes it:
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_secret_json_structure.html"""
+    monkeypatch.setenv("DATABASE_URL", json.dumps(RDS_SECRET | {"port": "6543"}))
+    settings = load_settings()
+    assert settings.database_url is not None
+    params = psycopg2.extensions.parse_dsn(settings.database_url.get_secret_value())
+    assert params == {
+        "host": "db.abc123.us-east-1.rds.amazonaws.com",
+        "port": "6543",
+        "user": "worthy_batch",
+        "password": "sentinel-rotated-password",
+        "dbname": "worthy",
+    }
+
+
+def test_an_rds_secret_without_dbname_or_port_gets_rds_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = {k: v for k, v in RDS_SECRET.items() if k not in ("dbname", "port")}
+    monkeypatch.setenv("DATABASE_URL", json.dumps(secret))
+    settings = load_settings()
+    assert settings.database_url is not None
+    params = psycopg2.extensions.parse_dsn(settings.database_url.get_secret_value())
+    assert (params["dbname"], params["port"]) == ("postgres", "5432")
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        ('{"host": "db", "username": "u", "password": "sentinel-x"', "not valid JSON"),
+        (json.dumps({"host": "db", "password": "sentinel-x"}), "without username"),
+        (json.dumps(RDS_SECRET | {"password": ""}), "without password"),
+        (json.dumps(RDS_SECRET | {"engine": "mysql"}), "not PostgreSQL"),
+        (json.dumps(RDS_SECRET | {"port": "sentinel-port"}), "not a TCP port"),
+    ],
+)
+def test_a_bad_rds_secret_is_named_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, secret: str, problem: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", secret)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert problem in caught.value.problems["DATABASE_URL"]
+    assert "sentinel" not in str(caught.value)
+    assert caught.value.exit_code == ExitCode.CONFIG
+
+
+def test_a_tls_mode_libpq_does_not_know_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_SSLMODE", "verify")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert set(caught.value.problems) == {"DATABASE_SSLMODE"}

@@ -18,6 +18,7 @@ import pytest
 
 from common.cli import build_parser
 from common.config import SECRET_FIELDS
+from common.db import RDS_CA_BUNDLE
 from tests.cfn import ROOT, load_template, resources_of_type
 
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -27,6 +28,7 @@ LOCK = ROOT / "requirements.lock"
 SECRET_NAME = re.compile(r"KEY|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|DATABASE_URL|DSN", re.I)
 PINNED_TAG = re.compile(r":\d+\.\d+\.\d+[\w.-]*$")
 PINNED_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+RDS_CA_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def test_the_build_has_a_build_stage_and_a_separate_runtime_stage(
     ), "the runtime stage copies the installed environment from the build stage"
 
 
-def test_every_base_image_is_pinned_to_an_exact_release_or_a_digest(
+def test_every_base_image_is_pinned_to_an_exact_release_and_its_digest(
     instructions: list[Instruction],
 ) -> None:
     built = stages(instructions)
@@ -108,9 +110,35 @@ def test_every_base_image_is_pinned_to_an_exact_release_or_a_digest(
         if stage.image in names:
             continue
         assert "python" in stage.image and "slim" in stage.image, stage.image
-        assert PINNED_TAG.search(stage.image.split("@")[0]) or PINNED_DIGEST.search(stage.image), (
-            f"{stage.image} floats: pin an exact X.Y.Z tag or a digest"
-        )
+        tag, _, _ = stage.image.partition("@")
+        assert PINNED_TAG.search(tag), f"{stage.image}: pin an exact X.Y.Z tag"
+        assert PINNED_DIGEST.search(stage.image), f"{stage.image}: pin the digest too"
+
+
+def test_the_dockerfile_frontend_is_pinned_by_digest() -> None:
+    """`# syntax=` makes BuildKit pull a frontend image before anything else runs."""
+    first = DOCKERFILE.read_text("utf-8").splitlines()[0]
+    assert re.fullmatch(r"# syntax=docker/dockerfile:\d+\.\d+@sha256:[0-9a-f]{64}", first), first
+
+
+def test_every_download_is_pinned_by_checksum(instructions: list[Instruction]) -> None:
+    """A remote ADD is re-fetched whenever BuildKit decides to; --checksum makes a changed
+    file fail the build instead of entering the image."""
+    for instruction in instructions:
+        if instruction.keyword == "ADD":
+            assert re.search(r"--checksum=sha256:[0-9a-f]{64}\b", instruction.args), instruction
+        if instruction.keyword == "RUN":
+            assert not re.search(r"\b(curl|wget)\b", instruction.args), instruction
+
+
+def test_the_rds_ca_bundle_is_where_the_code_looks_for_it(final: Stage) -> None:
+    """AWS's global bundle, from the URL its TLS page gives:
+    https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html"""
+    adds = [i.args.split() for i in final.instructions if i.keyword == "ADD"]
+    bundles = [a for a in adds if RDS_CA_URL in a]
+    assert len(bundles) == 1, adds
+    assert bundles[0][-1] == RDS_CA_BUNDLE
+    assert "--chmod=0444" in bundles[0], "ADD of a URL writes 0600 root: unreadable by uid 10001"
 
 
 def test_the_image_runs_as_a_non_root_user_that_it_creates(final: Stage) -> None:
@@ -154,9 +182,24 @@ def test_the_build_context_is_an_allow_list(instructions: list[Instruction]) -> 
 
 
 def test_dependencies_come_from_the_lock_with_hashes(instructions: list[Instruction]) -> None:
-    runs = [i.args for i in instructions if i.keyword == "RUN"]
-    assert any("--require-hashes" in r and "-r requirements.lock" in r for r in runs)
-    assert any("--no-deps ." in r for r in runs), "the project installs without re-resolving"
+    installs = [i.args for i in instructions if i.keyword == "RUN" and "pip install" in i.args]
+    assert installs, "nothing is installed?"
+    for install in installs:
+        from_lock = "--require-hashes" in install and "-r requirements.lock" in install
+        # The project itself: no dependencies, no index, and no build isolation, which would
+        # otherwise download an unpinned setuptools to build it.
+        project = all(f in install for f in ("--no-deps", "--no-build-isolation", "--no-index"))
+        assert from_lock or project, install
+    assert any("--no-build-isolation" in i and i.rstrip().split(" && ")[0].endswith(" .")
+               for i in installs), "the project installs without re-resolving"  # fmt: skip
+
+
+def test_the_lock_pins_the_build_backend_with_hashes() -> None:
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["build-system"]
+    wanted = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() for d in build["requires"]}
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", LOCK.read_text("utf-8"), re.M))
+    assert wanted <= {name.lower() for name in pins}, wanted - set(pins)
+    assert "--build-deps-for wheel" in (ROOT / "Makefile").read_text("utf-8"), "make lock keeps it"
 
 
 def test_the_lock_pins_every_runtime_dependency_with_hashes() -> None:
@@ -169,6 +212,23 @@ def test_the_lock_pins_every_runtime_dependency_with_hashes() -> None:
     for block in blocks:
         if "==" in block:
             assert "--hash=sha256:" in block, block.splitlines()[0]
+
+
+def test_every_scratch_mount_is_a_volume_the_non_root_user_can_write(final: Stage) -> None:
+    """With a read-only root, the job definitions mount a bind volume for writes. Fargate
+    makes such a mount root-owned 0755 unless the image declares the path as a VOLUME, whose
+    directory (mode included) it copies in:
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html"""
+    volumes = set()
+    for instruction in final.instructions:
+        if instruction.keyword == "VOLUME":
+            volumes |= set(json.loads(instruction.args))
+    runs = " ".join(i.args for i in final.instructions if i.keyword == "RUN")
+    for name, props in resources_of_type(load_template(), "AWS::Batch::JobDefinition").items():
+        for mount in props["ContainerProperties"]["MountPoints"]:
+            path = mount["ContainerPath"]
+            assert path in volumes, f"{name}: {path} is not a VOLUME of the image"
+            assert re.search(rf"chmod 1777 {re.escape(path)}\b", runs), f"{path} not 1777"
 
 
 def test_the_entrypoint_is_the_installed_console_script(final: Stage) -> None:
@@ -198,3 +258,23 @@ def test_every_job_definition_runs_a_real_subcommand() -> None:
         for arg in command:
             if arg.startswith("Ref::"):
                 assert arg.removeprefix("Ref::") in props.get("Parameters", {}), (name, arg)
+
+
+def test_the_build_compiles_every_module_the_read_only_containers_will_import(
+    instructions: list[Instruction], final: Stage
+) -> None:
+    # The job definitions make the root filesystem read-only: a .pyc that is not in
+    # the image is compiled again by every child that imports its module.
+    build = stages(instructions)[0]
+    runs = [i.args for i in build.instructions if i.keyword == "RUN"]
+    installed = next(n for n, r in enumerate(runs) if "pip install" in r and " . " in f"{r} ")
+    compiled = [
+        n
+        for n, r in enumerate(runs)
+        if "compileall" in r and "/opt/worthy-batch" in r and "unchecked-hash" in r
+    ]
+    assert compiled and compiled[0] > installed, "compileall after the project is installed"
+    copies = [i.args for i in final.instructions if i.keyword == "COPY"]
+    assert any(c.startswith("--from=build /opt/worthy-batch") for c in copies)
+    environment = " ".join(i.args for i in final.instructions if i.keyword == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in environment  # nothing to write, and nowhere to

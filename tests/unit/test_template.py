@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +19,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from common.config import SECRET_FIELDS, Settings
+from common.heartbeat import HEARTBEAT_METRIC
+from common.logging import METRICS_NAMESPACE
 from tests.cfn import (
+    ROOT,
     as_list,
     load_template,
     policy_documents,
@@ -118,7 +122,7 @@ def test_only_the_planner_submits_and_only_executors_and_the_finalizer(
         + [JOB_DEFINITION.format(stage) for stage in ("executor", "finalizer")]
         + [JOB_DEFINITION.format(stage) + ":*" for stage in ("executor", "finalizer")]
     )
-    assert planner["batch:DescribeJobs"] == ["*"]
+    assert planner["batch:ListJobs"] == ["*"], "BatchSubmitter finds a job by name first"
     worker = allowed(template, "WorkerJobRole")
     assert not [action for action in worker if action.startswith("batch:")]
 
@@ -143,13 +147,78 @@ def test_jobs_reach_s3_under_the_runs_prefix_only(template: dict[str, Any]) -> N
             "s3:PutObject": ["<RunsBucket.Arn>/recurring-investments/*"],
             "s3:ListBucket": ["<RunsBucket.Arn>"],
         }, role
+
+
+def test_a_missing_result_file_reads_as_404_not_403(template: dict[str, Any]) -> None:
+    """finalize reads results/N.json of chunks that never finished. AWS's rule (GetObject,
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html): "If the object you
+    request doesn't exist, the error that Amazon S3 returns depends on whether you also have
+    the s3:ListBucket permission": 404 with it, 403 without. The rule names the permission
+    on the bucket; a GetObject request has no s3:prefix key, so a ListBucket grant under an
+    s3:prefix condition would not count. Hence an unconditional grant on the bucket."""
     listing = [
         s
         for s in statements(resource(template, "RunsAccessPolicy")["PolicyDocument"])
-        if s["Action"] == "s3:ListBucket"
+        if "s3:ListBucket" in as_list(s["Action"])
     ]
-    condition = resolve(template, listing[0]["Condition"])
-    assert condition == {"StringLike": {"s3:prefix": "recurring-investments/*"}}
+    assert len(listing) == 1
+    assert "Condition" not in listing[0]
+    assert resolve(template, listing[0]["Resource"]) == "<RunsBucket.Arn>"
+
+
+# Every AWS call the code in the containers makes, as IAM actions (HeadObject needs
+# s3:GetObject; `submit --wait`'s DescribeJobs and GetLogEvents run on an operator's machine).
+CONTAINER_CALLS = {
+    "PlannerJobRole": {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+        "batch:SubmitJob",
+        "batch:ListJobs",
+        "batch:DescribeJobs",
+    },
+    "WorkerJobRole": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
+}
+
+
+@pytest.mark.parametrize("role", sorted(CONTAINER_CALLS))
+def test_job_roles_grant_no_action_the_code_never_calls(
+    template: dict[str, Any], role: str
+) -> None:
+    assert set(allowed(template, role)) == CONTAINER_CALLS[role]
+
+
+# boto3 method -> the IAM action it needs.
+BOTO_ACTIONS = {
+    "put_object": "s3:PutObject",
+    "get_object": "s3:GetObject",
+    "head_object": "s3:GetObject",
+    "list_objects_v2": "s3:ListBucket",
+    "delete_object": "s3:DeleteObject",
+    "submit_job": "batch:SubmitJob",
+    "list_jobs": "batch:ListJobs",
+    "describe_jobs": "batch:DescribeJobs",
+    "get_log_events": "logs:GetLogEvents",
+}
+# What runs inside the job containers (the operator commands in common/ops run elsewhere,
+# except finalize, which is the finalizer job).
+CONTAINER_CODE = ("planner", "executor", "common/submitters", "common/manifest_store.py",
+                  "common/ops/finalize.py")  # fmt: skip
+
+
+def test_the_code_in_the_containers_calls_only_what_the_roles_grant() -> None:
+    called = set()
+    for part in CONTAINER_CODE:
+        path = ROOT / part
+        for source in [path] if path.is_file() else sorted(path.rglob("*.py")):
+            text = source.read_text("utf-8")
+            paginated = re.findall(r"get_paginator\(\s*\"(\w+)\"", text)
+            for method in [*re.findall(r"\.(\w+)\(", text), *paginated]:
+                if method in BOTO_ACTIONS:
+                    called.add(BOTO_ACTIONS[method])
+    granted = set().union(*CONTAINER_CALLS.values())
+    assert called - {"s3:ListBucket"} <= granted, called - granted
+    assert granted - {"s3:ListBucket"} <= called, f"granted, never called: {granted - called}"
 
 
 def test_the_execution_role_reads_the_two_secrets_and_this_repository_only(
@@ -212,8 +281,10 @@ def test_each_container_gets_the_plain_settings_it_needs(
 
 
 def batch_decision(rules: list[dict[str, str]], exit_code: int | None, status_reason: str) -> str:
-    """What AWS Batch does after a failed attempt: the first matching rule wins
-    and, when none matches, the job is retried (API EvaluateOnExit)."""
+    """What AWS Batch does after a failed attempt: the first rule whose conditions all match
+    wins and, when none matches, the job is retried. An exit code that does not exist has no
+    decimal representation, so it matches no OnExitCode pattern.
+    https://docs.aws.amazon.com/batch/latest/APIReference/API_EvaluateOnExit.html"""
     for rule in rules:
         conditions = []
         if "OnExitCode" in rule:
@@ -227,21 +298,42 @@ def batch_decision(rules: list[dict[str, str]], exit_code: int | None, status_re
     return "RETRY"
 
 
+EXITED = "Essential container in task exited"
+
+
 @pytest.mark.parametrize(
     ("exit_code", "status_reason", "action"),
     [
-        (75, "Essential container in task exited", "RETRY"),
-        (65, "Essential container in task exited", "EXIT"),
-        (78, "Essential container in task exited", "EXIT"),
-        (70, "Essential container in task exited", "EXIT"),
-        (1, "Essential container in task exited", "EXIT"),
+        (75, EXITED, "RETRY"),
+        (65, EXITED, "EXIT"),
+        (78, EXITED, "EXIT"),
+        (70, EXITED, "EXIT"),
+        (1, EXITED, "EXIT"),
         (137, "OutOfMemoryError: Container killed due to memory usage", "EXIT"),
-        (None, "Host EC2 (instance i-0123456789abcdef0) terminated.", "RETRY"),
+        # Batch's attempt status when Fargate never started the container; the container's
+        # own reason (CannotPullContainerError: ..., ResourceInitializationError: ...) is a
+        # separate field. https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html
         (None, "Task failed to start", "RETRY"),
+        # ENI attachment timeout, quoted from AWS re:Post "resolve network interface
+        # provision errors for Amazon ECS on Fargate" (via
+        # https://zenn.dev/mn87/articles/89a72e76e86c59).
+        (None, "Timeout waiting for network interface provisioning to complete.", "RETRY"),
+        # Task retirement: the stoppedReason AWS documents in
+        # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-maintenance.html;
+        # the container may have been stopped with SIGTERM and report 143.
+        (
+            143,
+            "ECS is performing maintenance on the underlying infrastructure hosting the task",
+            "RETRY",
+        ),
+        # Any other stop without an exit code (e.g. a stopped-reason prefix from
+        # https://docs.aws.amazon.com/AmazonECS/latest/userguide/stopped-task-error-codes.html
+        # surfacing as the status) matches no rule: Batch retries it.
         (None, "ResourceInitializationError: unable to pull secrets or registry auth", "RETRY"),
+        (None, "CannotPullContainerError: ref pull has been retried 1 time(s)", "RETRY"),
     ],
 )
-def test_retries_follow_the_exit_codes(
+def test_retries_follow_the_exit_codes_and_fargate_infrastructure_failures(
     job_definitions: dict[str, dict[str, Any]],
     exit_code: int | None,
     status_reason: str,
@@ -249,10 +341,35 @@ def test_retries_follow_the_exit_codes(
 ) -> None:
     for stage, props in job_definitions.items():
         strategy = props["RetryStrategy"]
-        assert len(strategy["EvaluateOnExit"]) <= 5, "Batch accepts five rules"
-        assert 2 <= strategy["Attempts"] <= 10
         got = batch_decision(strategy["EvaluateOnExit"], exit_code, status_reason)
         assert got == action, f"{stage}: exit {exit_code} / {status_reason!r}"
+
+
+# API_EvaluateOnExit: onStatusReason and onReason "can contain letters, numbers, periods (.),
+# colons (:), and white space ... can optionally end with an asterisk (*)"; onExitCode "can
+# contain only numbers, and can end with an asterisk (*)"; up to 5 rules (RetryStrategy).
+REASON_GLOB = re.compile(r"^[A-Za-z0-9.: \t]{0,511}\*?$")
+EXIT_CODE_GLOB = re.compile(r"^[0-9]{0,511}\*?$")
+
+
+def test_retry_rules_are_valid_batch_syntax_and_the_same_for_every_job(
+    job_definitions: dict[str, dict[str, Any]],
+) -> None:
+    strategies = {stage: props["RetryStrategy"] for stage, props in job_definitions.items()}
+    assert len({json.dumps(s, sort_keys=True) for s in strategies.values()}) == 1, strategies
+    strategy = strategies["planner"]
+    assert 2 <= strategy["Attempts"] <= 10
+    rules = strategy["EvaluateOnExit"]
+    assert len(rules) <= 5, "Batch accepts five rules"
+    for rule in rules:
+        assert rule["Action"] in ("RETRY", "EXIT")
+        assert set(rule) - {"Action"} <= {"OnExitCode", "OnStatusReason", "OnReason"}, rule
+        for key in ("OnStatusReason", "OnReason"):
+            if key in rule:
+                assert REASON_GLOB.match(rule[key]), rule
+        if "OnExitCode" in rule:
+            assert EXIT_CODE_GLOB.match(rule["OnExitCode"]), rule
+        assert not rule.get("OnStatusReason", "").startswith("Host EC2"), "never on Fargate"
 
 
 def test_jobs_are_small_fargate_containers_with_timeouts(
@@ -265,7 +382,17 @@ def test_jobs_are_small_fargate_containers_with_timeouts(
         sizes = {
             r["Type"]: r["Value"] for r in props["ContainerProperties"]["ResourceRequirements"]
         }
-        assert sizes == {"VCPU": "0.25", "MEMORY": "512"}, stage
+        # The planner is sized for a million plans (its workers follow its cgroup);
+        # executor children and the finalizer stay small.
+        expected = (
+            {"VCPU": "2", "MEMORY": "4096"}
+            if stage == "planner"
+            else {
+                "VCPU": "0.25",
+                "MEMORY": "512",
+            }
+        )
+        assert sizes == expected, stage
         logs = props["ContainerProperties"]["LogConfiguration"]
         assert logs["Options"]["awslogs-group"] == "<LogGroup>"
         assert logs["Options"]["awslogs-stream-prefix"] == stage
@@ -275,6 +402,50 @@ def test_jobs_are_small_fargate_containers_with_timeouts(
         "executor": ["execute"],
         "finalizer": ["finalize", "--run-id", "Ref::run_id"],
     }
+
+
+def test_containers_run_read_only_with_a_scratch_volume_and_an_init_process(
+    job_definitions: dict[str, dict[str, Any]],
+) -> None:
+    """ReadonlyRootFilesystem, and a named volume without Host (Host "isn't applicable to jobs
+    that are running on Fargate resources"; a name alone is a bind mount on the task's
+    ephemeral storage; Tmpfs isn't applicable to Fargate either):
+    https://docs.aws.amazon.com/batch/latest/APIReference/API_Volume.html,
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html.
+    InitProcessEnabled carries no Fargate restriction:
+    https://docs.aws.amazon.com/batch/latest/APIReference/API_LinuxParameters.html"""
+    for stage, props in job_definitions.items():
+        container = props["ContainerProperties"]
+        assert container["ReadonlyRootFilesystem"] is True, stage
+        assert container["LinuxParameters"] == {"InitProcessEnabled": True}, stage
+        volumes = {v["Name"]: v for v in container["Volumes"]}
+        assert all(set(v) == {"Name"} for v in volumes.values()), f"{stage}: no Host on Fargate"
+        mounts = container["MountPoints"]
+        assert mounts == [{"SourceVolume": "scratch", "ContainerPath": "/tmp", "ReadOnly": False}]
+        assert set(volumes) == {m["SourceVolume"] for m in mounts}, stage
+
+
+def test_a_job_stuck_runnable_for_a_reason_batch_can_act_on_is_cancelled(
+    template: dict[str, Any],
+) -> None:
+    """https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html:
+    for Fargate queues the only action is CANCEL; the reasons that support the action are
+    CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY, MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE,
+    MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT (and an EC2-only one); MaxTimeSeconds is 600 to
+    86,400 (https://docs.aws.amazon.com/batch/latest/APIReference/API_JobStateTimeLimitAction.html).
+    A cancelled job ends FAILED, which the JobFailedRule pattern (status FAILED) matches."""
+    actions = resource(template, "JobQueue")["JobStateTimeLimitActions"]
+    supported = {
+        "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",
+        "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+        "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+    }
+    assert {a["Reason"] for a in actions} == supported
+    for action in actions:
+        assert action["Action"] == "CANCEL" and action["State"] == "RUNNABLE", action
+        assert 600 <= action["MaxTimeSeconds"] <= 86_400, action
+    rule = resolve(template, resource(template, "JobFailedRule"))
+    assert rule["EventPattern"]["detail"]["status"] == ["FAILED"]
 
 
 def test_the_compute_environment_is_fargate_capped_by_max_vcpus(template: dict[str, Any]) -> None:
@@ -349,8 +520,121 @@ def test_failed_jobs_of_this_queue_reach_the_alarm_email(template: dict[str, Any
     }
     assert publishers == {
         "events.amazonaws.com": "<JobFailedRule.Arn>",
-        "cloudwatch.amazonaws.com": "<ScheduleDeadLetterAlarm.Arn>",
+        "cloudwatch.amazonaws.com": [
+            "<ScheduleDeadLetterAlarm.Arn>",
+            "<RunHeartbeatAlarm.Arn>",
+            "<RunIncompleteAlarm.Arn>",
+        ],
     }
+
+
+def test_a_partial_or_failed_run_alarms(template: dict[str, Any]) -> None:
+    alarm = resolve(template, resource(template, "RunIncompleteAlarm"))
+    # The finalizer's EMF line: namespace WorthyBatch, dimensions market and stage.
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("WorthyBatch", "run_incomplete")
+    assert alarm["Dimensions"] == [
+        {"Name": "market", "Value": "XNYS"},
+        {"Name": "stage", "Value": "finalizer"},
+    ]
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
+    assert alarm["AlarmActions"] == ["<AlarmTopic>"]
+
+
+def test_a_failed_executor_job_submits_the_finalizer_of_its_run(
+    template: dict[str, Any],
+) -> None:
+    # A failed array makes Batch fail its dependent finalizer without running it
+    # (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html), so
+    # the stack submits the finalizer itself; tests/unit/test_batch_rules.py plays it.
+    rule = resolve(template, resource(template, "FinalizeAfterFailedExecutorRule"))
+    detail = rule["EventPattern"]["detail"]
+    assert detail["status"] == ["FAILED"] and detail["jobQueue"] == ["<JobQueue>"]
+    assert detail["jobDefinition"] == [
+        {"prefix": "arn:aws:batch:us-east-1:123456789012:job-definition/worthy-batch-executor:"}
+    ]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == "<JobQueue>" and target["RoleArn"] == "<EventsSubmitRole.Arn>"
+    assert target["BatchParameters"]["JobDefinition"] == "worthy-batch-finalizer"
+    assert target["InputTransformer"]["InputPathsMap"] == {"run_id": "$.detail.parameters.run_id"}
+    role = resolve(template, resource(template, "EventsSubmitRole"))
+    (statement,) = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "batch:SubmitJob"
+    assert all("finalizer" in r or r == "<JobQueue>" for r in statement["Resource"])
+
+
+def test_the_executor_knows_its_attempt_budget(
+    job_definitions: dict[str, dict[str, Any]], template: dict[str, Any]
+) -> None:
+    props = resolve(template, job_definitions["executor"])
+    environment = {v["Name"]: v["Value"] for v in props["ContainerProperties"]["Environment"]}
+    assert int(environment["JOB_ATTEMPTS"]) == props["RetryStrategy"]["Attempts"]
+
+
+# The expression evaluated the way metric math does, point by point: DAY() is the ISO
+# weekday of the point's UTC timestamp (Monday = 1) and HOUR() its UTC hour, as in AWS's
+# tutorial https://docs.aws.amazon.com/IDR/latest/userguide/suppress-alarms-tutorial-suppress.html
+# ("DAY(m1) == 2: Ensures that it's Tuesday (Monday = 1, Sunday = 7)"); FILL(m, 0) gives
+# the hours without a heartbeat the value 0.
+def heartbeat_alarm_fires(alarm: dict[str, Any], heartbeats: set[datetime], at: datetime) -> bool:
+    """Whether the alarm is in ALARM at `at` (UTC), with heartbeats logged at `heartbeats`:
+    the last EvaluationPeriods hourly points, DatapointsToAlarm of them below Threshold."""
+    (due,) = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    match = re.fullmatch(
+        r"IF\(DAY\(hourly\) <= 5 && HOUR\(hourly\) >= \((\d+) - (\d+)\) "
+        r"&& HOUR\(hourly\) < (\d+), hourly, 1\)",
+        " ".join(due["Expression"].split()),
+    )
+    assert match, due["Expression"]
+    deadline, window, deadline_again = map(int, match.groups())
+    assert deadline == deadline_again
+    points = []
+    end = at.replace(minute=0, second=0, microsecond=0)
+    for back in range(int(alarm["EvaluationPeriods"]), 0, -1):
+        start = end - timedelta(hours=back)
+        count = sum(1 for h in heartbeats if start <= h < start + timedelta(hours=1))
+        in_window = start.isoweekday() <= 5 and deadline - window <= start.hour < deadline
+        points.append(count if in_window else 1)
+    breaching = [p < alarm["Threshold"] for p in points]
+    assert alarm["ComparisonOperator"] == "LessThanThreshold"
+    return sum(breaching) >= int(alarm["DatapointsToAlarm"])
+
+
+NY = ZoneInfo("America/New_York")
+
+
+def new_york(day: str, hour: int, minute: int) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=NY).astimezone(UTC)
+
+
+def test_the_dead_man_alarm_pages_when_a_weekday_has_no_heartbeat_by_the_deadline(
+    template: dict[str, Any],
+) -> None:
+    """TreatMissingData breaching: "Missing data points are treated as 'bad' and breaching
+    the threshold" (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarms-and-missing-data.html)."""
+    alarm = resolve(template, resource(template, "RunHeartbeatAlarm"), PARAMETERS)
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["AlarmActions"] == ["<AlarmTopic>"]
+    (stat,) = [m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m]
+    assert stat["Metric"]["Namespace"] == METRICS_NAMESPACE
+    assert stat["Metric"]["MetricName"] == HEARTBEAT_METRIC
+    assert stat["Metric"]["Dimensions"] == [{"Name": "market", "Value": "XNYS"}]
+    assert (stat["Period"], stat["Stat"]) == (3600, "Sum")
+    # Winter (EST) and summer (EDT): the run finishes a few minutes after 09:35 New York.
+    for day in ("2026-12-01", "2026-07-14"):  # a Tuesday each
+        on_time = {new_york(day, 9, 41)}
+        late = {new_york(day, 12, 55)}  # after 17:00 UTC in winter, 16:55 UTC in summer
+        deadline = datetime.fromisoformat(day).replace(hour=17, minute=5, tzinfo=UTC)
+        assert not heartbeat_alarm_fires(alarm, on_time, deadline), day
+        assert heartbeat_alarm_fires(alarm, set(), deadline), day
+        # Before the window ends, and on the evening after, a missing run does not page (yet/again).
+        assert not heartbeat_alarm_fires(alarm, set(), deadline - timedelta(hours=3)), day
+        assert not heartbeat_alarm_fires(alarm, set(), deadline + timedelta(hours=6)), day
+        if day == "2026-12-01":
+            assert heartbeat_alarm_fires(alarm, late, deadline), "a run done after 12:00 EST"
+    # A weekend has no schedule and no heartbeat, and never pages.
+    for saturday_hour in range(24):
+        at = datetime(2026, 12, 5, saturday_hour, 5, tzinfo=UTC)
+        assert not heartbeat_alarm_fires(alarm, set(), at), at
 
 
 # ---------------------------------------------------------------------- storage

@@ -1,0 +1,67 @@
+"""`plan --canary`: the smoke test's probe through every role, buying nothing.
+
+On a Saturday or Sunday (no real run exists for a weekend day) the planner
+writes a run with one empty chunk, marked `canary`, and submits its executor
+and finalizer as for any run: that exercises the planner's SubmitJob, the
+executor's secrets (it checks every provider key is set, and calls no
+provider: the chunk is empty), its S3 reads and result write, and the
+finalizer's report. The finalizer then deletes the run's rows; the smoke test
+deletes its files.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from common.domain.calendar import SATURDAY
+from common.domain.models import RunManifest, run_id_for
+from common.errors import ConfigError
+from common.manifest_store import RunLocation, encode_chunk
+from common.runs import CANARY, PLANNING, SUBMITTED, SUBMITTING, RunRepository
+from common.submitters import RunToSubmit
+from planner.service import PlannerDeps, PlanResult
+
+
+def plan_canary(
+    deps: PlannerDeps, runs: RunRepository, market: str, run_date: date, tag: str
+) -> PlanResult:
+    """Write and submit the canary run of `run_date`; `tag` makes its job names unique."""
+    if run_date.weekday() < SATURDAY:
+        raise ConfigError(
+            {"--run-date": f"{run_date} is a weekday; a canary runs on a Saturday or Sunday"}
+        )
+    assert deps.store is not None and deps.submitter is not None
+    run_id = run_id_for(market, run_date)
+    where = RunLocation.for_run(deps.bucket, deps.prefix, market, run_date, run_id)
+    runs.lock(run_id)
+    try:
+        # An earlier canary's leftovers, or that weekend day's market_closed record.
+        runs.delete_canary(run_id)
+        runs.claim(run_id, market, run_date)
+        runs.set_status(run_id, PLANNING, detail=CANARY)
+        chunk = deps.store.put_chunk(where, 0, encode_chunk([]), items=0, symbols=0)
+        manifest = RunManifest(
+            schema_version=1,
+            run_id=run_id,
+            market=market,
+            run_date=run_date,
+            created_at=deps.clock(),
+            item_count=0,
+            chunk_count=1,
+            chunks=[chunk],
+        )
+        deps.store.put_manifest(where, manifest)
+        runs.record_manifested(
+            run_id, manifest_uri=where.manifest_uri, plans_due=0, invalid_plans=0, chunks=[chunk]
+        )
+        runs.set_status(run_id, SUBMITTING)
+        message = deps.submitter.submit(
+            RunToSubmit(run_id, where.manifest_uri, 1, label=f"{run_id}-canary-{tag}"),
+            lambda **jobs: runs.record_job(run_id, **jobs),
+        )
+        runs.advance(run_id, SUBMITTING, SUBMITTED)
+    finally:
+        runs.unlock(run_id)
+    return PlanResult(
+        run_id, SUBMITTED, f"canary {run_id}: one empty chunk; {message}", 0, 1, where.manifest_uri
+    )

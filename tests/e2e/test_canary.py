@@ -1,0 +1,179 @@
+"""The smoke test's canary through the CLI: `plan --canary` writes a run with one empty
+chunk and submits its executor and finalizer; the executor checks every provider key and
+calls no provider; the finalizer writes the report and deletes the run's rows."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date
+from typing import Any
+
+import psycopg2.extensions
+import pytest
+
+from common.errors import JobFailed
+from common.manifest_store import RunLocation
+from common.ops.canary import run_canary
+from common.stubs.market_server import StubMarketServer
+from tests.conftest import AwsStack
+from tests.e2e.conftest import Runner
+from tests.factories import insert_plans, many_plans, rows, scalar
+
+SATURDAY = "2026-11-28"
+RUN = "XNYS-20261128"
+PREFIX = f"recurring-investments/XNYS/{SATURDAY}/{RUN}"
+
+
+def _batch_env(aws: AwsStack) -> dict[str, str]:
+    return {
+        **aws.env,
+        "BATCH_JOB_QUEUE": aws.queue,
+        "EXECUTOR_JOB_DEFINITION": aws.executor_definition,
+        "FINALIZER_JOB_DEFINITION": aws.finalizer_definition,
+        "AWS_BATCH_JOB_ID": "planner-job-1",  # as inside Batch: it tags the canary's jobs
+        "DATABASE_SSLMODE": "disable",  # inside Batch TLS would be verify-full
+    }
+
+
+def test_the_canary_exercises_every_stage_buys_nothing_and_leaves_no_rows(
+    cli: Runner,
+    db: psycopg2.extensions.connection,
+    aws: AwsStack,
+    market: StubMarketServer,
+) -> None:
+    insert_plans(db, many_plans(5, symbols=3))  # due plans that a canary must not touch
+    planned = cli("plan", "--canary", "--run-date", SATURDAY, env=_batch_env(aws))
+    assert planned.returncode == 0, planned.stderr
+    jobs = aws.batch().list_jobs(
+        jobQueue=aws.queue, filters=[{"name": "JOB_NAME", "values": ["worthy-*"]}]
+    )["jobSummaryList"]
+    assert sorted(j["jobName"] for j in jobs) == [
+        f"worthy-execute-{RUN}-canary-planner-job-1",
+        f"worthy-finalize-{RUN}-canary-planner-job-1",
+    ]
+    manifest = json.loads(aws.objects()[f"{PREFIX}/run.json"])
+    assert (manifest["item_count"], manifest["chunk_count"]) == (0, 1)
+    assert rows(db, "SELECT status, detail FROM batch_runs") == [("submitted", "canary")]
+
+    # What the two jobs run (moto's Batch runs no containers).
+    executed = cli("execute", "--run-id", RUN, env={**aws.env, "CHUNK_INDEX": "0"})
+    assert executed.returncode == 0, executed.stderr
+    assert "canary: every provider key is set" in executed.stdout
+    finalized = cli("finalize", "--run-id", RUN, env=aws.env)
+    assert finalized.returncode == 0, finalized.stderr
+
+    report = json.loads(aws.objects()[f"{PREFIX}/report.json"])
+    assert report["status"] == "succeeded"
+    assert report["outcomes"] == {"purchased": 0, "skipped": 0, "failed": 0}
+    assert f"{PREFIX}/results/00000.json" in aws.object_keys()
+    assert market.calls() == 0, "no provider was called"
+    for table in ("batch_runs", "batch_chunks", "plan_executions", "transactions", "run_quotes"):
+        assert scalar(db, f"SELECT count(*) FROM {table}") == 0, table
+
+
+def test_the_canary_executor_refuses_to_run_without_every_provider_key(
+    cli: Runner,
+    db: psycopg2.extensions.connection,
+    aws: AwsStack,
+    market: StubMarketServer,
+) -> None:
+    assert cli("plan", "--canary", "--run-date", SATURDAY, env=_batch_env(aws)).returncode == 0
+    done = cli("execute", "--run-id", RUN, env={**aws.env, "EXCHANGE_RATE_API_KEY": ""})
+    assert done.returncode == 78, done.stderr
+    assert "EXCHANGE_RATE_API_KEY: missing (the canary checks all)" in done.stderr
+
+
+def test_a_canary_on_a_weekday_is_refused(cli: Runner, aws: AwsStack) -> None:
+    done = cli("plan", "--canary", "--run-date", "2026-11-27", env=_batch_env(aws))
+    assert done.returncode == 78
+    assert "2026-11-27 is a weekday; a canary runs on a Saturday or Sunday" in done.stderr
+
+
+def test_a_second_canary_for_the_same_day_starts_afresh(
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack
+) -> None:
+    first = cli("plan", "--canary", "--run-date", SATURDAY, env=_batch_env(aws))
+    second = cli(
+        "plan", "--canary", "--run-date", SATURDAY,
+        env={**_batch_env(aws), "AWS_BATCH_JOB_ID": "planner-job-2"},
+    )  # fmt: skip
+    assert (first.returncode, second.returncode) == (0, 0), second.stderr
+    assert scalar(db, "SELECT count(*) FROM batch_runs") == 1
+    names = [
+        j["jobName"]
+        for j in aws.batch().list_jobs(
+            jobQueue=aws.queue, filters=[{"name": "JOB_NAME", "values": ["worthy-finalize-*"]}]
+        )["jobSummaryList"]
+    ]
+    assert sorted(names) == [
+        f"worthy-finalize-{RUN}-canary-planner-job-1",
+        f"worthy-finalize-{RUN}-canary-planner-job-2",
+    ]
+
+
+class CanaryJobsRunOnSubmit:
+    """moto's Batch (without Docker) runs no container and marks jobs SUCCEEDED: run what
+    the canary's three jobs would run, through the CLI against the same moto and database,
+    when its planner job is submitted (the Batch client itself is moto's)."""
+
+    def __init__(self, batch: Any, cli: Runner, env: dict[str, str]) -> None:
+        self._batch, self._cli, self._env = batch, cli, env
+
+    def submit_job(self, **request: Any) -> Any:
+        response = self._batch.submit_job(**request)
+        command = request["containerOverrides"]["command"]
+        job_env = {**self._env, "AWS_BATCH_JOB_ID": response["jobId"]}
+        for argv in (command, ["execute", "--run-id", RUN], ["finalize", "--run-id", RUN]):
+            done = self._cli(*argv, env=job_env)
+            assert done.returncode == 0, done.stderr
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._batch, name)
+
+
+def test_submit_canary_follows_the_jobs_checks_the_report_and_deletes_every_version(
+    cli: Runner,
+    db: psycopg2.extensions.connection,
+    aws: AwsStack,
+    market: StubMarketServer,
+) -> None:
+    s3 = aws.s3()
+    s3.put_bucket_versioning(Bucket=aws.bucket, VersioningConfiguration={"Status": "Enabled"})
+    keep = "recurring-investments/XNYS/2026-11-27/keep.json"
+    s3.put_object(Bucket=aws.bucket, Key=keep, Body=b"")
+    batch = CanaryJobsRunOnSubmit(aws.batch(), cli, _batch_env(aws))
+    out = io.StringIO()
+    report = run_canary(
+        batch, aws.client("logs"), s3,
+        queue=aws.queue, definition=aws.executor_definition,
+        where=RunLocation.for_run(aws.bucket, "recurring-investments", "XNYS",
+                                  date(2026, 11, 28), RUN),
+        market="XNYS", run_date=date(2026, 11, 28), timeout=60, out=out, poll=0.2,
+    )  # fmt: skip
+    assert report["run_id"] == RUN and report["status"] == "succeeded"
+    text = out.getvalue()
+    assert "following the canary's finalizer" in text
+    assert f"canary {RUN} succeeded" in text
+    versions = s3.list_object_versions(Bucket=aws.bucket)
+    left = {v["Key"] for v in [*versions.get("Versions", []), *versions.get("DeleteMarkers", [])]}
+    assert left == {keep}, "only the canary's files go"
+    assert scalar(db, "SELECT count(*) FROM batch_runs") == 0
+
+
+def test_a_canary_whose_planner_fails_still_deletes_its_files(aws: AwsStack) -> None:
+    s3 = aws.s3()
+    where = RunLocation.for_run(
+        aws.bucket, "recurring-investments", "XNYS", date(2026, 11, 28), RUN
+    )
+    s3.put_object(Bucket=aws.bucket, Key=where.manifest_uri.split("/", 3)[3], Body=b"{}")
+    out = io.StringIO()
+    with pytest.raises(JobFailed, match="no finalizer"):
+        run_canary(
+            aws.batch(), aws.client("logs"), s3,
+            queue=aws.queue, definition=aws.executor_definition, where=where,
+            market="XNYS", run_date=date(2026, 11, 28), timeout=60, out=out, poll=0.2,
+        )  # fmt: skip
+    assert aws.object_keys() == []
+    assert "deleted 1 object version(s)" in out.getvalue()

@@ -1,0 +1,34 @@
+"""The run's heartbeat: the metric the stack's RunHeartbeatAlarm waits for."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, date, datetime
+
+from common.heartbeat import HEARTBEAT_METRIC, emit_heartbeat
+from common.logging import METRICS_NAMESPACE, setup_logging
+
+# 2026-12-01 20:00 in New York is already 2026-12-02 in UTC.
+EVENING = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
+
+
+def test_a_run_of_today_in_the_markets_time_zone_beats_once_as_an_emf_metric() -> None:
+    stream = io.StringIO()
+    setup_logging("json", stream)
+    assert emit_heartbeat("XNYS", date(2026, 12, 1), EVENING)
+    (line,) = stream.getvalue().splitlines()
+    document = json.loads(line)
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == METRICS_NAMESPACE
+    assert directive["Dimensions"] == [["market"]]
+    assert directive["Metrics"] == [{"Name": HEARTBEAT_METRIC, "Unit": "Count"}]
+    assert (document["market"], document[HEARTBEAT_METRIC]) == ("XNYS", 1)
+
+
+def test_a_run_of_another_day_does_not_beat_for_today() -> None:
+    stream = io.StringIO()
+    setup_logging("json", stream)
+    assert not emit_heartbeat("XNYS", date(2026, 12, 2), EVENING)
+    assert not emit_heartbeat("XNYS", date(2026, 11, 27), EVENING)
+    assert stream.getvalue() == ""
