@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 SAFETY_SECONDS_PER_MINUTE = 1.0  # slots of L calls span 61 s, not 60
 LATE_GRACE_SECONDS = 0.25  # a slot may be used this long after its time, never later
-MAX_BLOCK = 50  # slots a child holds at once, at most
+MAX_BLOCK = 200  # slots a child holds at once, at most (a second's worth at 12,000/min)
 
 
 def spacing(calls_per_minute: int) -> float:

@@ -36,11 +36,14 @@ class ProviderQuota:
     """One provider's calls from this process, paced and counted with every other process.
 
     `acquire` counts the call against the daily budget (when there is one),
-    then waits for a call slot. Slots are leased from the store a block at a
-    time (about a second's worth of calls, no more than the callers waiting
-    for one), so a fast provider costs one round trip per block. A slot found
-    late is thrown away and another taken: a call is never sent late, so a
-    caller that was held up cannot add to the next callers' pace.
+    then waits for a call slot. Slots are leased from the store a few at a
+    time: the next lease doubles when every slot of the last one was used, up
+    to about a second's worth of calls (`pacing.block_size`), and halves when
+    one comes too late to be used. A fast provider then costs one round trip per block,
+    and a child slower than the provider's pace does not take slots the
+    others could use. A slot found late is thrown away and another taken: a
+    call is never sent late, so a caller that was held up cannot add to the
+    next callers' pace.
     """
 
     def __init__(
@@ -61,12 +64,13 @@ class ProviderQuota:
         self._key_id = key_id
         self._spacing = spacing(calls_per_minute)
         self._block = block_size(calls_per_minute)
+        self._lease_size = 1  # slots the next lease asks for: 1 up to _block
+        self._wasted = True  # a slot of the last lease came too late (no lease yet: start small)
         self._clock = clock
         self._sleep = sleep
         self._offset = -math.inf  # the store's clock minus ours, at least (see _lease)
         self._slots: deque[float] = deque()  # leased, not handed out yet (the store's clock)
         self._held = 0  # handed out, their callers still waiting for them
-        self._wanting = 0  # callers inside acquire
         self._spent = False
         self._cond = threading.Condition()
         self.waited = 0.0  # seconds callers slept for their slots (summed over threads)
@@ -78,24 +82,18 @@ class ProviderQuota:
         """Wait for this call's slot. Raises `QuotaExhausted` when the day's budget is spent."""
         if self.calls_per_day is not None:
             self._count_against_budget(self.calls_per_day)
-        with self._cond:
-            self._wanting += 1
-        try:
-            while True:
-                slot = self._take_slot()
-                wait = slot - self._store_now()
-                if wait > 0:
-                    self._sleep(wait)
-                with self._cond:
-                    self._held -= 1
-                    self.waited += max(0.0, wait)
-                    self._cond.notify_all()
-                    if not is_late(slot, self._store_now()):
-                        return
-                    self.thrown_away += 1
-        finally:
+        while True:
+            slot = self._take_slot()
+            wait = slot - self._store_now()
+            if wait > 0:
+                self._sleep(wait)
             with self._cond:
-                self._wanting -= 1
+                self._held -= 1
+                self.waited += max(0.0, wait)
+                self._cond.notify_all()
+                if not is_late(slot, self._store_now()):
+                    return
+                self._thrown()
 
     def pause(self, seconds: float) -> None:
         """The provider said Retry-After: hold every process's calls back for `seconds`."""
@@ -113,15 +111,24 @@ class ProviderQuota:
                 now = self._store_now()
                 while self._slots and is_late(self._slots[0], now):
                     self._slots.popleft()
-                    self.thrown_away += 1
+                    self._thrown()
                 if self._slots:
                     self._held += 1
                     return self._slots.popleft()
                 room = self._block - self._held
                 if room > 0:
-                    self._lease(min(room, self._wanting))
+                    if not self._wasted:  # every slot of the last lease was used: ask for more
+                        self._lease_size = min(self._block, 2 * self._lease_size)
+                    self._wasted = False
+                    self._lease(min(room, self._lease_size))
                 else:
                     self._cond.wait()
+
+    def _thrown(self) -> None:
+        """A slot came too late to use: this process takes fewer at a time (under the lock)."""
+        self.thrown_away += 1
+        self._lease_size = max(1, self._lease_size // 2)
+        self._wasted = True
 
     def _lease(self, count: int) -> None:
         """Lease `count` slots (under the lock: the other callers would only wait for them)."""

@@ -155,3 +155,26 @@ def test_a_slow_round_trip_can_make_a_call_late_but_never_early() -> None:
         limited.acquire()
         assert clock() >= store.leases[-1].first  # never before its slot
     assert limited.thrown_away == 0
+
+
+def test_a_caller_that_keeps_up_leases_a_seconds_worth_at_a_time() -> None:
+    clock = FakeClock()
+    store = MemoryQuotas(clock)
+    limited = quota(store, clock, 600)  # blocks of 10
+    for _ in range(100):
+        limited.acquire()
+    assert [lease.count for lease in store.leases[:5]] == [1, 2, 4, 8, 10]
+    assert limited.round_trips <= 14 and limited.thrown_away == 0
+
+
+def test_a_caller_slower_than_the_pace_takes_few_slots_and_wastes_few() -> None:
+    clock = FakeClock()
+    store = MemoryQuotas(clock)
+    limited = quota(store, clock, 600)  # a slot every 0.1 s; this caller needs 0.5 s a call
+    for _ in range(50):
+        limited.acquire()
+        clock.sleep(0.5)
+    leased = sum(lease.count for lease in store.leases)
+    # Leases of 1 and 2 in turn: it wastes about a slot in three, not four in five.
+    assert max(lease.count for lease in store.leases) <= 2
+    assert leased - 50 <= 26 and limited.thrown_away <= leased - 50
