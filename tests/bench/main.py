@@ -116,13 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     moto = MotoServer()
     stub = StubMarketServer().start()
     try:
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=moto.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-        )
+        s3 = s3_client(moto.endpoint)
         s3.create_bucket(Bucket=BUCKET)
         env = environment(dsn, moto.endpoint, stub, args.chunk_size)
         figures.update(run_zero({**env, "CHUNK_SIZE": str(SMALL_CHUNK)}, s3))
@@ -137,6 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     print_table(figures)
     print(f"\nfigures written to {args.out}")
     return 0
+
+
+def s3_client(endpoint: str) -> Any:
+    """S3 on the benchmark's moto server."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
 
 
 def environment(dsn: str, endpoint: str, stub: StubMarketServer, chunk_size: int) -> dict[str, str]:

@@ -22,7 +22,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import boto3
 import psycopg2
 
 from common import embedded_pg
@@ -35,6 +34,7 @@ from tests.bench.main import (
     measure,
     results_of,
     run_children,
+    s3_client,
 )
 from tests.servers import MotoServer, fresh_database
 
@@ -80,13 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     moto = MotoServer()
     stub = StubMarketServer(as_of=None).start()
     try:
-        boto3.client(
-            "s3",
-            endpoint_url=moto.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-        ).create_bucket(Bucket=BUCKET)
+        s3 = s3_client(moto.endpoint)
+        s3.create_bucket(Bucket=BUCKET)
         chunk_size = -(-args.symbols // args.children) * PLANS_PER_SYMBOL
         env = {
             **environment(dsn, moto.endpoint, stub, chunk_size),
@@ -101,13 +96,6 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - started
         for index, child in enumerate(children):
             checked(child, f"executor (chunk {index})")
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=moto.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-        )
         results = [results_of(s3, RUN_ID, DAY, i) for i in range(args.children)]
         times = stub.calls_log.times("finnhub")
         took = max(times) - min(times)

@@ -15,7 +15,7 @@ import psycopg2.extensions
 
 from common.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
-from tests.e2e.conftest import Runner, run_together
+from tests.e2e.conftest import Runner, plan_for_children, run_together
 from tests.factories import insert_plans, many_plans, plan, scalar
 from tests.pacing_checks import JITTER_SECONDS, ahead_of_pace, most_in_a_minute
 
@@ -26,15 +26,7 @@ SYMBOLS = 60
 
 def _plan(cli: Runner, db: psycopg2.extensions.connection, chunk_size: int) -> int:
     """Plan the day with the `none` submitter; return how many chunks it has."""
-    done = cli(
-        "plan",
-        "--run-date",
-        "2026-11-27",
-        "--submitter",
-        "none",
-        env={"CHUNK_SIZE": str(chunk_size)},
-    )
-    assert done.returncode == 0, done.stderr
+    plan_for_children(cli, chunk_size)
     return int(scalar(db, "SELECT chunk_count FROM batch_runs WHERE run_id = %s", (RUN,)))
 
 
