@@ -8,9 +8,10 @@ DATE    ?=
 PLANS   ?=
 FAIL_SYMBOLS ?=
 SYMBOLS ?= 2000
+PER_MINUTE ?= 120
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test lint fmt local-run bench clean
+.PHONY: help install lock test lint fmt local-run bench bench-quotas clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -61,6 +62,9 @@ local-run: install ## both stages on this machine (DATE=YYYY-MM-DD, PLANS=N, FAI
 
 bench: install ## measure both stages vs the seed-style baseline and the COPY floor (PLANS=200000 SYMBOLS=2000)
 	$(BIN)/python -m tests.bench.main --plans $(or $(PLANS),200000) --symbols $(SYMBOLS)
+
+bench-quotas: install ## three children sharing one provider key vs the stub enforcing it (QUOTA_SYMBOLS=90 PER_MINUTE=120)
+	$(BIN)/python -m tests.bench.quotas --symbols $(or $(QUOTA_SYMBOLS),90) --per-minute $(PER_MINUTE)
 
 clean: ## remove the virtualenv and local state (embedded database, caches)
 	-$(BIN)/python -m common.embedded_pg stop 2>/dev/null

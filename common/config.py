@@ -23,11 +23,16 @@ DEFAULT_FINNHUB_BASE_URL = "https://finnhub.io/api/v1"
 DEFAULT_ALPHA_VANTAGE_BASE_URL = "https://www.alphavantage.co"
 DEFAULT_EXCHANGE_RATE_BASE_URL = "https://v6.exchangerate-api.com/v6"
 
-# Free-tier limits of each provider, in calls per minute (Alpha Vantage's free
-# tier also caps at 25 calls a day, which no limiter here can fix).
+# Free-tier limits of each provider, in calls per minute, and Alpha Vantage's
+# daily cap on its free tier. The limits are the account's, per API key: every
+# child shares them (README "Market data").
 FINNHUB_FREE_CALLS_PER_MINUTE = 60
 ALPHA_VANTAGE_FREE_CALLS_PER_MINUTE = 5
 EXCHANGE_RATE_FREE_CALLS_PER_MINUTE = 60
+ALPHA_VANTAGE_FREE_CALLS_PER_DAY = 25
+UNLIMITED = "unlimited"  # a `*_CALLS_PER_DAY` value: no daily budget
+# The executor job definition's Timeout.AttemptDurationSeconds (infra/template.yaml).
+EXECUTOR_TIMEOUT_SECONDS = 3600
 
 # libpq's sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html).
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
@@ -39,6 +44,7 @@ RDS_DEFAULT_DBNAME = "postgres"
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
+DailyBudget = Annotated[int, Field(ge=0)] | None  # None: unlimited
 
 SECRET_FIELDS = frozenset(
     {"database_url", "finnhub_api_key", "alpha_vantage_api_key", "exchange_rate_api_key"}
@@ -72,6 +78,10 @@ class Settings(BaseSettings):
     finnhub_calls_per_minute: PositiveInt = FINNHUB_FREE_CALLS_PER_MINUTE
     alpha_vantage_calls_per_minute: PositiveInt = ALPHA_VANTAGE_FREE_CALLS_PER_MINUTE
     exchange_rate_calls_per_minute: PositiveInt = EXCHANGE_RATE_FREE_CALLS_PER_MINUTE
+    finnhub_calls_per_day: DailyBudget = None
+    alpha_vantage_calls_per_day: DailyBudget = ALPHA_VANTAGE_FREE_CALLS_PER_DAY
+    exchange_rate_calls_per_day: DailyBudget = None
+    executor_timeout_seconds: PositiveInt = EXECUTOR_TIMEOUT_SECONDS
     provider_max_attempts: PositiveInt = 3
     provider_backoff_seconds: PositiveFloat = 0.5
     http_connect_timeout: PositiveFloat = 3.05
@@ -111,6 +121,18 @@ class Settings(BaseSettings):
             # The parser's message quotes the DSN, which may hold a password.
             raise ValueError("not a PostgreSQL DSN (postgresql://user@host/db)") from None
         return SecretStr(dsn)
+
+    @field_validator(
+        "finnhub_calls_per_day",
+        "alpha_vantage_calls_per_day",
+        "exchange_rate_calls_per_day",
+        mode="before",
+    )
+    @classmethod
+    def _unlimited_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() == UNLIMITED:
+            return None
+        return value
 
     @field_validator("finnhub_base_url", "alpha_vantage_base_url", "exchange_rate_base_url")
     @classmethod

@@ -14,7 +14,8 @@
     │   │   └── Throttled            429, or a throttle notice in the body; may carry Retry-After
     │   ├── ProviderAccessDenied     bad or missing key, plan without access (401/403)
     │   ├── ProviderBadResponse      garbage body, error body we cannot use
-    │   └── UnknownSymbol            the provider answered: it has no such symbol or pair
+    │   ├── UnknownSymbol            the provider answered: it has no such symbol or pair
+    │   └── QuotaExhausted           our daily budget for the provider is spent; no call made
     ├── LedgerViolation    (1)       `verify` found the ledger inconsistent
     ├── JobFailed          (1)       `submit --wait` saw the planner job fail
     └── SubmissionRefused  (1)       AWS Batch refused a job (ClientException); nothing submitted
@@ -159,6 +160,18 @@ class ProviderBadResponse(MarketDataError):
 
 class UnknownSymbol(MarketDataError):
     """The provider answered and says it has no such symbol (or currency pair)."""
+
+
+class QuotaExhausted(MarketDataError):
+    """The provider's daily budget (`*_CALLS_PER_DAY`) is spent: the call was not made.
+
+    Not a provider failure: retrying today cannot help, so the chain skips
+    the provider (reason `quota_exhausted`) without counting it against it.
+    """
+
+    def __init__(self, provider: str, key: str, budget: int) -> None:
+        self.budget = budget
+        super().__init__(provider, key, f"daily budget of {budget} call(s) spent", attempts=0)
 
 
 class LedgerViolation(WorthyError):

@@ -6,6 +6,8 @@ import argparse
 from datetime import UTC, datetime
 from functools import partial
 
+from psycopg2.extensions import connection
+
 from common import aws
 from common.config import Settings, load_settings
 from common.db import connect, database_url
@@ -14,6 +16,7 @@ from common.errors import ConfigError, ManifestError, ProvidersUnavailable
 from common.logging import get_logger
 from common.manifest_store import ManifestStore, RunLocation
 from common.marketdata.bootstrap import build_market_data
+from common.quotas import PostgresQuotas
 from common.runs import RunRepository
 from executor.service import ExecutorDeps, execute_chunk
 
@@ -81,9 +84,19 @@ def missing_provider_keys(settings: Settings) -> tuple[str, ...]:
     return tuple(name for name, value in keys.items() if value is None)
 
 
+def connect_for_quotas(settings: Settings) -> connection:
+    """The provider limiter's own connection, opened when the first call needs a slot (a
+    rerun with every price stored never opens it)."""
+    return connect(
+        database_url(settings),
+        attempts=settings.db_connect_attempts,
+        application_name="worthy-executor-quotas",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    market_data = build_market_data(settings)
+    market_data = build_market_data(settings, PostgresQuotas(partial(connect_for_quotas, settings)))
     try:
         dsn = database_url(settings)
         where = locate(args, settings, dsn)

@@ -102,7 +102,11 @@ def _execute(
         (p.currency, p.asset_currency) for p in plans if p.currency != p.asset_currency
     )
     api_calls = dict(deps.market_data.calls)
+    quota_exhausted = dict(deps.market_data.chain.quota_exhausted)
     timings["price_ms"] = _ms(ticks)
+    timings.update(deps.market_data.pacing_timings())
+    # Pricing is done: give the quota store's connection back before the writers take theirs.
+    deps.market_data.quota_store.close()
 
     ticks = time.monotonic()
     extra = [deps.connect() for _ in range(deps.write_connections - 1)]
@@ -143,6 +147,7 @@ def _execute(
         deps.clock(),
         timings,
         api_calls,
+        quota_exhausted,
         trips,
     )
     deps.store.put_result(where, result)
@@ -183,6 +188,7 @@ def _result(
     finished: datetime,
     timings: dict[str, int],
     api_calls: dict[str, int],
+    quota_exhausted: dict[str, int],
     db_round_trips: int,
 ) -> ChunkResult:
     statuses = Counter(status for _, status, _ in state)
@@ -213,6 +219,7 @@ def _result(
         reasons=dict(reasons),
         invested=invested,
         api_calls=api_calls,
+        quota_exhausted=quota_exhausted,
         failures=failures,
         timings_ms={**timings, "db_round_trips": db_round_trips},
     )

@@ -43,7 +43,8 @@ END
 $$;
 
 REVOKE ALL ON recurring_investments, assets, transactions,
-              batch_runs, batch_chunks, plan_executions, run_quotes, schema_migrations
+              batch_runs, batch_chunks, plan_executions, run_quotes, schema_migrations,
+              provider_limits, provider_daily_calls
     FROM worthy_batch;
 
 -- The app's plans: the planner snapshots them; the executor re-reads one
@@ -64,6 +65,10 @@ GRANT SELECT, INSERT ON transactions TO worthy_batch;
 GRANT SELECT, INSERT, UPDATE ON batch_runs, batch_chunks, plan_executions, run_quotes
     TO worthy_batch;
 GRANT DELETE ON batch_chunks TO worthy_batch;
+
+-- The shared provider limiter: every child leases call slots and counts daily
+-- budgets in these rows (INSERT ... ON CONFLICT DO UPDATE).
+GRANT SELECT, INSERT, UPDATE ON provider_limits, provider_daily_calls TO worthy_batch;
 
 -- Read-only: the batch may check the schema version, never record one.
 GRANT SELECT ON schema_migrations TO worthy_batch;

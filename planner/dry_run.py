@@ -14,6 +14,7 @@ from common.domain.calendar import calendar_for
 from common.domain.chunking import plan_chunks
 from common.domain.models import run_id_for, snapshot_from_line
 from common.domain.validation import InvalidPlan
+from planner.estimate import estimate_run, too_slow
 from planner.service import PlanRequest, PlanResult, resolve_run
 from planner.snapshot import DueQuery, Snapshot
 
@@ -36,10 +37,16 @@ def preview(
     plans: Counter[str] = Counter()
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     invalid: Counter[str] = Counter()
+    said: list[str] = []  # the pricing estimate, and a warning when it is too long
     conn = connect()
     try:
         with Snapshot(conn, DueQuery(market, run_date)) as snapshot:
-            chunking = plan_chunks(snapshot.counts_by_symbol(), request.chunk_size)
+            demand = snapshot.demand()
+            if request.pricing is not None:
+                estimate = estimate_run(snapshot, demand, run_id, request.pricing)
+                warning = too_slow(estimate, request.pricing)
+                said = [f"pricing: {estimate}"] + ([f"warning: {warning}"] if warning else [])
+            chunking = plan_chunks(demand.counts_by_symbol, request.chunk_size)
             for _, line in snapshot.lines_by_chunk(chunking):
                 checked = snapshot_from_line(line)
                 if isinstance(checked, InvalidPlan):
@@ -55,6 +62,8 @@ def preview(
         f"dry run {run_id}: {due} plan(s) due in {len(plans)} symbol(s), "
         f"{len(chunks)} chunk(s); nothing written\n"
     )
+    for line in said:
+        out.write(line + "\n")
     out.write(f"{'symbol':<12} {'plans':>7}  amount by currency\n")
     for symbol, count in plans.most_common(SHOW_SYMBOLS):
         money = ", ".join(f"{total:,.2f} {cur}" for cur, total in sorted(totals[symbol].items()))

@@ -23,6 +23,7 @@ from common.manifest_store import ManifestStore
 from common.runs import FINISHED, MARKET_CLOSED
 from common.submitters.factory import build_submitter, default_kind, required_settings
 from planner.dry_run import preview
+from planner.estimate import pricing_limits
 from planner.service import PlannerDeps, PlanRequest, plan_run
 from planner.workers import container_limits, planner_workers
 
@@ -51,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         connect, dsn, attempts=settings.db_connect_attempts, application_name="worthy-planner"
     )
     workers = settings.planner_workers or planner_workers(container_limits())
-    request = PlanRequest(args.market, args.run_date, settings.chunk_size, workers)
+    request = PlanRequest(
+        args.market, args.run_date, settings.chunk_size, workers, pricing=pricing_limits(settings)
+    )
     if args.canary:
         request = canary_request(args, settings, request)
     clock = partial(datetime.now, UTC)

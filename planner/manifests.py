@@ -25,6 +25,7 @@ from common.failpoints import failpoint
 from common.logging import get_logger
 from common.manifest_store import ManifestStore, RunLocation
 from common.runs import RunRepository
+from planner.estimate import PricingLimits, estimate_run, too_slow
 from planner.prepare import PARALLEL_FROM_PLANS, PreparedChunk, prepared_chunks
 from planner.snapshot import DueQuery, Snapshot
 
@@ -46,13 +47,16 @@ def write_run(
     chunk_size: int,
     clock: Callable[[], datetime],
     workers: int = 1,
+    pricing: PricingLimits | None = None,
 ) -> RunManifest:
-    """Snapshot, chunk, upload; record the chunks and mark the run `manifested`."""
+    """Snapshot, chunk, upload; record the chunks and mark the run `manifested`. With
+    `pricing`, log the calls the run needs and their time (a warning when too long)."""
     snapshot_conn = connect()
     invalid = InvalidPlans(connect(), run_id)
     try:
         with Snapshot(snapshot_conn, DueQuery(market, run_date)) as snapshot:
-            counts = snapshot.counts_by_symbol()
+            demand = snapshot.demand()
+            counts = demand.counts_by_symbol
             chunking = plan_chunks(counts, chunk_size)
             if chunking.chunk_size != chunk_size:
                 log.warning(
@@ -66,6 +70,14 @@ def write_run(
                 len(counts),
                 len(chunking.chunks),
             )
+            if pricing is not None:
+                estimate = estimate_run(snapshot, demand, run_id, pricing)
+                log.info(
+                    "pricing: %s", estimate, extra={"pricing_seconds": round(estimate.seconds)}
+                )
+                warning = too_slow(estimate, pricing)
+                if warning:
+                    log.warning("%s", warning)
             due = sum(counts.values())
             groups = (
                 [line for _, line in group]

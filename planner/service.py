@@ -31,6 +31,7 @@ from common.runs import (
     RunRepository,
 )
 from common.submitters import JobSubmitter, RunToSubmit
+from planner.estimate import PricingLimits
 from planner.manifests import write_run
 
 log = get_logger(__name__)
@@ -43,6 +44,7 @@ class PlanRequest:
     chunk_size: int
     workers: int = 1  # processes that validate and compress chunks on big runs
     canary_tag: str | None = None  # set: plan the smoke test's canary (planner/canary.py)
+    pricing: PricingLimits | None = None  # to estimate the pricing time; None: no estimate
 
 
 @dataclass
@@ -154,6 +156,7 @@ def _plan_locked(
             request.chunk_size,
             deps.clock,
             request.workers,
+            request.pricing,
         )
     else:  # SUBMITTING: manifests are final; finish the submission without repeating it.
         log.info("resuming an interrupted submission")

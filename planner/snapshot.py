@@ -1,9 +1,10 @@
 """The due-plan snapshot: what the planner reads from `recurring_investments`.
 
 Two queries inside one REPEATABLE READ, READ ONLY transaction, so both see
-the same plans: a count per symbol (for chunking), then every due row
-ordered by the chunk it goes to, streamed through a server-side cursor so
-memory does not grow with the number of plans.
+the same plans: the demand (a count per symbol for chunking, and the FX
+bases, for the pricing estimate), then every due row ordered by the chunk it
+goes to, streamed through a server-side cursor so memory does not grow with
+the number of plans.
 
 Due (DESIGN section 6): active, on one of the run's exchanges, and
 `next_run_date <= run_date`, unless a final outcome is already recorded for
@@ -65,6 +66,14 @@ _DUE = f"""
 
 
 @dataclass(frozen=True)
+class Demand:
+    """What the due plans ask for: plans per symbol, and the currencies to convert from."""
+
+    counts_by_symbol: dict[str, int]
+    fx_bases: frozenset[str]
+
+
+@dataclass(frozen=True)
 class DueQuery:
     market: str
     run_date: date
@@ -93,12 +102,36 @@ class Snapshot:
         self._conn.rollback()
         self._conn.set_session(isolation_level="DEFAULT", readonly=False)
 
-    def counts_by_symbol(self) -> dict[str, int]:
+    def demand(self) -> Demand:
+        counts: dict[str, int] = {}
+        bases: set[str] = set()
+        with self._conn.cursor() as cur:
+            # One scan for both: a few groups more than symbols (one per plan currency).
+            cur.execute(
+                "SELECT coalesce(r.symbol, ''), "
+                "CASE WHEN r.currency <> r.asset_currency THEN r.currency END, count(*) "
+                f"{_DUE} GROUP BY 1, 2",
+                self._query.params,
+            )
+            for symbol, base, count in cur.fetchall():
+                counts[symbol] = counts.get(symbol, 0) + count
+                if base:
+                    bases.add(base.strip())
+        return Demand(counts, frozenset(bases))
+
+    def already_priced(self, run_id: str, symbols: list[str]) -> tuple[int, frozenset[str]]:
+        """How many of `symbols`, and which FX bases, the run has in `run_quotes` already
+        (a rerun, or a resumed plan, does not fetch them again)."""
         with self._conn.cursor() as cur:
             cur.execute(
-                f"SELECT coalesce(r.symbol, ''), count(*) {_DUE} GROUP BY 1", self._query.params
+                "SELECT count(*) FILTER (WHERE kind = 'price' AND key = ANY(%s)), "
+                "coalesce(array_agg(DISTINCT split_part(key, ':', 1)) FILTER (WHERE kind = 'fx'),"
+                " '{}') FROM run_quotes WHERE run_id = %s",
+                (symbols, run_id),
             )
-            return {symbol: count for symbol, count in cur.fetchall()}
+            row = cur.fetchone()
+        assert row is not None
+        return int(row[0]), frozenset(row[1])
 
     def lines_query(self, chunking: Chunking) -> tuple[str, dict[str, Any]]:
         """The SQL (and its parameters) behind `lines_by_chunk`.

@@ -96,6 +96,8 @@ TABLES = (
     "batch_chunks",
     "batch_runs",
     "recurring_investments",
+    "provider_limits",
+    "provider_daily_calls",
 )
 
 
@@ -233,12 +235,15 @@ def market(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubMarketServer]:
     stub.start()
     env = {
         **stub.environment(),
-        # Keep retries quick in tests: small read timeout, providers' limits off.
+        # Keep retries quick in tests: small read timeout, providers' limits and budgets off.
         "HTTP_READ_TIMEOUT": "1.5",  # under the stub's 2 s "slow" fault; loaded CI needs slack
         "PROVIDER_BACKOFF_SECONDS": "0.01",
         "FINNHUB_CALLS_PER_MINUTE": "100000",
         "ALPHA_VANTAGE_CALLS_PER_MINUTE": "100000",
         "EXCHANGE_RATE_CALLS_PER_MINUTE": "100000",
+        "FINNHUB_CALLS_PER_DAY": "unlimited",
+        "ALPHA_VANTAGE_CALLS_PER_DAY": "unlimited",
+        "EXCHANGE_RATE_CALLS_PER_DAY": "unlimited",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -1,13 +1,16 @@
-"""Fakes for market-data tests: a clock that only moves when slept on, and scripted sources."""
+"""Fakes for market-data tests: a clock that only moves when slept on, scripted sources,
+and a quota store in memory."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from common.domain.pacing import Lease, lease
 from common.marketdata.quotes import FxRates, Quote
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -83,3 +86,46 @@ class FakeFxSource:
 
 def quote(provider: str, symbol: str, price: str = "100.25", when: datetime = NOW) -> Quote:
     return Quote(provider=provider, symbol=symbol, price=Decimal(price), time=when)
+
+
+class MemoryQuotas:
+    """A `QuotaStore` for one process, on the given clock: the slot arithmetic the database
+    applies (`pacing.lease`), without a database, so a fake clock can drive it."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._next: dict[tuple[str, str], float] = {}
+        self._paused: dict[tuple[str, str], float] = {}
+        self.daily: Counter[tuple[str, str, date]] = Counter()
+        self.leases: list[Lease] = []
+        self._lock = threading.Lock()
+
+    def lease(self, provider: str, key_id: str, count: int, spacing: float) -> tuple[Lease, float]:
+        with self._lock:
+            now = self._clock()
+            got = lease(
+                now=now,
+                next_free=self._next.get((provider, key_id), now),
+                paused_until=self._paused.get((provider, key_id)),
+                count=count,
+                spacing=spacing,
+            )
+            self._next[(provider, key_id)] = got.end
+            self.leases.append(got)
+            return got, now
+
+    def pause(self, provider: str, key_id: str, seconds: float) -> None:
+        with self._lock:
+            until = self._clock() + seconds
+            self._paused[(provider, key_id)] = max(until, self._paused.get((provider, key_id), 0))
+
+    def spend(self, provider: str, key_id: str, budget: int, day: date | None = None) -> bool:
+        with self._lock:
+            day = day or datetime.fromtimestamp(self._clock(), UTC).date()
+            if self.daily[(provider, key_id, day)] >= budget:
+                return False
+            self.daily[(provider, key_id, day)] += 1
+            return True
+
+    def close(self) -> None:
+        return

@@ -167,6 +167,7 @@ class ChunkResult(_Strict):
     reasons: dict[str, Count] = Field(default_factory=dict)
     invested: dict[str, DecimalString] = Field(default_factory=dict)
     api_calls: dict[str, Count] = Field(default_factory=dict)
+    quota_exhausted: dict[str, Count] = Field(default_factory=dict)  # provider -> keys skipped
     failures: list[Failure] = Field(default_factory=list)
     timings_ms: dict[str, Count] = Field(default_factory=dict)
 

@@ -31,6 +31,7 @@ from common.local import demo
 from common.logging import get_logger, setup_logging
 from common.migrate import migrate
 from common.runs import RunRepository
+from common.stubs.market_limits import limits_from_environment
 from common.stubs.market_server import StubMarketServer
 from common.submitters.local import python_command
 
@@ -38,7 +39,23 @@ log = get_logger(__name__)
 
 BUCKET = "worthy-local-runs"
 REAL_KEYS = ("FINNHUB_API_KEY", "ALPHA_VANTAGE_API_KEY")
-UNLIMITED = "100000"  # the stub has no rate limits; the real providers' defaults stay otherwise
+# Against the stub, limits the user did not set are lifted so the demo runs in seconds; the
+# stub enforces the ones set (per key, as the providers do), so pacing shows and nothing 429s.
+# Against real providers their defaults (the free tiers) stay.
+LIFTED = {
+    **dict.fromkeys(
+        (
+            "FINNHUB_CALLS_PER_MINUTE",
+            "ALPHA_VANTAGE_CALLS_PER_MINUTE",
+            "EXCHANGE_RATE_CALLS_PER_MINUTE",
+        ),
+        "100000",
+    ),
+    **dict.fromkeys(
+        ("FINNHUB_CALLS_PER_DAY", "ALPHA_VANTAGE_CALLS_PER_DAY", "EXCHANGE_RATE_CALLS_PER_DAY"),
+        "unlimited",
+    ),
+}
 
 
 def latest_market_day(market: str, today: date) -> date:
@@ -63,7 +80,9 @@ def start_moto(stack: ExitStack) -> str:
 def start_stub(stack: ExitStack, run_date: date, market: str) -> StubMarketServer:
     close = datetime.combine(run_date, time(16, 0), calendar_for(market).timezone)
     stub = StubMarketServer(
-        as_of=min(close, datetime.now(UTC)), unknown_symbols={demo.UNKNOWN_SYMBOL}
+        as_of=min(close, datetime.now(UTC)),
+        unknown_symbols={demo.UNKNOWN_SYMBOL},
+        limits=limits_from_environment(os.environ),
     )
     stub.start()
     stack.callback(stub.stop)
@@ -83,12 +102,8 @@ def stage_environment(dsn: str, endpoint: str, stub: StubMarketServer | None) ->
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
     }
     if stub is not None:
-        env.update(
-            stub.environment(),
-            FINNHUB_CALLS_PER_MINUTE=UNLIMITED,
-            ALPHA_VANTAGE_CALLS_PER_MINUTE=UNLIMITED,
-            EXCHANGE_RATE_CALLS_PER_MINUTE=UNLIMITED,
-        )
+        env.update(stub.environment())
+        env.update({name: value for name, value in LIFTED.items() if not os.environ.get(name)})
     return env
 
 
@@ -235,6 +250,10 @@ def print_report(report: dict[str, Any], stub_calls: dict[str, Any] | None, save
     out.write(f"invested: {invested or 'nothing'}\n")
     calls = report["api_calls"]
     out.write("API calls: " + (", ".join(f"{p} {n}" for p, n in calls.items()) or "none") + "\n")
+    spent = report.get("quota_exhausted") or {}
+    if spent:
+        skipped = ", ".join(f"{p} {n}" for p, n in spent.items())
+        out.write(f"  skipped, daily budget spent (quota_exhausted): {skipped}\n")
     if stub_calls is not None:
         counted = {
             p: v["total"] for p, v in stub_calls.items() if isinstance(v, dict) and "total" in v

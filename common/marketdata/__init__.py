@@ -1,17 +1,18 @@
 """Market data: prices (Finnhub, then Alpha Vantage) and FX rates (ExchangeRate-API).
 
-The executor builds it once per process with `build_market_data(settings)`
-and prices through `MarketData.chain`:
+The executor builds it once per process with `build_market_data(settings,
+quota_store)` and prices through `MarketData.chain`:
 
     chain.price_many(symbols, run_date, tz) -> {symbol: Quote | PriceFailure}
     chain.fx(base, run_date)                -> FxRates | PriceFailure
     chain.calls                             -> Counter of requests per provider
+    chain.quota_exhausted                   -> Counter of keys skipped, budget spent
 """
 
 from common.marketdata.bootstrap import MarketData, build_market_data
 from common.marketdata.chain import PriceChain
-from common.marketdata.limits import CircuitBreaker, RateLimiter
-from common.marketdata.ports import FxSource, PriceSource
+from common.marketdata.limits import CircuitBreaker, ProviderQuota
+from common.marketdata.ports import FxSource, PriceSource, QuotaStore
 from common.marketdata.quotes import (
     PRICE_UNAVAILABLE,
     PROVIDER_ERROR,
@@ -31,8 +32,9 @@ __all__ = [
     "PriceChain",
     "PriceFailure",
     "PriceSource",
+    "ProviderQuota",
+    "QuotaStore",
     "Quote",
-    "RateLimiter",
     "RetryPolicy",
     "build_market_data",
 ]

@@ -1,8 +1,9 @@
 """Build the market-data clients once per process (cosmicpython's bootstrap).
 
 One `requests.Session` for every provider, timeouts from the settings, every
-key registered with `redact` before any request can fail, and only the
-providers that have a key.
+key registered with `redact` before any request can fail, only the providers
+that have a key, and each one's quota (calls per minute, calls per day) kept
+in the `QuotaStore` every process with the same key shares.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from common.marketdata.alphavantage import AlphaVantageSource
 from common.marketdata.chain import DEFAULT_BREAKER_THRESHOLD, PriceChain
 from common.marketdata.exchangerate import ExchangeRateSource
 from common.marketdata.finnhub import FinnhubSource
-from common.marketdata.limits import RateLimiter, Sleep
-from common.marketdata.ports import FxSource, PriceSource
+from common.marketdata.limits import ProviderQuota, Sleep, key_fingerprint
+from common.marketdata.ports import FxSource, PriceSource, QuotaStore
 from common.marketdata.retrying import RetryPolicy
 from common.marketdata.transport import Clock, build_session
 from common.redact import register_secret
@@ -29,31 +30,48 @@ from common.redact import register_secret
 
 @dataclass(frozen=True, slots=True)
 class MarketData:
-    """What an executor chunk prices with: the chain (with FX), and the session to close."""
+    """What an executor chunk prices with: the chain (with FX), the quotas, the session."""
 
     chain: PriceChain
     fx_source: FxSource | None
     session: requests.Session
+    quota_store: QuotaStore
+    quotas: dict[str, ProviderQuota]
 
     @property
     def calls(self) -> Counter[str]:
         """Provider name -> HTTP requests made so far, retries included."""
         return self.chain.calls
 
+    def pacing_timings(self) -> dict[str, int]:
+        """What keeping to the shared quotas cost: round trips to the store and their
+        time, and the time calls waited for their slots (summed over threads)."""
+        quotas = self.quotas.values()
+        return {
+            "quota_round_trips": sum(q.round_trips for q in quotas),
+            "quota_ms": round(sum(q.store_seconds for q in quotas) * 1000),
+            "quota_wait_ms": round(sum(q.waited for q in quotas) * 1000),
+        }
+
     def close(self) -> None:
         self.session.close()
+        self.quota_store.close()
 
 
 def build_market_data(
     settings: Settings,
+    quota_store: QuotaStore,
     *,
     session: requests.Session | None = None,
     clock: Clock = time.time,
     sleep: Sleep = time.sleep,
     retry: RetryPolicy | None = None,
     breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD,
+    pace_clock: Clock = time.monotonic,
 ) -> MarketData:
-    """Sources for every provider with a key, in chain order (Finnhub, Alpha Vantage).
+    """Sources for every provider with a key, in chain order (Finnhub, Alpha Vantage),
+    each paced and counted through `quota_store` under its key's fingerprint (waits measured
+    on `pace_clock`, which must not jump; `clock` is the wall clock quotes are dated by).
 
     Raises `ConfigError` when neither price provider has a key. A missing
     `EXCHANGE_RATE_API_KEY` is allowed: `chain.fx` then fails with
@@ -68,10 +86,18 @@ def build_market_data(
     session = session or build_session()
     timeout = (settings.http_connect_timeout, settings.http_read_timeout)
     sources: list[PriceSource] = []
-    limiters: dict[str, RateLimiter] = {}
+    quotas: dict[str, ProviderQuota] = {}
 
-    def limit(name: str, per_minute: int) -> None:
-        limiters[name] = RateLimiter(per_minute, clock=clock, sleep=sleep)
+    def limit(name: str, key: str, per_minute: int, per_day: int | None) -> None:
+        quotas[name] = ProviderQuota(
+            quota_store,
+            name,
+            key_fingerprint(key),
+            calls_per_minute=per_minute,
+            calls_per_day=per_day,
+            clock=pace_clock,
+            sleep=sleep,
+        )
 
     if finnhub:
         fh = FinnhubSource(
@@ -82,7 +108,7 @@ def build_market_data(
             clock=clock,
         )
         sources.append(fh)
-        limit(fh.name, settings.finnhub_calls_per_minute)
+        limit(fh.name, finnhub, settings.finnhub_calls_per_minute, settings.finnhub_calls_per_day)
     if alpha_vantage:
         av = AlphaVantageSource(
             session,
@@ -92,7 +118,12 @@ def build_market_data(
             clock=clock,
         )
         sources.append(av)
-        limit(av.name, settings.alpha_vantage_calls_per_minute)
+        limit(
+            av.name,
+            alpha_vantage,
+            settings.alpha_vantage_calls_per_minute,
+            settings.alpha_vantage_calls_per_day,
+        )
     fx: ExchangeRateSource | None = None
     if exchange_rate:
         fx = ExchangeRateSource(
@@ -102,7 +133,12 @@ def build_market_data(
             timeout=timeout,
             clock=clock,
         )
-        limit(fx.name, settings.exchange_rate_calls_per_minute)
+        limit(
+            fx.name,
+            exchange_rate,
+            settings.exchange_rate_calls_per_minute,
+            settings.exchange_rate_calls_per_day,
+        )
     if retry is None:
         # The jitter scales with the backoff (both 0.5 s by default): a small
         # PROVIDER_BACKOFF_SECONDS must not still wait up to half a second a retry.
@@ -117,11 +153,13 @@ def build_market_data(
         max_age_days=settings.max_quote_age_days,
         clock=clock,
         sleep=sleep,
-        limiters=limiters,
+        quotas=quotas,
         retry=retry,
         breaker_threshold=breaker_threshold,
     )
-    return MarketData(chain=chain, fx_source=fx, session=session)
+    return MarketData(
+        chain=chain, fx_source=fx, session=session, quota_store=quota_store, quotas=quotas
+    )
 
 
 def _secret(value: SecretStr | None) -> str | None:

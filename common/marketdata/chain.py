@@ -1,15 +1,20 @@
 """The price chain: Finnhub, then Alpha Vantage, each quote checked, each failure classified.
 
 For each symbol the chain asks its sources in order, through each provider's
-rate limiter, retry policy and circuit breaker, and keeps the first quote
+shared quota, retry policy and circuit breaker, and keeps the first quote
 that passes `validation`. When none does, the symbol gets a `PriceFailure`:
 
-    price_unavailable   every provider answered (no such symbol, or an unusable quote)
+    price_unavailable   every provider answered (no such symbol, or an unusable quote),
+                        or was skipped because its daily budget is spent
     provider_error      at least one provider did not answer (timeouts, 5xx,
                         throttling after retries, refused key, garbage, circuit open)
 
+A provider whose daily budget is spent is skipped without a call and counted
+in `quota_exhausted`; retrying today cannot help, so it does not make a
+symbol a `provider_error` by itself.
+
 One chain lives as long as one executor chunk; its circuit breakers and its
-`calls` counter are that chunk's.
+`calls` and `quota_exhausted` counters are that chunk's.
 """
 
 from __future__ import annotations
@@ -22,9 +27,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, tzinfo
 from typing import TypeVar
 
-from common.errors import MarketDataError, ProviderAccessDenied, UnknownSymbol
+from common.errors import (
+    MarketDataError,
+    ProviderAccessDenied,
+    QuotaExhausted,
+    Throttled,
+    UnknownSymbol,
+)
 from common.logging import get_logger
-from common.marketdata.limits import CircuitBreaker, RateLimiter, Sleep
+from common.marketdata.limits import CircuitBreaker, ProviderQuota, Sleep
 from common.marketdata.ports import FxSource, PriceSource
 from common.marketdata.quotes import PRICE_UNAVAILABLE, PROVIDER_ERROR, FxRates, PriceFailure, Quote
 from common.marketdata.retrying import RetryPolicy, call_with_retry
@@ -45,12 +56,19 @@ class _NoAnswer:
     why: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Spent:
+    """A provider skipped without a call: its daily budget is spent."""
+
+    budget: int
+
+
 class PriceChain:
     """Prices symbols and FX bases for one chunk.
 
-    Safe to call from several threads at once: the rate limiters pace every
-    caller of a provider together, and the counters and circuit breakers are
-    updated under one lock.
+    Safe to call from several threads at once: each provider's quota paces
+    every caller together (and every other process with the same key), and the
+    counters and circuit breakers are updated under one lock.
     """
 
     def __init__(
@@ -61,7 +79,7 @@ class PriceChain:
         fx_source: FxSource | None = None,
         clock: Clock = time.time,
         sleep: Sleep = time.sleep,
-        limiters: Mapping[str, RateLimiter] | None = None,
+        quotas: Mapping[str, ProviderQuota] | None = None,
         retry: RetryPolicy | None = None,
         breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD,
     ) -> None:
@@ -69,9 +87,10 @@ class PriceChain:
         self.fx_source = fx_source
         self.max_age_days = max_age_days
         self.calls: Counter[str] = Counter()  # provider name -> requests made (retries included)
+        self.quota_exhausted: Counter[str] = Counter()  # provider name -> keys skipped for budget
         self._clock = clock
         self._sleep = sleep
-        self._limiters = dict(limiters or {})
+        self._quotas = dict(quotas or {})
         self._retry = retry or RetryPolicy()
         names = [s.name for s in self.sources] + ([fx_source.name] if fx_source else [])
         self.breakers = {name: CircuitBreaker(breaker_threshold) for name in names}
@@ -83,6 +102,9 @@ class PriceChain:
         everyone_answered = True
         for source in self.sources:
             answer = self._ask(source.name, symbol, source.fetch)
+            if isinstance(answer, _Spent):
+                notes.append(f"{source.name}: daily budget of {answer.budget} call(s) spent")
+                continue
             if isinstance(answer, _NoAnswer):
                 everyone_answered = False
                 notes.append(f"{source.name}: {answer.why}")
@@ -111,9 +133,12 @@ class PriceChain:
         if self.fx_source is None:
             return PriceFailure(base, PROVIDER_ERROR, "no FX provider configured")
         source = self.fx_source
-        answer: FxRates | _NoAnswer | None = source.cached(base)
+        answer: FxRates | _NoAnswer | _Spent | None = source.cached(base)
         if answer is None:
             answer = self._ask(source.name, base, source.fetch)
+        if isinstance(answer, _Spent):
+            why = f"{source.name}: daily budget of {answer.budget} call(s) spent"
+            return PriceFailure(base, PRICE_UNAVAILABLE, why)
         if isinstance(answer, _NoAnswer):
             return PriceFailure(base, PROVIDER_ERROR, short(f"{source.name}: {answer.why}"))
         if answer is None:
@@ -126,24 +151,34 @@ class PriceChain:
             return PriceFailure(base, PRICE_UNAVAILABLE, short(f"{source.name}: {problem}"))
         return replace(answer, rates=usable_rates(answer.rates))
 
-    def _ask(self, name: str, key: str, fetch: Callable[[str], T]) -> T | _NoAnswer | None:
-        """One provider's answer for `key`: its result, None for "no such key", or _NoAnswer."""
+    def _ask(self, name: str, key: str, fetch: Callable[[str], T]) -> T | _NoAnswer | _Spent | None:
+        """One provider's answer for `key`: its result, None for "no such key", _NoAnswer,
+        or _Spent when its daily budget allows no call."""
         breaker = self.breakers[name]
         if breaker.is_open:
             return _NoAnswer(f"skipped, circuit open after: {breaker.reason}")
-        limiter = self._limiters.get(name)
+        quota = self._quotas.get(name)
 
         def attempt() -> T:
-            if limiter is not None:
-                limiter.acquire()
+            if quota is not None:
+                quota.acquire()
             with self._lock:
                 self.calls[name] += 1
-            return fetch(key)
+            try:
+                return fetch(key)
+            except Throttled as exc:
+                if quota is not None and exc.retry_after:
+                    quota.pause(exc.retry_after)  # every child waits, not only this one
+                raise
 
         try:
             result, _ = call_with_retry(
                 attempt, policy=self._retry, sleep=self._sleep, what=f"{name} {key}"
             )
+        except QuotaExhausted as exc:
+            with self._lock:
+                self.quota_exhausted[name] += 1
+            return _Spent(exc.budget)
         except UnknownSymbol:
             with self._lock:
                 breaker.succeeded()

@@ -9,12 +9,17 @@ says it has no such symbol, so that the chain consults the next source
     ProviderAccessDenied  bad key, or the key's plan has no access
     ProviderBadResponse   an answer we cannot use (garbage, an error body)
     UnknownSymbol         (FX only) the provider has no such currency
+
+A `QuotaStore` holds what every process calling one provider with one key
+shares: the pace of its calls and its daily count (common/quotas.py).
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Protocol
 
+from common.domain.pacing import Lease
 from common.marketdata.quotes import FxRates, Quote
 
 
@@ -43,4 +48,30 @@ class FxSource(Protocol):
 
     def fetch(self, base: str) -> FxRates:
         """Every rate from `base` in one call; raises `UnknownSymbol` for an unsupported base."""
+        ...
+
+
+class QuotaStore(Protocol):
+    """The state every process calling a provider with one API key shares: call slots,
+    pauses and daily counts, keyed by provider and `key_id` (a fingerprint of the key).
+
+    Instants are seconds since the epoch on the store's own clock, so that
+    processes on different hosts agree on when a slot is.
+    """
+
+    def lease(self, provider: str, key_id: str, count: int, spacing: float) -> tuple[Lease, float]:
+        """The next `count` call slots `spacing` seconds apart, and the store's clock now."""
+        ...
+
+    def pause(self, provider: str, key_id: str, seconds: float) -> None:
+        """Give out no slot for the next `seconds` (the provider said Retry-After)."""
+        ...
+
+    def spend(self, provider: str, key_id: str, budget: int, day: date | None = None) -> bool:
+        """Count one call against `day`'s budget (default: today in UTC, the store's clock);
+        False, and nothing counted, when `budget` calls were counted already."""
+        ...
+
+    def close(self) -> None:
+        """Give back what the store holds (a connection); the next call takes it again."""
         ...

@@ -2,7 +2,8 @@
 
 Like Step Functions' ResultWriter: the report lists succeeded, failed and
 pending chunks, outcome counts by reason, money invested by currency, API
-calls by provider and each chunk's timings. The run becomes `succeeded`
+calls and keys skipped for a spent daily budget (`quota_exhausted`) by provider,
+and each chunk's timings. The run becomes `succeeded`
 (every chunk succeeded), `partial` (some did) or `failed` (none did). Safe to
 run again: it rewrites the same report from the same results.
 """
@@ -74,6 +75,7 @@ def build_report(
     counts: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     api_calls: Counter[str] = Counter()
+    quota_exhausted: Counter[str] = Counter()
     invested: dict[str, Decimal] = {}
     failures: list[dict[str, Any]] = []
     timings = []
@@ -82,6 +84,7 @@ def build_report(
         counts.update(purchased=result.purchased, skipped=result.skipped, failed=result.failed)
         reasons.update(result.reasons)
         api_calls.update(result.api_calls)
+        quota_exhausted.update(result.quota_exhausted)
         for currency, amount in result.invested.items():
             invested[currency] = invested.get(currency, Decimal(0)) + amount
         failures.extend(
@@ -116,6 +119,7 @@ def build_report(
         "reasons": dict(sorted(reasons.items())),
         "invested": {c: str(a) for c, a in sorted(invested.items())},
         "api_calls": dict(sorted(api_calls.items())),
+        "quota_exhausted": dict(sorted(quota_exhausted.items())),
         "chunk_timings": timings,
         "failures": failures[:MAX_LISTED_FAILURES],
         "failures_total": len(failures),

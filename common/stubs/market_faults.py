@@ -137,11 +137,6 @@ class CallLog:
                 if provider in (None, p) and endpoint in (None, e) and key in (None, k)
             )
 
-    def recent(self, provider: str, since: float) -> int:
-        """Calls to `provider` after `since` (stub clock): a call exactly a minute old is out."""
-        with self._lock:
-            return sum(1 for at in self._times[provider] if at > since)
-
     def times(self, provider: str) -> list[float]:
         with self._lock:
             return list(self._times[provider])

@@ -32,6 +32,7 @@ from common.stubs.market_faults import (
     STALE,
     Fault,
 )
+from common.stubs.market_limits import DAY, MINUTE
 
 if TYPE_CHECKING:
     from common.stubs.market_server import StubMarketServer
@@ -45,8 +46,15 @@ AV_NOTE = (
 )
 AV_BAD_CALL = "Invalid API call. Please retry or visit the documentation for GLOBAL_QUOTE."
 AV_INFORMATION = "Thank you for using Alpha Vantage! Our standard API rate limit is 25 per day."
-# How each provider says "slow down" when the stub's own rate limit is hit.
-LIMIT_FAULT = {FINNHUB: HTTP_429, ALPHA_VANTAGE: "note", EXCHANGE_RATE: "quota-reached"}
+# How each provider says "slow down" when a key is past the stub's limits: per minute, per day.
+LIMIT_FAULT = {
+    (FINNHUB, MINUTE): HTTP_429,
+    (FINNHUB, DAY): HTTP_429,
+    (ALPHA_VANTAGE, MINUTE): "note",
+    (ALPHA_VANTAGE, DAY): "information",
+    (EXCHANGE_RATE, MINUTE): "quota-reached",
+    (EXCHANGE_RATE, DAY): "quota-reached",
+}
 
 
 class MarketHandler(BaseHTTPRequestHandler):
@@ -111,7 +119,7 @@ class MarketHandler(BaseHTTPRequestHandler):
         if token != self.stub.finnhub_key:
             self._send(401, {"error": "Invalid API key"})
             return
-        fault = self._fault(FINNHUB, symbol)
+        fault = self._fault(FINNHUB, symbol, token)
         name = fault.name if fault else None
         if name == "zeros":
             self._send(200, bodies.FINNHUB_UNKNOWN)
@@ -132,7 +140,7 @@ class MarketHandler(BaseHTTPRequestHandler):
         if query.get("apikey") != self.stub.alpha_vantage_key:
             self._send(200, {"Error Message": AV_BAD_KEY})
             return
-        fault = self._fault(ALPHA_VANTAGE, symbol)
+        fault = self._fault(ALPHA_VANTAGE, symbol, query["apikey"])
         name = fault.name if fault else None
         if function != "GLOBAL_QUOTE" or name == "error_message":
             self._send(200, {"Error Message": AV_BAD_CALL})
@@ -155,7 +163,7 @@ class MarketHandler(BaseHTTPRequestHandler):
         if key != self.stub.exchange_rate_key:
             self._send(200, bodies.er_error("invalid-key"))
             return
-        fault = self._fault(EXCHANGE_RATE, base)
+        fault = self._fault(EXCHANGE_RATE, base, key)
         if fault is not None and fault.name not in COMMON_FAULTS:
             self._send(200, bodies.er_error(fault.name))
         elif self._common(fault):
@@ -168,10 +176,14 @@ class MarketHandler(BaseHTTPRequestHandler):
 
     # -- shared ----------------------------------------------------------------
 
-    def _fault(self, provider: str, key: str) -> Fault | None:
-        """The scripted fault for this call, or the provider's own throttle when over its limit."""
-        if self.stub.over_limit(provider):
-            fault: Fault | None = Fault(LIMIT_FAULT[provider], retry_after=1.0)
+    def _fault(self, provider: str, key: str, api_key: str) -> Fault | None:
+        """The provider's own throttle when `api_key` is past its limits, else the scripted
+        fault for this call (if any)."""
+        refused = self.stub.admit(provider, api_key)
+        if refused is not None:
+            fault: Fault | None = Fault(
+                LIMIT_FAULT[(provider, refused.kind)], retry_after=refused.retry_after
+            )
         else:
             fault = self.stub.faults.take(provider, key)
         if fault is not None:

@@ -2,7 +2,9 @@
 
 A real `ThreadingHTTPServer` (port 0 picks a free one) answering the three
 APIs with their real response shapes, deterministic prices and rates,
-per-key scripted faults (from Python or over HTTP), and call counters.
+per-key scripted faults (from Python or over HTTP), call counters, and, when
+asked, each provider's per-minute and per-day limits per API key, throttled
+the way that provider throttles (`market_limits`).
 
     with StubMarketServer() as stub:
         settings = Settings(finnhub_base_url=stub.finnhub_url, finnhub_api_key=stub.finnhub_key)
@@ -17,6 +19,7 @@ variables that point worthy-batch at it.
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -30,6 +33,7 @@ from typing import Any, Self
 from common.stubs import market_bodies as bodies
 from common.stubs.market_faults import CallLog, FaultBook
 from common.stubs.market_handler import MarketHandler
+from common.stubs.market_limits import KeyLimit, KeyLimits, Refusal, limits_from_environment
 
 DEFAULT_FINNHUB_KEY = "stub-finnhub-key"
 DEFAULT_ALPHA_VANTAGE_KEY = "stub-alpha-vantage-key"
@@ -70,6 +74,7 @@ class StubMarketServer:
         unknown_symbols: Iterable[str] = (),
         slow_seconds: float = DEFAULT_SLOW_SECONDS,
         clock: Callable[[], float] = time.time,
+        limits: Mapping[str, KeyLimit] | None = None,
     ) -> None:
         if as_of is not None and as_of.utcoffset() is None:
             raise ValueError("as_of must be timezone-aware")
@@ -86,7 +91,7 @@ class StubMarketServer:
         self.faults = FaultBook()
         self.calls_log = CallLog(clock)
         self.stopping = threading.Event()
-        self._limits: dict[str, int] = {}
+        self.limits = KeyLimits(clock, limits)
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -184,16 +189,17 @@ class StubMarketServer:
         self.faults.clear()
 
     def set_rate_limit(self, provider: str, calls_per_minute: int | None) -> None:
-        """Throttle `provider` like the real one once it gets more calls a minute (stub clock)."""
-        if calls_per_minute is None:
-            self._limits.pop(provider, None)
-        else:
-            self._limits[provider] = calls_per_minute
+        """Throttle `provider` like the real one past `calls_per_minute` calls of a key in any
+        rolling minute (stub clock); None lifts it. The daily limit stays as it was."""
+        self.set_limits(provider, calls_per_minute, self.limits.limit(provider).per_day)
 
-    def over_limit(self, provider: str) -> bool:
-        """Whether the call just logged for `provider` is past its limit in the last minute."""
-        limit = self._limits.get(provider)
-        return limit is not None and self.calls_log.recent(provider, self.clock() - 60) > limit
+    def set_limits(self, provider: str, per_minute: int | None, per_day: int | None) -> None:
+        """`provider`'s limits per API key: calls in any rolling minute, calls a UTC day."""
+        self.limits.set(provider, KeyLimit(per_minute, per_day))
+
+    def admit(self, provider: str, api_key: str) -> Refusal | None:
+        """Count a call of `api_key` against `provider`'s limits, or say why it is refused."""
+        return self.limits.admit(provider, api_key)
 
     # -- what it was asked -----------------------------------------------------
 
@@ -223,6 +229,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", default=DEFAULT_SEED)
     parser.add_argument("--prices-csv", type=Path, help="symbol,price rows that override the seed")
     parser.add_argument("--unknown", action="append", default=[], help="a symbol to not know")
+    parser.add_argument(
+        "--limits-from-env",
+        action="store_true",
+        help="enforce the *_CALLS_PER_MINUTE and *_CALLS_PER_DAY set in the environment, per key",
+    )
     args = parser.parse_args(argv)
     stub = StubMarketServer(
         host=args.host,
@@ -230,6 +241,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         prices_csv=args.prices_csv,
         unknown_symbols=args.unknown,
+        limits=limits_from_environment(os.environ) if args.limits_from_env else None,
     )
     with stub:
         # The stub's keys are made up, so printing them leaks nothing.

@@ -116,13 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     moto = MotoServer()
     stub = StubMarketServer().start()
     try:
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=moto.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-        )
+        s3 = s3_client(moto.endpoint)
         s3.create_bucket(Bucket=BUCKET)
         env = environment(dsn, moto.endpoint, stub, args.chunk_size)
         figures.update(run_zero({**env, "CHUNK_SIZE": str(SMALL_CHUNK)}, s3))
@@ -137,6 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     print_table(figures)
     print(f"\nfigures written to {args.out}")
     return 0
+
+
+def s3_client(endpoint: str) -> Any:
+    """S3 on the benchmark's moto server."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
 
 
 def environment(dsn: str, endpoint: str, stub: StubMarketServer, chunk_size: int) -> dict[str, str]:
@@ -204,6 +209,7 @@ def run_one(env: dict[str, str], stub: StubMarketServer, s3: Any) -> dict[str, A
             "db_round_trips": result["timings_ms"]["db_round_trips"],
             "timings_ms": result["timings_ms"],
             "api_calls": sum(result["api_calls"].values()),
+            "limiter": limiter_share(result, child.seconds),
         },
     }
 
@@ -246,6 +252,9 @@ def run_two(env: dict[str, str], stub: StubMarketServer, s3: Any) -> dict[str, A
             ],
             "peak_rss_mb": [round(c.peak_rss_mb) for c in children],
             "db_round_trips": [r["timings_ms"]["db_round_trips"] for r in results],
+            "limiter": [
+                limiter_share(r, c.seconds) for r, c in zip(results, children, strict=True)
+            ],
         },
         "finalize_seconds": round(final.seconds, 2),
         "end_to_end_seconds": round(wall, 1),
@@ -254,6 +263,20 @@ def run_two(env: dict[str, str], stub: StubMarketServer, s3: Any) -> dict[str, A
             "minimum": minimum,
             "by_provider": {p: stub.calls(p) for p in ("finnhub", "alphavantage", "exchangerate")},
         },
+    }
+
+
+def limiter_share(result: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """What the shared provider limiter cost a child: its round trips to the database (leases,
+    budget counts) and their time, against the child's whole run and its pricing."""
+    timings = result["timings_ms"]
+    spent = timings.get("quota_ms", 0)
+    return {
+        "round_trips": timings.get("quota_round_trips", 0),
+        "ms": spent,
+        "wait_ms": timings.get("quota_wait_ms", 0),
+        "share_of_child": round(spent / (seconds * 1000), 4),
+        "share_of_pricing": round(spent / max(1, timings["price_ms"]), 4),
     }
 
 
@@ -345,6 +368,12 @@ def print_table(f: dict[str, Any]) -> None:
             f"{one['plans']:,} plans, WRITE_BATCH_SIZE=1000",
         ),
         (
+            "executor, one child: provider limiter",
+            f"{one['limiter']['ms']} ms",
+            f"{one['limiter']['round_trips']} round trips; {one['limiter']['share_of_child']:.2%} "
+            f"of the child, {one['limiter']['share_of_pricing']:.2%} of pricing",
+        ),
+        (
             "executor, 10,000-plan chunk: peak RSS",
             f"{f['small_chunk']['peak_rss_mb']} MB",
             f"{f['small_chunk']['plans']:,} plans in {f['small_chunk']['seconds']} s",
@@ -355,6 +384,11 @@ def print_table(f: dict[str, Any]) -> None:
             f"{two['purchased']:,} purchases",
         ),
         ("executor, two children: peak RSS", ", ".join(f"{r} MB" for r in two["peak_rss_mb"]), ""),
+        (
+            "executor, two children: provider limiter",
+            ", ".join(f"{q['ms']} ms" for q in two["limiter"]),
+            ", ".join(f"{q['round_trips']} round trips" for q in two["limiter"]),
+        ),
         (
             "API calls (run 2) / minimum",
             f"{f['api_calls']['made']} / {f['api_calls']['minimum']}",

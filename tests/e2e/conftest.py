@@ -48,6 +48,19 @@ def cli(database_dsn: str) -> Runner:
     return run
 
 
+def plan_for_children(cli: Runner, chunk_size: int, run_date: str = "2026-11-27") -> None:
+    """Plan `run_date` with the `none` submitter: manifests written, children left to the test."""
+    done = cli(
+        "plan",
+        "--run-date",
+        run_date,
+        "--submitter",
+        "none",
+        env={"CHUNK_SIZE": str(chunk_size)},
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def run_together(argvs: list[list[str]], env: Mapping[str, str], timeout: float = 180) -> list[int]:
     """Start several `worthy-batch` processes at once; wait for all; return their exit codes."""
     children = [

@@ -15,7 +15,7 @@ import pytest
 
 from common.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
-from tests.e2e.conftest import Runner, run_together
+from tests.e2e.conftest import Runner, plan_for_children, run_together
 from tests.factories import insert_plans, many_plans, plan, rows, scalar
 from tests.ledger_checks import assert_ledger_consistent
 
@@ -30,15 +30,7 @@ def ledger_stays_consistent(db: psycopg2.extensions.connection) -> Any:
 
 
 def _plan(cli: Runner, chunk_size: int = 500) -> None:
-    done = cli(
-        "plan",
-        "--run-date",
-        "2026-11-27",
-        "--submitter",
-        "none",
-        env={"CHUNK_SIZE": str(chunk_size)},
-    )
-    assert done.returncode == 0, done.stderr
+    plan_for_children(cli, chunk_size)
 
 
 def _execute(cli: Runner, index: int = 0, **env: str) -> subprocess.CompletedProcess[str]:

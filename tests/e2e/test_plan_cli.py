@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from typing import Any
 
@@ -128,3 +129,54 @@ def test_a_secondary_market_is_refused_with_a_hint(cli: Runner, aws: AwsStack) -
     done = cli("plan", "--market", "XNAS", "--run-date", "2026-11-27", env=_batch_env(aws))
     assert done.returncode == 78
     assert "use --market XNYS" in done.stderr
+
+
+def test_dry_run_states_the_calls_and_the_time_pricing_needs_and_warns_past_the_timeout(
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack
+) -> None:
+    insert_plans(db, [*many_plans(240, symbols=120), *many_plans(4, symbols=2, currency="JPY")])
+    rates = {"FINNHUB_CALLS_PER_MINUTE": "60", "EXCHANGE_RATE_CALLS_PER_MINUTE": "30"}
+    done = cli(
+        "plan", "--run-date", "2026-11-27", "--dry-run",
+        env=_batch_env(aws, **rates, EXECUTOR_TIMEOUT_SECONDS="3600"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (
+        "pricing: 120 symbols at 60/min (finnhub): about 2 min; "
+        "1 FX base at 30/min (exchangerate): about 2 s"
+    ) in done.stdout
+    assert "warning" not in done.stdout
+    tight = cli(
+        "plan", "--run-date", "2026-11-27", "--dry-run",
+        env=_batch_env(aws, **rates, EXECUTOR_TIMEOUT_SECONDS="60"),
+    )  # fmt: skip
+    assert "warning: pricing needs about 2 min, longer than an executor attempt" in tight.stdout
+    assert "EXECUTOR_TIMEOUT_SECONDS=60" in tight.stdout
+
+
+def test_symbols_a_rerun_has_priced_already_are_not_counted_again(
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack
+) -> None:
+    insert_plans(db, many_plans(10, symbols=10))
+    with db.cursor() as cur:
+        cur.execute(
+            "INSERT INTO run_quotes (run_id, kind, key, value, source, quote_time) "
+            "SELECT 'XNYS-20261127', 'price', 'S000' || i, 100, 'finnhub', now() "
+            "FROM generate_series(0, 3) AS i"
+        )
+    done = cli("plan", "--run-date", "2026-11-27", "--dry-run", env=_batch_env(aws))
+    assert "pricing: 6 symbols at 60/min (finnhub)" in done.stdout
+
+
+def test_the_planners_log_states_the_pricing_time_and_warns_past_the_timeout(
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack
+) -> None:
+    insert_plans(db, many_plans(90, symbols=90))
+    env = _batch_env(aws, FINNHUB_CALLS_PER_MINUTE="120", EXECUTOR_TIMEOUT_SECONDS="30")
+    done = cli("plan", "--run-date", "2026-11-27", "--submitter", "none", env=env)
+    assert done.returncode == 0, done.stderr
+    logged = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    said = [(entry["level"], entry["message"]) for entry in logged if "level" in entry]
+    assert ("info", "pricing: 90 symbols at 120/min (finnhub): about 46 s") in said
+    warnings = [message for level, message in said if level == "warning"]
+    assert any(message.startswith("pricing needs about 46 s, longer") for message in warnings)

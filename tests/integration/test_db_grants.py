@@ -15,6 +15,7 @@ import psycopg2.errors
 import psycopg2.extensions
 import pytest
 
+from common.quotas import PostgresQuotas
 from tests.cfn import ROOT
 
 GRANTS = ROOT / "infra" / "db-grants.sql"
@@ -184,3 +185,25 @@ def test_the_role_may_delete_a_canary_run_and_nothing_else(batch_role: Connectio
         assert cur.fetchall() == [("XNYS-20261127",), ("XNYS-20261129",)]
         cur.execute("SELECT count(*) FROM batch_chunks")
         assert cur.fetchone() == (0,)
+
+
+def test_the_batch_leases_call_slots_and_counts_daily_budgets(
+    batch_role: Connection, database_dsn: str
+) -> None:
+    def as_role() -> Connection:
+        conn = psycopg2.connect(database_dsn)
+        with conn.cursor() as cur:
+            cur.execute("SET ROLE worthy_batch")
+        conn.commit()
+        return conn
+
+    quotas = PostgresQuotas(as_role)
+    try:
+        lease, _ = quotas.lease("finnhub", "0123456789abcdef", 2, 1.0)
+        quotas.pause("finnhub", "0123456789abcdef", 1.0)
+        assert quotas.spend("alphavantage", "0123456789abcdef", 25)
+    finally:
+        quotas.close()
+    assert lease.count == 2
+    assert not allowed(batch_role, "DELETE FROM provider_limits")
+    assert not allowed(batch_role, "DELETE FROM provider_daily_calls")

@@ -43,6 +43,8 @@ MALFORMED = [
     ("HTTP_CONNECT_TIMEOUT", "soon"),
     ("PROVIDER_MAX_ATTEMPTS", "0"),
     ("FINNHUB_CALLS_PER_MINUTE", "1.5"),
+    ("ALPHA_VANTAGE_CALLS_PER_DAY", "-1"),
+    ("EXECUTOR_TIMEOUT_SECONDS", "0"),
     ("LOG_FORMAT", "xml"),
     ("DATABASE_URL", "not-a-dsn"),
     ("DATABASE_URL", f"password={SENTINEL_DATABASE_PASSWORD} host"),
@@ -112,7 +114,7 @@ def test_each_bad_or_missing_variable_exits_78_naming_it_and_touches_nothing(
         elif "Traceback" in done.out:
             failed[f"{command} {change}"] = "a traceback in the log"
     assert failed == {}
-    assert len(CASES) == 96
+    assert len(CASES) == 104
     assert scalar(db, "SELECT count(*) FROM batch_runs") == 0
     assert aws.object_keys() == []
     jobs = aws.batch().list_jobs(

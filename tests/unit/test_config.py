@@ -16,6 +16,10 @@ ALL_VARIABLES = (
     "FINNHUB_BASE_URL",
     "FINNHUB_API_KEY",
     "AWS_BATCH_JOB_ID",
+    "FINNHUB_CALLS_PER_DAY",
+    "ALPHA_VANTAGE_CALLS_PER_DAY",
+    "EXCHANGE_RATE_CALLS_PER_DAY",
+    "EXECUTOR_TIMEOUT_SECONDS",
     "DATABASE_SSLMODE",
     "DATABASE_SSLROOTCERT",
 )
@@ -79,6 +83,29 @@ def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(ConfigError) as caught:
         load_settings(required=["manifest_bucket"])
     assert set(caught.value.problems) == {"MANIFEST_BUCKET"}
+
+
+def test_daily_budgets_default_to_alpha_vantages_free_tier_and_unlimited_elsewhere() -> None:
+    settings = load_settings()
+    assert settings.alpha_vantage_calls_per_day == 25
+    assert settings.finnhub_calls_per_day is None
+    assert settings.exchange_rate_calls_per_day is None
+    assert settings.executor_timeout_seconds == 3600
+
+
+def test_a_daily_budget_is_a_count_or_unlimited(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALPHA_VANTAGE_CALLS_PER_DAY", "Unlimited")
+    monkeypatch.setenv("FINNHUB_CALLS_PER_DAY", "0")
+    monkeypatch.setenv("EXCHANGE_RATE_CALLS_PER_DAY", "50")
+    settings = load_settings()
+    assert settings.alpha_vantage_calls_per_day is None
+    assert settings.finnhub_calls_per_day == 0
+    assert settings.exchange_rate_calls_per_day == 50
+    monkeypatch.setenv("EXCHANGE_RATE_CALLS_PER_DAY", "plenty")
+    monkeypatch.setenv("FINNHUB_CALLS_PER_DAY", "-1")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert set(caught.value.problems) == {"EXCHANGE_RATE_CALLS_PER_DAY", "FINNHUB_CALLS_PER_DAY"}
 
 
 RDS_SECRET = {

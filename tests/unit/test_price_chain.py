@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+
 from common.errors import (
     ProviderAccessDenied,
     ProviderBadResponse,
@@ -13,7 +15,7 @@ from common.errors import (
     UnknownSymbol,
 )
 from common.marketdata import PRICE_UNAVAILABLE, PROVIDER_ERROR, PriceChain, PriceFailure, Quote
-from common.marketdata.limits import RateLimiter
+from common.marketdata.limits import ProviderQuota
 from common.marketdata.ports import FxSource, PriceSource
 from common.marketdata.quotes import FxRates
 from common.marketdata.retrying import RetryPolicy
@@ -25,6 +27,7 @@ from tests.marketdata_fakes import (
     FakeClock,
     FakeFxSource,
     FakePriceSource,
+    MemoryQuotas,
     quote,
 )
 
@@ -34,7 +37,7 @@ def chain_of(
     clock: FakeClock | None = None,
     fx: FxSource | None = None,
     retry: RetryPolicy | None = None,
-    limiters: dict[str, RateLimiter] | None = None,
+    quotas: dict[str, ProviderQuota] | None = None,
 ) -> PriceChain:
     clock = clock or FakeClock()
     return PriceChain(
@@ -44,7 +47,7 @@ def chain_of(
         clock=clock,
         sleep=clock.sleep,
         retry=retry,
-        limiters=limiters,
+        quotas=quotas,
     )
 
 
@@ -172,10 +175,73 @@ def test_price_many_asks_once_per_distinct_symbol() -> None:
 def test_a_rate_limited_provider_is_paced_not_hammered() -> None:
     clock = FakeClock()
     source = FakePriceSource("first", {s: quote("first", s) for s in "ABCDE"})
-    limiter = RateLimiter(6, clock=clock, sleep=clock.sleep)
-    chain = chain_of(source, clock=clock, limiters={"first": limiter})
+    quota = ProviderQuota(
+        MemoryQuotas(clock), "first", "k", calls_per_minute=6, clock=clock, sleep=clock.sleep
+    )
+    chain = chain_of(source, clock=clock, quotas={"first": quota})
     chain.price_many(list("ABCDE"), RUN_DATE, NEW_YORK)
-    assert clock.slept == [10.0, 10.0, 10.0, 10.0]
+    assert clock.slept == pytest.approx([61 / 6] * 4)  # a little over 60 / 6 each
+
+
+def budgeted(clock: FakeClock, store: MemoryQuotas, per_day: int) -> dict[str, ProviderQuota]:
+    """The quotas of a chain whose provider "second" may make `per_day` calls a day."""
+    quota = ProviderQuota(
+        store,
+        "second",
+        "k",
+        calls_per_minute=600,
+        calls_per_day=per_day,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    return {"second": quota}
+
+
+def test_a_spent_daily_budget_skips_the_provider_without_a_call() -> None:
+    clock = FakeClock()
+    first = FakePriceSource("first", {s: ProviderUnavailable("first", s, "HTTP 500") for s in "AB"})
+    second = FakePriceSource("second", {s: quote("second", s) for s in "ABCD"})
+    chain = chain_of(first, second, clock=clock, quotas=budgeted(clock, MemoryQuotas(clock), 2))
+    got = chain.price_many(list("ABCD"), RUN_DATE, NEW_YORK)
+    assert [getattr(g, "provider", None) for g in got.values()] == ["second", "second", None, None]
+    assert sum(second.calls.values()) == 2 and chain.calls["second"] == 2
+    assert chain.quota_exhausted == {"second": 2}
+    failure = got["C"]
+    assert isinstance(failure, PriceFailure) and "daily budget of 2 call(s) spent" in failure.detail
+
+
+def test_a_spent_budget_alone_does_not_make_a_symbol_a_provider_error() -> None:
+    # The first provider answered (no such symbol) and the second's budget is spent:
+    # retrying today cannot help, so the plan is price_unavailable, not provider_error.
+    clock = FakeClock()
+    store = MemoryQuotas(clock)
+    store.spend("second", "k", 1)
+    second = FakePriceSource("second", {"A": quote("second", "A")})
+    chain = chain_of(
+        FakePriceSource("first"), second, clock=clock, quotas=budgeted(clock, store, 1)
+    )
+    got = price(chain, "A")
+    assert isinstance(got, PriceFailure) and got.reason == PRICE_UNAVAILABLE
+    assert second.calls["A"] == 0
+    # ...but a provider that failed as well still makes it a provider_error.
+    failing = FakePriceSource("first", {"B": ProviderUnavailable("first", "B", "timed out")})
+    chain = chain_of(failing, second, clock=clock, quotas=budgeted(clock, store, 1))
+    got = price(chain, "B")
+    assert isinstance(got, PriceFailure) and got.reason == PROVIDER_ERROR
+
+
+def test_a_retry_after_from_one_caller_pauses_the_provider_for_every_process() -> None:
+    clock = FakeClock()
+    store = MemoryQuotas(clock)
+    throttled = Throttled("first", "A", "HTTP 429", retry_after=20)
+    source = FakePriceSource("first", {"A": [throttled, quote("first", "A")]})
+    quota = ProviderQuota(store, "first", "k", calls_per_minute=600, clock=clock, sleep=clock.sleep)
+    chain = chain_of(source, clock=clock, quotas={"first": quota})
+    start = clock()
+    assert isinstance(price(chain, "A"), Quote)
+    # Another process with the same key gets no slot before the pause ends.
+    slot, now = store.lease("first", "k", 1, 0.1)
+    assert slot.first >= start + 20 and now >= start + 20
 
 
 def rates(base: str = "EUR", age: timedelta = timedelta(hours=14)) -> FxRates:

@@ -693,3 +693,19 @@ def test_the_stack_takes_the_parameters_an_operator_sets(template: dict[str, Any
     assert not secret_arn.match("worthy/db"), "json-key references need the full ARN"
     image = re.compile(template["Parameters"]["ImageUri"]["AllowedPattern"])
     assert image.match(PARAMETERS["ImageUri"])
+
+
+def test_the_planner_estimates_pricing_against_the_executors_own_timeout_and_rates(
+    job_definitions: dict[str, dict[str, Any]], template: dict[str, Any]
+) -> None:
+    def environment(stage: str) -> dict[str, str]:
+        container = resolve(template, job_definitions[stage]["ContainerProperties"], PARAMETERS)
+        return {e["Name"]: str(e["Value"]) for e in container["Environment"]}
+
+    executor = resolve(template, job_definitions["executor"], PARAMETERS)
+    planner = environment("planner")
+    timeout = executor["Timeout"]["AttemptDurationSeconds"]
+    assert planner["EXECUTOR_TIMEOUT_SECONDS"] == str(timeout)
+    # A provider rate set for the executors must reach the planner's estimate too.
+    rates = {k: v for k, v in environment("executor").items() if "_CALLS_PER_" in k}
+    assert rates == {k: v for k, v in planner.items() if "_CALLS_PER_" in k}

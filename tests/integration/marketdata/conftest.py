@@ -1,8 +1,9 @@
 """Fixtures: the stub market server on loopback and a market-data bootstrap pointed at it.
 
-Time is a FakeClock shared by the stub (quote times, its rate limit) and the
-chain (limiter, backoff, validation), so retries and pacing cost no real
-time. The read timeout is short so that the stub's slow answer costs 0.3 s.
+Time is a FakeClock shared by the stub (quote times, its rate limit), the
+quota store in memory and the chain (pacing, backoff, validation), so
+retries and pacing cost no real time. The read timeout is short so that the
+stub's slow answer costs 0.3 s.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from common.marketdata import MarketData, build_market_data
 from common.stubs.market_server import StubMarketServer
 from tests.integration.marketdata.support import SLOW_SECONDS, settings_for
-from tests.marketdata_fakes import FakeClock
+from tests.marketdata_fakes import FakeClock, MemoryQuotas
 
 
 @pytest.fixture
@@ -30,12 +31,24 @@ def stub(clock: FakeClock) -> Iterator[StubMarketServer]:
 
 
 @pytest.fixture
-def connect(stub: StubMarketServer, clock: FakeClock) -> Iterator[Any]:
+def quotas(clock: FakeClock) -> MemoryQuotas:
+    """The providers' shared quotas, on the fake clock: what every `connect()` shares."""
+    return MemoryQuotas(clock)
+
+
+@pytest.fixture
+def connect(stub: StubMarketServer, clock: FakeClock, quotas: MemoryQuotas) -> Iterator[Any]:
     """`connect(**settings)` -> MarketData against the stub; closed after the test."""
     built: list[MarketData] = []
 
     def make(**overrides: Any) -> MarketData:
-        market = build_market_data(settings_for(stub, **overrides), clock=clock, sleep=clock.sleep)
+        market = build_market_data(
+            settings_for(stub, **overrides),
+            quotas,
+            clock=clock,
+            sleep=clock.sleep,
+            pace_clock=clock,
+        )
         built.append(market)
         return market
 

@@ -28,6 +28,7 @@ def settings_for(stub: StubMarketServer, **overrides: Any) -> Settings:
         "exchange_rate_base_url": stub.exchange_rate_url,
         "http_connect_timeout": 0.5,
         "http_read_timeout": READ_TIMEOUT,
+        "alpha_vantage_calls_per_day": None,  # budgets have tests of their own
     }
     values.update(overrides)
     return Settings(**values)

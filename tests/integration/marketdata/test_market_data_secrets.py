@@ -15,7 +15,7 @@ from common.marketdata import build_market_data
 from common.stubs.market_faults import ALPHA_VANTAGE, FAULTS, FINNHUB, PROVIDERS
 from common.stubs.market_server import StubMarketServer
 from tests.integration.marketdata.support import SLOW_SECONDS, price_the_request, settings_for
-from tests.marketdata_fakes import FakeClock
+from tests.marketdata_fakes import FakeClock, MemoryQuotas
 
 SENTINELS = {
     "finnhub_api_key": "SENTINEL-FINNHUB-KEY-7f3a9c51",
@@ -35,7 +35,9 @@ def log_stream() -> Iterator[io.StringIO]:
 
 def everything_said(settings: Settings, clock: FakeClock) -> list[str]:
     """Results, every adapter's own exception (message and traceback), as text."""
-    market = build_market_data(settings, clock=clock, sleep=clock.sleep)
+    market = build_market_data(
+        settings, MemoryQuotas(clock), clock=clock, sleep=clock.sleep, pace_clock=clock
+    )
     said = [repr(result) for result in price_the_request(market).values()]
     sources = [(s, "AAPL") for s in market.chain.sources] + [(market.fx_source, "EUR")]
     for source, key in sources:

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from common.stubs.market_limits import KeyLimit, limits_from_environment
 from common.stubs.market_server import StubMarketServer
+from tests.marketdata_fakes import FakeClock
 
 TIMEOUT = 5
 
@@ -99,3 +101,78 @@ def test_the_stub_runs_standalone_and_prints_where_it_listens() -> None:
         process.wait(timeout=TIMEOUT)
         if process.stdout:
             process.stdout.close()
+
+
+def alpha_vantage(stub: StubMarketServer, symbol: str) -> dict[str, object]:
+    body: dict[str, object] = requests.get(
+        f"{stub.alpha_vantage_url}/query",
+        params={"function": "GLOBAL_QUOTE", "symbol": symbol, "apikey": stub.alpha_vantage_key},
+        timeout=TIMEOUT,
+    ).json()
+    return body
+
+
+def test_past_its_per_minute_limit_finnhub_answers_429_until_the_oldest_call_leaves(
+    stub: StubMarketServer, clock: FakeClock
+) -> None:
+    stub.set_rate_limit("finnhub", 3)
+    for _ in range(3):
+        assert finnhub(stub, "AAPL").status_code == 200
+        clock.sleep(10)
+    refused = finnhub(stub, "AAPL")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "30"
+    clock.sleep(30)  # the first call is now a minute old: out of the window
+    assert finnhub(stub, "AAPL").status_code == 200
+    assert finnhub(stub, "AAPL").status_code == 429  # refused calls did not count, this one did
+    assert stub.faults_served("finnhub", "http_429") == 2
+
+
+def test_calls_with_a_wrong_key_do_not_count_against_the_keys_limit(
+    stub: StubMarketServer,
+) -> None:
+    stub.set_rate_limit("finnhub", 1)
+    wrong = requests.get(
+        f"{stub.finnhub_url}/quote",
+        params={"symbol": "AAPL"},
+        headers={"X-Finnhub-Token": "someone-elses-key"},
+        timeout=TIMEOUT,
+    )
+    assert wrong.status_code == 401
+    assert finnhub(stub, "AAPL").status_code == 200
+
+
+def test_alpha_vantage_says_note_per_minute_and_information_per_day(
+    stub: StubMarketServer, clock: FakeClock
+) -> None:
+    stub.set_limits("alphavantage", per_minute=2, per_day=3)
+    assert "Global Quote" in alpha_vantage(stub, "IBM")
+    assert "Global Quote" in alpha_vantage(stub, "IBM")
+    assert "Note" in alpha_vantage(stub, "IBM")
+    clock.sleep(61)
+    assert "Global Quote" in alpha_vantage(stub, "IBM")
+    clock.sleep(61)
+    assert "Information" in alpha_vantage(stub, "IBM")  # three calls today: the day is spent
+    clock.sleep(24 * 3600)  # the next UTC day's budget is fresh
+    assert "Global Quote" in alpha_vantage(stub, "IBM")
+
+
+def test_exchange_rate_api_says_quota_reached(stub: StubMarketServer) -> None:
+    stub.set_limits("exchangerate", per_minute=None, per_day=1)
+    url = f"{stub.exchange_rate_url}/{stub.exchange_rate_key}/latest/USD"
+    assert requests.get(url, timeout=TIMEOUT).json()["result"] == "success"
+    refused = requests.get(url, timeout=TIMEOUT).json()
+    assert refused["result"] == "error" and refused["error-type"] == "quota-reached"
+
+
+def test_limits_come_from_the_variables_worthy_batch_reads() -> None:
+    env = {
+        "FINNHUB_CALLS_PER_MINUTE": "60",
+        "ALPHA_VANTAGE_CALLS_PER_MINUTE": "5",
+        "ALPHA_VANTAGE_CALLS_PER_DAY": "25",
+        "EXCHANGE_RATE_CALLS_PER_DAY": "unlimited",
+        "EXCHANGE_RATE_CALLS_PER_MINUTE": "",
+    }
+    assert limits_from_environment(env) == {
+        "finnhub": KeyLimit(per_minute=60),
+        "alphavantage": KeyLimit(per_minute=5, per_day=25),
+    }

@@ -1,0 +1,28 @@
+"""Which rates the planner estimates pricing with, and when it warns."""
+
+from __future__ import annotations
+
+from common.config import Settings
+from common.domain.pricing_time import Pace, estimate_pricing
+from planner.estimate import pricing_limits, too_slow
+
+
+def test_finnhub_paces_the_estimate_unless_only_alpha_vantage_has_a_key() -> None:
+    # In AWS the planner holds no provider keys: the executors' first provider is Finnhub.
+    limits = pricing_limits(Settings(finnhub_calls_per_minute=300, executor_timeout_seconds=900))
+    assert limits.price == Pace("finnhub", 300)
+    assert limits.fx == Pace("exchangerate", 60)
+    assert limits.executor_timeout_seconds == 900
+    only_av = pricing_limits(Settings(alpha_vantage_api_key="av-key-for-the-estimate"))
+    assert only_av.price == Pace("alphavantage", 5)
+
+
+def test_the_warning_names_the_setting_and_what_to_do() -> None:
+    limits = pricing_limits(Settings(executor_timeout_seconds=600))
+    fits = estimate_pricing(symbols=500, fx_bases=2, price=limits.price, fx=limits.fx)
+    assert too_slow(fits, limits) is None  # 500 calls at 60/min: about 8 min
+    long = estimate_pricing(symbols=2000, fx_bases=2, price=limits.price, fx=limits.fx)
+    warning = too_slow(long, limits)
+    assert warning is not None
+    assert "about 34 min" in warning and "EXECUTOR_TIMEOUT_SECONDS=600" in warning
+    assert "*_CALLS_PER_MINUTE" in warning
