@@ -87,7 +87,8 @@ class Settings(BaseSettings):
     http_connect_timeout: PositiveFloat = 3.05
     http_read_timeout: PositiveFloat = 10.0
 
-    chunk_size: PositiveInt = 500
+    chunk_size: PositiveInt | None = None  # None: the planner sizes chunks from the work
+    max_children: PositiveInt | None = None  # None: what the compute environment runs at once
     max_quote_age_days: Annotated[int, Field(ge=0, le=366)] = 4
     share_decimals: Annotated[int, Field(ge=0, le=8)] = 6
     write_batch_size: PositiveInt = 1000

@@ -11,7 +11,7 @@ from typing import IO
 from psycopg2.extensions import connection
 
 from common.domain.calendar import calendar_for
-from common.domain.chunking import plan_chunks
+from common.domain.chunking import chunk_the_day
 from common.domain.models import run_id_for, snapshot_from_line
 from common.domain.validation import InvalidPlan
 from planner.estimate import estimate_run, too_slow
@@ -37,16 +37,20 @@ def preview(
     plans: Counter[str] = Counter()
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     invalid: Counter[str] = Counter()
-    said: list[str] = []  # the pricing estimate, and a warning when it is too long
+    said: list[str] = []  # the children and why, the pricing estimate, a warning if too long
     conn = connect()
     try:
         with Snapshot(conn, DueQuery(market, run_date)) as snapshot:
             demand = snapshot.demand()
+            estimate = None
             if request.pricing is not None:
                 estimate = estimate_run(snapshot, demand, run_id, request.pricing)
                 warning = too_slow(estimate, request.pricing)
                 said = [f"pricing: {estimate}"] + ([f"warning: {warning}"] if warning else [])
-            chunking = plan_chunks(demand.counts_by_symbol, request.chunk_size)
+            chunking, why = chunk_the_day(
+                demand.counts_by_symbol, request.chunking, estimate.seconds if estimate else None
+            )
+            said.insert(0, why)
             for _, line in snapshot.lines_by_chunk(chunking):
                 checked = snapshot_from_line(line)
                 if isinstance(checked, InvalidPlan):
@@ -57,7 +61,7 @@ def preview(
     finally:
         conn.close()
     due = sum(plans.values())
-    chunks = plan_chunks(dict(plans), request.chunk_size).chunks if plans else ()
+    chunks = chunk_the_day(dict(plans), request.chunking)[0].chunks if plans else ()
     out.write(
         f"dry run {run_id}: {due} plan(s) due in {len(plans)} symbol(s), "
         f"{len(chunks)} chunk(s); nothing written\n"

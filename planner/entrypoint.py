@@ -15,6 +15,12 @@ from common import aws
 from common.config import Settings, load_settings
 from common.db import connect, database_url
 from common.domain.calendar import calendar_for, last_weekend_day
+from common.domain.chunking import (
+    FARGATE_CHILD,
+    LOCAL_CHILD,
+    TEMPLATE_MAX_CHILDREN,
+    ChunkPolicy,
+)
 from common.domain.models import parse_run_id
 from common.errors import ConfigError
 from common.heartbeat import emit_heartbeat
@@ -42,6 +48,17 @@ def canary_request(
     return replace(request, run_date=args.run_date or last_weekend_day(today), canary_tag=tag)
 
 
+def chunk_policy(kind: str, settings: Settings) -> ChunkPolicy:
+    """CHUNK_SIZE, else chunks sized for where the children run: Fargate tasks of the
+    template's size (at most MaxVcpus / JobVcpus at once), or processes on this machine
+    (LOCAL_PARALLELISM at once)."""
+    if kind == "batch":
+        cost, at_once = FARGATE_CHILD, TEMPLATE_MAX_CHILDREN
+    else:
+        cost, at_once = LOCAL_CHILD, settings.local_parallelism
+    return ChunkPolicy(settings.chunk_size, settings.max_children or at_once, cost)
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     kind = args.submitter or default_kind(settings)
@@ -53,7 +70,11 @@ def run(args: argparse.Namespace) -> int:
     )
     workers = settings.planner_workers or planner_workers(container_limits())
     request = PlanRequest(
-        args.market, args.run_date, settings.chunk_size, workers, pricing=pricing_limits(settings)
+        args.market,
+        args.run_date,
+        chunk_policy(kind, settings),
+        workers,
+        pricing=pricing_limits(settings),
     )
     if args.canary:
         request = canary_request(args, settings, request)

@@ -19,7 +19,7 @@ from operator import itemgetter
 import psycopg2.extras
 from psycopg2.extensions import connection
 
-from common.domain.chunking import plan_chunks
+from common.domain.chunking import ChunkPolicy, chunk_the_day
 from common.domain.models import ChunkRef, RunManifest
 from common.failpoints import failpoint
 from common.logging import get_logger
@@ -44,7 +44,7 @@ def write_run(
     run_id: str,
     market: str,
     run_date: date,
-    chunk_size: int,
+    chunking_policy: ChunkPolicy,
     clock: Callable[[], datetime],
     workers: int = 1,
     pricing: PricingLimits | None = None,
@@ -57,21 +57,18 @@ def write_run(
         with Snapshot(snapshot_conn, DueQuery(market, run_date)) as snapshot:
             demand = snapshot.demand()
             counts = demand.counts_by_symbol
-            chunking = plan_chunks(counts, chunk_size)
-            if chunking.chunk_size != chunk_size:
-                log.warning(
-                    "more than 10,000 chunks at CHUNK_SIZE=%d; using %d",
-                    chunk_size,
-                    chunking.chunk_size,
-                )
+            estimate = estimate_run(snapshot, demand, run_id, pricing) if pricing else None
+            chunking, why = chunk_the_day(
+                counts, chunking_policy, estimate.seconds if estimate else None
+            )
             log.info(
-                "snapshot: %d due row(s), %d symbol(s), %d chunk(s) planned",
+                "snapshot: %d due row(s), %d symbol(s); %s",
                 sum(counts.values()),
                 len(counts),
-                len(chunking.chunks),
+                why,
+                extra={"chunks": len(chunking.chunks)},
             )
-            if pricing is not None:
-                estimate = estimate_run(snapshot, demand, run_id, pricing)
+            if estimate is not None and pricing is not None:
                 log.info(
                     "pricing: %s", estimate, extra={"pricing_seconds": round(estimate.seconds)}
                 )

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from psycopg2.extensions import connection
 
 from common.domain.calendar import calendar_for, run_market_of
+from common.domain.chunking import ChunkPolicy
 from common.domain.models import run_id_for
 from common.errors import ConfigError
 from common.failpoints import failpoint
@@ -41,7 +42,7 @@ log = get_logger(__name__)
 class PlanRequest:
     market: str
     run_date: date | None
-    chunk_size: int
+    chunking: ChunkPolicy = ChunkPolicy()  # CHUNK_SIZE, else sized from the work
     workers: int = 1  # processes that validate and compress chunks on big runs
     canary_tag: str | None = None  # set: plan the smoke test's canary (planner/canary.py)
     pricing: PricingLimits | None = None  # to estimate the pricing time; None: no estimate
@@ -153,7 +154,7 @@ def _plan_locked(
             run_id,
             market,
             run_date,
-            request.chunk_size,
+            request.chunking,
             deps.clock,
             request.workers,
             request.pricing,

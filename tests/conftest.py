@@ -30,6 +30,7 @@ import requests
 from hypothesis import HealthCheck, settings
 
 from common import embedded_pg
+from common.local.batch.local import LocalBatch
 from common.stubs.market_server import StubMarketServer
 from tests.servers import MotoServer, fresh_database
 
@@ -249,3 +250,15 @@ def market(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubMarketServer]:
         monkeypatch.setenv(name, value)
     yield stub
     stub.stop()
+
+
+# -- AWS Batch: the dev kit's emulator (AWS's documented rules), not moto's --------------
+
+
+@pytest.fixture
+def idle_batch(tmp_path: Path) -> Iterator[LocalBatch]:
+    """The stack's job definitions on the Batch emulator, with no compute capacity: every
+    job submitted stays SUBMITTED, as in a queue whose environment has not scaled yet.
+    For tests of what gets submitted; `environment()` points a child process at it."""
+    with LocalBatch(log_dir=tmp_path, slots=1, base_env={}, with_rules=False, compute=False) as b:
+        yield b

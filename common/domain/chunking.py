@@ -186,3 +186,48 @@ def chunk_target(
         )
     why = f"{due:,} plan(s) -> {children:,} child(ren) of ~{size:,}: {reason}"
     return ChunkTarget(size, cap, why)
+
+
+# The template's compute environment runs MaxVcpus / JobVcpus containers at once
+# (8 / 0.25 by default; a test pins it): MAX_CHILDREN's default in AWS.
+TEMPLATE_MAX_CHILDREN = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPolicy:
+    """How a run is cut into chunks: CHUNK_SIZE when given, else from the work."""
+
+    explicit: int | None = None  # CHUNK_SIZE
+    max_children: int = TEMPLATE_MAX_CHILDREN  # MAX_CHILDREN
+    cost: ChildCost = LOCAL_CHILD  # where the children run
+
+    def target(self, due: int) -> ChunkTarget:
+        return chunk_target(
+            due, max_children=self.max_children, cost=self.cost, explicit=self.explicit
+        )
+
+
+def chunk_the_day(
+    counts: Mapping[str, int], policy: ChunkPolicy, pricing_seconds: float | None = None
+) -> tuple[Chunking, str]:
+    """The day's chunks, and one line saying how many children and why.
+
+    With the run's pricing time (every child shares each provider's per-key
+    rate, so it does not shrink with more children), says when pricing, not
+    buying, sets the pace.
+    """
+    due = sum(c for c in counts.values() if c > 0)
+    target = policy.target(due)
+    chunking = plan_chunks(counts, target.size, target.max_chunks)
+    children = len(chunking.chunks)
+    why = target.why
+    if chunking.chunk_size != target.size:
+        why += f"; chunks grown to {chunking.chunk_size:,} to stay within {target.max_chunks:,}"
+    if pricing_seconds and children:
+        buying = due / children / policy.cost.plans_per_second
+        if pricing_seconds > buying:
+            why += (
+                f"; pricing-bound: the providers' rates take ~{pricing_seconds:,.0f} s whatever "
+                f"the children, buying ~{buying:,.0f} s, so more children would add no speed"
+            )
+    return chunking, f"{children:,} chunk(s): {why}"

@@ -9,6 +9,7 @@ from typing import Any
 import psycopg2.extensions
 import pytest
 
+from common.local.batch.local import LocalBatch
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, plan, rows, scalar
@@ -24,22 +25,16 @@ TABLES = (
 )
 
 
-def _batch_env(aws: AwsStack, **extra: str) -> dict[str, str]:
-    return {
-        **aws.env,
-        "BATCH_JOB_QUEUE": aws.queue,
-        "EXECUTOR_JOB_DEFINITION": aws.executor_definition,
-        "FINALIZER_JOB_DEFINITION": aws.finalizer_definition,
-        "CHUNK_SIZE": "3",
-        **extra,
-    }
+def _batch_env(aws: AwsStack, batch: LocalBatch, **extra: str) -> dict[str, str]:
+    """S3 in moto; Batch in the emulator (AWS's rules), with no capacity: jobs stay put."""
+    return {**aws.env, **batch.environment(), "CHUNK_SIZE": "3", **extra}
 
 
-def _submitted(aws: AwsStack) -> list[str]:
-    summaries = aws.batch().list_jobs(
-        jobQueue=aws.queue, filters=[{"name": "JOB_NAME", "values": ["worthy-*"]}]
+def _submitted(batch: LocalBatch) -> list[str]:
+    summaries = batch.client().list_jobs(
+        jobQueue=batch.emulator.queue_arn, filters=[{"name": "JOB_NAME", "values": ["worthy-*"]}]
     )["jobSummaryList"]
-    return sorted(j["jobName"] for j in summaries if ":" not in j["jobId"])
+    return sorted(j["jobName"] for j in summaries)
 
 
 def _table_counts(db: psycopg2.extensions.connection) -> dict[str, Any]:
@@ -47,12 +42,17 @@ def _table_counts(db: psycopg2.extensions.connection) -> dict[str, Any]:
 
 
 def test_plan_submits_through_the_cli(
-    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, idle_batch: LocalBatch
 ) -> None:
     insert_plans(db, many_plans(7, symbols=7))
-    done = cli("plan", "--run-date", "2026-11-27", "--submitter", "batch", env=_batch_env(aws))
+    done = cli(
+        "plan", "--run-date", "2026-11-27", "--submitter", "batch", env=_batch_env(aws, idle_batch)
+    )
     assert done.returncode == 0, done.stderr
-    assert _submitted(aws) == ["worthy-execute-XNYS-20261127", "worthy-finalize-XNYS-20261127"]
+    assert _submitted(idle_batch) == [
+        "worthy-execute-XNYS-20261127",
+        "worthy-finalize-XNYS-20261127",
+    ]
     assert scalar(db, "SELECT chunk_count FROM batch_runs") == 3
 
 
@@ -67,17 +67,24 @@ def test_plan_submits_through_the_cli(
     ],
 )
 def test_a_planner_killed_at_any_step_converges_to_one_submission_on_rerun(
-    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, step: str
+    cli: Runner,
+    db: psycopg2.extensions.connection,
+    aws: AwsStack,
+    step: str,
+    idle_batch: LocalBatch,
 ) -> None:
     insert_plans(db, many_plans(7, symbols=7))
-    env = _batch_env(aws)
+    env = _batch_env(aws, idle_batch)
     crashed = cli("plan", "--run-date", "2026-11-27", env={**env, "WORTHY_FAILPOINTS": step})
     assert crashed.returncode == -signal.SIGKILL
     rerun = cli("plan", "--run-date", "2026-11-27", env=env)
     again = cli("plan", "--run-date", "2026-11-27", env=env)
     assert rerun.returncode == 0, rerun.stderr
     assert again.returncode == 0, again.stderr
-    assert _submitted(aws) == ["worthy-execute-XNYS-20261127", "worthy-finalize-XNYS-20261127"]
+    assert _submitted(idle_batch) == [
+        "worthy-execute-XNYS-20261127",
+        "worthy-finalize-XNYS-20261127",
+    ]
     assert rows(db, "SELECT status, chunk_count, plans_due FROM batch_runs") == [
         ("submitted", 3, 7)
     ]
@@ -87,23 +94,23 @@ def test_a_planner_killed_at_any_step_converges_to_one_submission_on_rerun(
 
 
 def test_dry_run_leaves_the_database_and_bucket_unchanged(
-    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, idle_batch: LocalBatch
 ) -> None:
     insert_plans(db, [*many_plans(6, symbols=2), plan(currency="ZZZ")])
     before = (_table_counts(db), aws.objects())
-    done = cli("plan", "--run-date", "2026-11-27", "--dry-run", env=_batch_env(aws))
+    done = cli("plan", "--run-date", "2026-11-27", "--dry-run", env=_batch_env(aws, idle_batch))
     assert done.returncode == 0, done.stderr
     assert "6 plan(s) due in 2 symbol(s)" in done.stdout
     assert "S0000" in done.stdout and "300.00 USD" in done.stdout
     assert "invalid_plan: unknown currency 'ZZZ'" in done.stdout
     assert (_table_counts(db), aws.objects()) == before
-    assert _submitted(aws) == []
+    assert _submitted(idle_batch) == []
 
 
 def test_a_closed_day_says_so_and_exits_zero(
-    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, idle_batch: LocalBatch
 ) -> None:
-    done = cli("plan", "--run-date", "2026-11-26", env=_batch_env(aws))
+    done = cli("plan", "--run-date", "2026-11-26", env=_batch_env(aws, idle_batch))
     assert done.returncode == 0, done.stderr
     assert "closed on 2026-11-26 (Thanksgiving Day)" in done.stdout
     assert aws.object_keys() == []
@@ -125,20 +132,24 @@ def test_missing_batch_settings_exit_78_naming_each(cli: Runner, aws: AwsStack) 
         assert name in line
 
 
-def test_a_secondary_market_is_refused_with_a_hint(cli: Runner, aws: AwsStack) -> None:
-    done = cli("plan", "--market", "XNAS", "--run-date", "2026-11-27", env=_batch_env(aws))
+def test_a_secondary_market_is_refused_with_a_hint(
+    cli: Runner, aws: AwsStack, idle_batch: LocalBatch
+) -> None:
+    done = cli(
+        "plan", "--market", "XNAS", "--run-date", "2026-11-27", env=_batch_env(aws, idle_batch)
+    )
     assert done.returncode == 78
     assert "use --market XNYS" in done.stderr
 
 
 def test_dry_run_states_the_calls_and_the_time_pricing_needs_and_warns_past_the_timeout(
-    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, idle_batch: LocalBatch
 ) -> None:
     insert_plans(db, [*many_plans(240, symbols=120), *many_plans(4, symbols=2, currency="JPY")])
     rates = {"FINNHUB_CALLS_PER_MINUTE": "60", "EXCHANGE_RATE_CALLS_PER_MINUTE": "30"}
     done = cli(
         "plan", "--run-date", "2026-11-27", "--dry-run",
-        env=_batch_env(aws, **rates, EXECUTOR_TIMEOUT_SECONDS="3600"),
+        env=_batch_env(aws, idle_batch, **rates, EXECUTOR_TIMEOUT_SECONDS="3600"),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (
@@ -148,14 +159,14 @@ def test_dry_run_states_the_calls_and_the_time_pricing_needs_and_warns_past_the_
     assert "warning" not in done.stdout
     tight = cli(
         "plan", "--run-date", "2026-11-27", "--dry-run",
-        env=_batch_env(aws, **rates, EXECUTOR_TIMEOUT_SECONDS="60"),
+        env=_batch_env(aws, idle_batch, **rates, EXECUTOR_TIMEOUT_SECONDS="60"),
     )  # fmt: skip
     assert "warning: pricing needs about 2 min, longer than an executor attempt" in tight.stdout
     assert "EXECUTOR_TIMEOUT_SECONDS=60" in tight.stdout
 
 
 def test_symbols_a_rerun_has_priced_already_are_not_counted_again(
-    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, idle_batch: LocalBatch
 ) -> None:
     insert_plans(db, many_plans(10, symbols=10))
     with db.cursor() as cur:
@@ -164,15 +175,15 @@ def test_symbols_a_rerun_has_priced_already_are_not_counted_again(
             "SELECT 'XNYS-20261127', 'price', 'S000' || i, 100, 'finnhub', now() "
             "FROM generate_series(0, 3) AS i"
         )
-    done = cli("plan", "--run-date", "2026-11-27", "--dry-run", env=_batch_env(aws))
+    done = cli("plan", "--run-date", "2026-11-27", "--dry-run", env=_batch_env(aws, idle_batch))
     assert "pricing: 6 symbols at 60/min (finnhub)" in done.stdout
 
 
 def test_the_planners_log_states_the_pricing_time_and_warns_past_the_timeout(
-    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, idle_batch: LocalBatch
 ) -> None:
     insert_plans(db, many_plans(90, symbols=90))
-    env = _batch_env(aws, FINNHUB_CALLS_PER_MINUTE="120", EXECUTOR_TIMEOUT_SECONDS="30")
+    env = _batch_env(aws, idle_batch, FINNHUB_CALLS_PER_MINUTE="120", EXECUTOR_TIMEOUT_SECONDS="30")
     done = cli("plan", "--run-date", "2026-11-27", "--submitter", "none", env=env)
     assert done.returncode == 0, done.stderr
     logged = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
@@ -180,3 +191,23 @@ def test_the_planners_log_states_the_pricing_time_and_warns_past_the_timeout(
     assert ("info", "pricing: 90 symbols at 120/min (finnhub): about 46 s") in said
     warnings = [message for level, message in said if level == "warning"]
     assert any(message.startswith("pricing needs about 46 s, longer") for message in warnings)
+
+
+def test_without_chunk_size_the_planner_sizes_chunks_from_the_work_and_says_why(
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, idle_batch: LocalBatch
+) -> None:
+    insert_plans(db, many_plans(40, symbols=8))
+    env = {**_batch_env(aws, idle_batch), "CHUNK_SIZE": "", "MAX_CHILDREN": ""}
+    dry = cli("plan", "--run-date", "2026-11-27", "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    # In AWS a child is a Fargate task: a tiny day is one chunk, one plain job.
+    assert "1 chunk(s): 40 plan(s) -> 1 child(ren) of ~40" in dry.stdout
+    assert "Fargate task" in dry.stdout
+    done = cli("plan", "--run-date", "2026-11-27", env={**env, "MAX_CHILDREN": "3"})
+    assert done.returncode == 0, done.stderr
+    assert scalar(db, "SELECT chunk_count FROM batch_runs") == 1
+    jobs = idle_batch.emulator.jobs()
+    assert [(j.name, j.array_size) for j in jobs] == [
+        ("worthy-execute-XNYS-20261127", None),
+        ("worthy-finalize-XNYS-20261127", None),
+    ]

@@ -13,6 +13,7 @@ import pytest
 
 from common import aws as aws_clients
 from common.db import connect
+from common.domain.chunking import ChunkPolicy
 from common.manifest_store import ManifestStore, RunLocation
 from common.submitters.batch import BatchSubmitter
 from planner.service import PlannerDeps, PlanRequest, PlanResult, plan_run
@@ -45,7 +46,7 @@ def _plan(
         ),
         clock=lambda: NOW,
     )
-    return plan_run(deps, PlanRequest("XNYS", run_date, chunk_size))
+    return plan_run(deps, PlanRequest("XNYS", run_date, ChunkPolicy(explicit=chunk_size)))
 
 
 def _jobs(aws: AwsStack) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from common import failpoints
 from common.cli import main
 from common.db import connect
 from common.domain.calendar import calendar_for
+from common.domain.chunking import ChunkPolicy
 from common.domain.models import run_id_for
 from common.logging import setup_logging
 from common.manifest_store import ManifestStore
@@ -71,7 +72,7 @@ def plan_day(
         submitter=NoneSubmitter(io.StringIO()),
         clock=lambda: datetime.combine(run_date, datetime.min.time(), UTC) + timedelta(hours=15),
     )
-    result = plan_run(deps, PlanRequest(market, run_date, chunk_size))
+    result = plan_run(deps, PlanRequest(market, run_date, ChunkPolicy(explicit=chunk_size)))
     assert result.status == "submitted", result
     return result
 

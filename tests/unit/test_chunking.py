@@ -163,3 +163,17 @@ def test_the_default_costs_follow_the_measured_figures() -> None:
     assert 5_000 <= LOCAL_CHILD.min_plans <= 20_000
     # A Fargate task's minute dwarfs its per-plan cost: memory sets its chunk size.
     assert FARGATE_CHILD.min_plans == FARGATE_CHILD.max_plans == 100_000
+
+
+def test_the_day_says_how_many_children_and_why_and_when_pricing_sets_the_pace() -> None:
+    from common.domain.chunking import ChunkPolicy, chunk_the_day
+
+    counts = {f"S{i:04d}": 50 for i in range(2_000)}  # 100,000 plans over 2,000 symbols
+    policy = ChunkPolicy(explicit=None, max_children=2, cost=SMALL)
+    chunking, why = chunk_the_day(counts, policy)
+    assert len(chunking.chunks) == 2
+    assert why.startswith("2 chunk(s): 100,000 plan(s) -> 2 child(ren) of ~50,000")
+    assert "pricing-bound" not in why
+    # 2,000 symbols at 60/min: ~34 minutes of pricing against ~10 s of buying per child.
+    _, slow = chunk_the_day(counts, policy, pricing_seconds=2_033)
+    assert "pricing-bound" in slow and "more children would add no speed" in slow

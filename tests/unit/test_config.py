@@ -11,6 +11,7 @@ ALL_VARIABLES = (
     "MANIFEST_BUCKET",
     "MANIFEST_PREFIX",
     "CHUNK_SIZE",
+    "MAX_CHILDREN",
     "MAX_QUOTE_AGE_DAYS",
     "SHARE_DECIMALS",
     "FINNHUB_BASE_URL",
@@ -33,7 +34,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_defaults_follow_the_design() -> None:
     settings = load_settings()
-    assert settings.chunk_size == 500
+    # DESIGN 4: CHUNK_SIZE and MAX_CHILDREN unset: the planner sizes chunks from the work.
+    assert settings.chunk_size is None and settings.max_children is None
     assert settings.max_quote_age_days == 4
     assert settings.share_decimals == 6
     assert settings.manifest_prefix == "recurring-investments"

@@ -709,3 +709,18 @@ def test_the_planner_estimates_pricing_against_the_executors_own_timeout_and_rat
     # A provider rate set for the executors must reach the planner's estimate too.
     rates = {k: v for k, v in environment("executor").items() if "_CALLS_PER_" in k}
     assert rates == {k: v for k, v in planner.items() if "_CALLS_PER_" in k}
+
+
+def test_max_children_is_what_the_compute_environment_runs_at_once(
+    template: dict[str, Any], job_definitions: dict[str, dict[str, Any]]
+) -> None:
+    from decimal import Decimal
+
+    from common.domain.chunking import TEMPLATE_MAX_CHILDREN
+
+    defaults = {name: spec.get("Default") for name, spec in template["Parameters"].items()}
+    at_once = Decimal(str(defaults["MaxVcpus"])) / Decimal(defaults["JobVcpus"])
+    assert int(at_once) == defaults["MaxChildren"] == TEMPLATE_MAX_CHILDREN
+    planner = resolve(template, job_definitions["planner"])
+    environment = {v["Name"]: v["Value"] for v in planner["ContainerProperties"]["Environment"]}
+    assert environment["MAX_CHILDREN"] == TEMPLATE_MAX_CHILDREN

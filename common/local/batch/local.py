@@ -45,7 +45,9 @@ class LocalBatch:
         base_env: Mapping[str, str],
         template: Path = TEMPLATE,
         with_rules: bool = True,
+        compute: bool = True,
     ) -> None:
+        self._compute = compute  # False: no capacity, every job stays SUBMITTED
         self.emulator = BatchEmulator(
             log_dir=log_dir, slots=slots, entrypoint=ENTRYPOINT, base_env=base_env
         )
@@ -105,7 +107,8 @@ class LocalBatch:
         )
 
     def __enter__(self) -> Self:
-        self.emulator.start()
+        if self._compute:
+            self.emulator.start()
         self._api.start()
         return self
 
