@@ -109,7 +109,9 @@ def _execute(
     deps.market_data.quota_store.close()
 
     ticks = time.monotonic()
-    extra = [deps.connect() for _ in range(deps.write_connections - 1)]
+    # One batch in flight per connection: a chunk of fewer batches needs fewer of them.
+    batches = -(-len(plans) // deps.write_batch_size)
+    extra = [deps.connect() for _ in range(min(deps.write_connections, batches) - 1)]
     try:
         ledgers = [Ledger(c, manifest.run_id, index, manifest.run_date) for c in [conn, *extra]]
         write_batches(

@@ -91,7 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--symbols", type=int, default=2_000)
     parser.add_argument("--chunk-size", type=int, default=100_000)
     parser.add_argument("--sample", type=int, default=1_000, help="plans for the seed baseline")
+    parser.add_argument(
+        "--sizing-plans", type=int, default=100_000, help="plans for the chunk-sizing comparison"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
+    parser.add_argument(
+        "--only-sizing", action="store_true", help="only the chunk-sizing comparison"
+    )
     args = parser.parse_args(argv)
 
     server = os.environ.get("DATABASE_URL") or embedded_pg.ensure_running()
@@ -119,10 +125,21 @@ def main(argv: list[str] | None = None) -> int:
         s3 = s3_client(moto.endpoint)
         s3.create_bucket(Bucket=BUCKET)
         env = environment(dsn, moto.endpoint, stub, args.chunk_size)
+        if args.only_sizing:
+            from tests.bench.sizing import rows as sizing_rows
+            from tests.bench.sizing import run_sizing
+
+            sizing = run_sizing(server, env, s3, args.sizing_plans, args.symbols)
+            for name, value, note in sizing_rows(sizing):
+                print(f"{name:<60}  {value:>10}  {note}")
+            return 0
         figures.update(run_zero({**env, "CHUNK_SIZE": str(SMALL_CHUNK)}, s3))
         figures.update(run_one(env, stub, s3))
         figures.update(run_two(env, stub, s3))
         figures.update(compare(server, dsn, stub, args.sample, figures))
+        from tests.bench.sizing import run_sizing
+
+        figures["sizing"] = run_sizing(server, env, s3, args.sizing_plans, args.symbols)
     finally:
         stub.stop()
         moto.stop()
@@ -412,6 +429,10 @@ def print_table(f: dict[str, Any]) -> None:
             f"{two['purchased']:,} purchases",
         ),
     ]
+    if "sizing" in f:
+        from tests.bench.sizing import rows as sizing_rows
+
+        rows += sizing_rows(f["sizing"])
     width = max(len(r[0]) for r in rows)
     print()
     for name, value, note in rows:

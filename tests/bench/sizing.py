@@ -1,0 +1,135 @@
+"""`make bench`, chunk sizing: the default configuration against big chunks, and a child's
+fixed cost.
+
+On a database of its own, SIZING_PLANS daily plans over 2,000 symbols, provider rates
+lifted, every chunk run by two children at a time (this machine's LOCAL_PARALLELISM):
+
+    default     no CHUNK_SIZE: the planner sizes chunks from the work
+    big chunks  CHUNK_SIZE = plans / 2: two chunks, one per child
+    old default CHUNK_SIZE=500, the default before chunks were sized from the work
+
+Throughput is purchases / the children's wall time (first start to last exit).
+A child's fixed cost is start to exit of `execute` on a chunk whose plans are all
+bought already: everything a child does except buying.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from datetime import date
+from typing import Any
+
+from tests.bench import data
+from tests.bench.main import BUCKET, checked, measure, run_children
+from tests.servers import fresh_database
+
+DAYS = (date(2026, 11, 23), date(2026, 11, 24), date(2026, 11, 25))
+START = date(2026, 11, 20)
+FIXED_COST_RUNS = 7
+CANARY_DAY = date(2026, 11, 21)  # a Saturday
+
+
+def run_sizing(
+    server: str, env: dict[str, str], s3: Any, plans: int, symbols: int
+) -> dict[str, Any]:
+    dsn = fresh_database(server, "worthy_bench_sizing")
+    data.load_plans(dsn, plans, symbols, START)
+    base = {**env, "DATABASE_URL": dsn, "LOCAL_PARALLELISM": "2"}
+    base.pop("CHUNK_SIZE", None)
+    configurations = (
+        ("default", {}),
+        # Half the plans and a tenth more: symbol-affine packing leaves some room per bin.
+        ("big_chunks", {"CHUNK_SIZE": str(plans * 55 // 100)}),
+        ("old_default", {"CHUNK_SIZE": "500"}),
+    )
+    figures: dict[str, Any] = {"plans": plans, "symbols": symbols}
+    for (name, extra), day in zip(configurations, DAYS, strict=True):
+        figures[name] = one_configuration(name, {**base, **extra}, s3, day)
+    default, big = figures["default"], figures["big_chunks"]
+    figures["big_over_default"] = round(
+        big["purchases_per_second"] / default["purchases_per_second"], 2
+    )
+    figures["fixed_cost"] = fixed_cost(base, s3)
+    return figures
+
+
+def one_configuration(name: str, env: dict[str, str], s3: Any, day: date) -> dict[str, Any]:
+    run_id = f"XNYS-{day:%Y%m%d}"
+    print(f"sizing, {name}: planning {run_id} ...", flush=True)
+    checked(measure(["plan", "--run-date", day.isoformat(), "--submitter", "none"], env), name)
+    manifest = json.loads(
+        s3.get_object(Bucket=BUCKET, Key=f"bench/XNYS/{day.isoformat()}/{run_id}/run.json")[
+            "Body"
+        ].read()
+    )
+    count = manifest["chunk_count"]
+    print(f"sizing, {name}: {count} chunk(s), two children at a time ...", flush=True)
+    started = time.perf_counter()
+    children = run_children(list(range(count)), run_id, env, parallel=2)
+    wall = time.perf_counter() - started
+    for index, child in enumerate(children):
+        checked(child, f"{name}: chunk {index}")
+    purchased = 0
+    for index in range(count):
+        key = f"bench/XNYS/{day.isoformat()}/{run_id}/results/{index:05d}.json"
+        purchased += json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())["purchased"]
+    return {
+        "chunks": count,
+        "purchased": purchased,
+        "seconds": round(wall, 2),
+        "purchases_per_second": round(purchased / wall),
+        "child_seconds": round(sum(c.seconds for c in children), 1),
+    }
+
+
+def fixed_cost(env: dict[str, str], s3: Any) -> dict[str, Any]:
+    """Start to exit of a child on an empty chunk, as Batch starts one (MANIFEST_URI, the
+    index in the environment): the smoke test's canary run, whose one chunk has no plan."""
+    checked(
+        measure(
+            ["plan", "--canary", "--run-date", CANARY_DAY.isoformat(), "--submitter", "none"], env
+        ),
+        "canary",
+    )
+    run_id = f"XNYS-{CANARY_DAY:%Y%m%d}"
+    uri = f"s3://{BUCKET}/bench/XNYS/{CANARY_DAY.isoformat()}/{run_id}/run.json"
+    child = {**env, "MANIFEST_URI": uri, "CHUNK_INDEX": "0"}
+    print(f"sizing: a child's fixed cost, {FIXED_COST_RUNS} runs ...", flush=True)
+    seconds = [
+        checked(measure(["execute"], child), "fixed cost").seconds for _ in range(FIXED_COST_RUNS)
+    ]
+    return {
+        "runs": [round(s, 3) for s in seconds],
+        "min_seconds": round(min(seconds), 3),
+        "median_seconds": round(statistics.median(seconds), 3),
+    }
+
+
+def rows(f: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Lines for the benchmark's table."""
+    found = []
+    for name, label in (
+        ("default", "default settings"),
+        ("big_chunks", "two big chunks"),
+        ("old_default", "old default CHUNK_SIZE=500"),
+    ):
+        c = f[name]
+        found.append(
+            (
+                f"sizing, {f['plans']:,} plans, {label}: purchases/s",
+                f"{c['purchases_per_second']:,}",
+                f"{c['chunks']} chunk(s), 2 at a time, {c['seconds']} s",
+            )
+        )
+    found.append(("sizing: big chunks / default", f"{f['big_over_default']}x", "target <= 1.5x"))
+    cost = f["fixed_cost"]
+    found.append(
+        (
+            "executor: a child's fixed cost",
+            f"{cost['median_seconds']} s",
+            f"min {cost['min_seconds']} s of {len(cost['runs'])}; target < 0.4 s",
+        )
+    )
+    return found
