@@ -60,8 +60,8 @@ fmt: install ## format and autofix
 local-run: install ## both stages on this machine (DATE=YYYY-MM-DD, PLANS=N, FAIL_SYMBOLS=SYM,...)
 	$(BIN)/worthy-batch local-run $(if $(DATE),--date $(DATE)) $(if $(PLANS),--plans $(PLANS)) $(if $(FAIL_SYMBOLS),--fail-symbols $(FAIL_SYMBOLS))
 
-bench: install ## measure both stages vs the seed-style baseline and the COPY floor (PLANS=200000 SYMBOLS=2000)
-	$(BIN)/python -m tests.bench.main --plans $(or $(PLANS),200000) --symbols $(SYMBOLS)
+bench: install ## both stages vs the seed-style baseline and the COPY floor, chunk sizing, a child's fixed cost (PLANS=200000 SYMBOLS=2000 SIZING_PLANS=100000)
+	$(BIN)/python -m tests.bench.main --plans $(or $(PLANS),200000) --symbols $(SYMBOLS) --sizing-plans $(or $(SIZING_PLANS),100000)
 
 bench-quotas: install ## three children sharing one provider key vs the stub enforcing it (QUOTA_SYMBOLS=90 PER_MINUTE=120)
 	$(BIN)/python -m tests.bench.quotas --symbols $(or $(QUOTA_SYMBOLS),90) --per-minute $(PER_MINUTE)
