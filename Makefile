@@ -67,5 +67,5 @@ bench-quotas: install ## three children sharing one provider key vs the stub enf
 	$(BIN)/python -m tests.bench.quotas --symbols $(or $(QUOTA_SYMBOLS),90) --per-minute $(PER_MINUTE)
 
 clean: ## remove the virtualenv and local state (embedded database, caches)
-	-$(BIN)/python -m common.embedded_pg stop 2>/dev/null
+	-$(BIN)/python -m devkit.embedded_pg stop 2>/dev/null
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         "status (succeeded, partial, failed) and emits metrics. Safe to run again.",
     )
     finalize.add_argument("--run-id", required=True, metavar="ID")
-    finalize.set_defaults(handler="common.ops.finalize:run")
+    finalize.set_defaults(handler="finalizer.entrypoint:run")
 
     status = commands.add_parser(
         "status",
@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--run-date", type=iso_date, metavar="YYYY-MM-DD")
     status.add_argument("--market", type=mic, default="XNYS", metavar="MIC")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(handler="common.ops.status:run")
+    status.set_defaults(handler="ops.status:run")
 
     redrive = commands.add_parser(
         "redrive",
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("batch", "local"),
         help="default: batch inside AWS or when BATCH_JOB_QUEUE is set, else local",
     )
-    redrive.set_defaults(handler="common.ops.redrive:run")
+    redrive.set_defaults(handler="ops.redrive:run")
 
     verify = commands.add_parser(
         "verify",
@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         "a date it was bought for.",
     )
     verify.add_argument("--run-id", metavar="ID", help="limit the checks to one run")
-    verify.set_defaults(handler="common.ops.verify:run")
+    verify.set_defaults(handler="ops.verify:run")
 
     submit = commands.add_parser(
         "submit",
@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="give up waiting after this long (default: 3600)",
     )
-    submit.set_defaults(handler="common.ops.submit:run")
+    submit.set_defaults(handler="ops.submit:run")
 
     migrate = commands.add_parser(
         "migrate",
@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create or upgrade the schema. Safe to run any number of times, "
         "from several processes at once.",
     )
-    migrate.set_defaults(handler="common.migrate_cli:run")
+    migrate.set_defaults(handler="ops.migrate:run")
 
     local = commands.add_parser(
         "local-run",
@@ -228,12 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="make both price providers answer HTTP 500 for these symbols (a bad day: the "
         "run ends partial); then the providers recover and local-run redrives the run",
     )
-    local.set_defaults(handler="common.local.run:run")
+    local.set_defaults(handler="devkit:local_run")  # found through common.plugins
     return parser
 
 
 def _load(path: str) -> Handler:
     module, _, name = path.partition(":")
+    if module == "devkit":  # not shipped: a development install registers it
+        from common.plugins import devkit
+
+        found: Handler = devkit(name, f"{PROG} {name.replace('_', '-')}")
+        return found
     handler: Handler = getattr(importlib.import_module(module), name)
     return handler
 

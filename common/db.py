@@ -16,6 +16,7 @@ import psycopg2.extras
 from common.config import Settings
 from common.errors import ConfigError, DatabaseTlsRefused, DatabaseUnavailable
 from common.logging import get_logger
+from common.plugins import devkit
 from common.redact import register_secret
 
 log = get_logger(__name__)
@@ -93,9 +94,7 @@ def database_url(settings: Settings) -> str:
     elif settings.in_aws_batch:
         raise ConfigError({"DATABASE_URL": "missing (required inside AWS Batch)"})
     else:
-        from common import embedded_pg
-
-        dsn = embedded_pg.ensure_running()
+        dsn = devkit("local_database", "DATABASE_URL (unset)")()
     password = psycopg2.extensions.parse_dsn(dsn).get("password")
     register_secret(password)
     options = tls_options(settings)

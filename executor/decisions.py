@@ -12,12 +12,12 @@ from typing import Any
 
 from common.domain.calendar import calendar_for
 from common.domain.models import PlanSnapshot
+from common.domain.outcomes import Outcome
 from common.domain.schedule import Frequency, next_run_date
 from common.domain.sizing import Purchase, size_purchase, too_large_to_record
+from common.domain.statuses import Decision, Reason
 from common.domain.validation import invalid_plan_reason
-from common.ledger import BELOW_MINIMUM, FAIL, INVALID, PURCHASE, Outcome
-from common.marketdata.quotes import PRICE_UNAVAILABLE, PriceFailure
-from executor.pricing import Price, Priced
+from common.marketdata.quotes import Price, Priced, PriceFailure
 
 ONE = Decimal(1)
 
@@ -39,15 +39,17 @@ def decide(
     """Buy, skip (amount below minimum, or too large to record) or fail (no usable price
     or rate)."""
     if isinstance(price, PriceFailure):
-        return _outcome(plan, FAIL, price.reason)
+        return _outcome(plan, Decision.FAIL, price.reason)
     if price.currency and price.currency != plan.asset_currency:
-        return _outcome(plan, FAIL, PRICE_UNAVAILABLE)
+        return _outcome(plan, Decision.FAIL, Reason.PRICE_UNAVAILABLE)
     if plan.currency == plan.asset_currency:
         fx_rate = ONE
     elif isinstance(fx, Price):
         fx_rate = fx.value
     else:
-        return _outcome(plan, FAIL, fx.reason if fx is not None else PRICE_UNAVAILABLE)
+        return _outcome(
+            plan, Decision.FAIL, fx.reason if fx is not None else Reason.PRICE_UNAVAILABLE
+        )
     following = following_date(plan.start_date, plan.frequency, run_date, plan.exchange)
     sized = size_purchase(
         amount=plan.amount,
@@ -58,15 +60,15 @@ def decide(
         fractional=plan.fractional,
     )
     if not isinstance(sized, Purchase):
-        return _outcome(plan, BELOW_MINIMUM, sized.reason, next_run_date=following)
+        return _outcome(plan, Decision.BELOW_MINIMUM, sized.reason, next_run_date=following)
     too_large = too_large_to_record(sized)
     if too_large:
         # Not bought and stays due, like any invalid plan; one such plan must not make
         # its whole write batch overflow a column.
-        return _outcome(plan, INVALID, invalid_plan_reason(too_large))
+        return _outcome(plan, Decision.INVALID, invalid_plan_reason(too_large))
     return _outcome(
         plan,
-        PURCHASE,
+        Decision.PURCHASE,
         None,
         next_run_date=following,
         quantity=sized.quantity,
@@ -78,7 +80,7 @@ def decide(
     )
 
 
-def _outcome(plan: PlanSnapshot, outcome: str, reason: str | None, **purchase: Any) -> Outcome:
+def _outcome(plan: PlanSnapshot, outcome: Decision, reason: str | None, **purchase: Any) -> Outcome:
     return Outcome(
         plan_id=plan.plan_id,
         scheduled_date=plan.scheduled_date,

@@ -16,8 +16,8 @@ from common.errors import ConfigError, ManifestError, ProvidersUnavailable
 from common.logging import get_logger
 from common.manifest_store import ManifestStore, RunLocation
 from common.marketdata.bootstrap import build_market_data
-from common.quotas import PostgresQuotas
-from common.runs import RunRepository
+from common.store.quotas import PostgresQuotas
+from common.store.runs import RunRepository
 from executor.service import ExecutorDeps, execute_chunk
 
 log = get_logger(__name__)

@@ -21,13 +21,14 @@ from psycopg2.extensions import connection
 from common.db import round_trips
 from common.domain.calendar import calendar_for
 from common.domain.models import ChunkResult, Failure, PlanSnapshot, RunManifest
+from common.domain.statuses import ChunkStatus, Execution, Reason
 from common.errors import ConfigError, ProvidersUnavailable
-from common.ledger import Ledger
 from common.logging import emit_metrics, get_logger, log_context
 from common.manifest_store import ManifestStore, RunLocation
 from common.marketdata.bootstrap import MarketData
-from common.marketdata.quotes import PROVIDER_ERROR
-from common.runs import RunRepository
+from common.store.ledger import Ledger
+from common.store.quotes import RunQuotes
+from common.store.runs import RunRepository
 from executor.decisions import decide
 from executor.pricing import QuoteBook
 from executor.writing import write_batches
@@ -70,8 +71,8 @@ def execute_chunk(deps: ExecutorDeps, where: RunLocation, index: int) -> ChunkRe
             result = _execute(deps, conn, where, manifest, index, plans, started, timings)
         finally:
             conn.close()
-    if result.status == "failed":
-        raise ProvidersUnavailable(result.reasons.get(PROVIDER_ERROR, 0))
+    if result.status == ChunkStatus.FAILED:
+        raise ProvidersUnavailable(result.reasons.get(Reason.PROVIDER_ERROR, 0))
     return result
 
 
@@ -90,8 +91,7 @@ def _execute(
     log.info("chunk started: %d plan(s), attempt %d", len(plans), attempt)
     ticks = time.monotonic()
     book = QuoteBook(
-        conn,
-        manifest.run_id,
+        RunQuotes(conn, manifest.run_id),
         deps.market_data.chain,
         manifest.run_date,
         calendar_for(manifest.market).timezone,
@@ -156,9 +156,11 @@ def _execute(
     runs.finish_chunk(
         manifest.run_id,
         index,
-        succeeded=result.status == "succeeded",
+        succeeded=result.status == ChunkStatus.SUCCEEDED,
         counts={"purchased": result.purchased, "skipped": result.skipped, "failed": result.failed},
-        error=None if result.status == "succeeded" else "provider_error: providers failed",
+        error=None
+        if result.status == ChunkStatus.SUCCEEDED
+        else f"{Reason.PROVIDER_ERROR}: providers failed",
     )
     emit_metrics(
         {
@@ -198,26 +200,26 @@ def _result(
     by_id = {p.plan_id: p for p in plans}
     invested: dict[str, Decimal] = {}
     for plan_id, status, _ in state:
-        if status == "purchased":
+        if status == Execution.PURCHASED:
             plan = by_id[plan_id]
             invested[plan.currency] = invested.get(plan.currency, Decimal(0)) + plan.amount
     failures = [
         Failure(plan_id=plan_id, status=status, reason=reason or "")  # type: ignore[arg-type]
         for plan_id, status, reason in sorted(state)
-        if status != "purchased"
+        if status != Execution.PURCHASED
     ]
     return ChunkResult(
         run_id=manifest.run_id,
         chunk_index=index,
         attempt=attempt,
-        status="failed" if reasons.get(PROVIDER_ERROR) else "succeeded",
+        status=ChunkStatus.FAILED if reasons.get(Reason.PROVIDER_ERROR) else ChunkStatus.SUCCEEDED,
         started_at=started,
         finished_at=finished,
         duration_ms=max(0, int((finished - started).total_seconds() * 1000)),
         items=len(plans),
-        purchased=statuses["purchased"],
-        skipped=statuses["skipped"],
-        failed=statuses["failed"],
+        purchased=statuses[Execution.PURCHASED],
+        skipped=statuses[Execution.SKIPPED],
+        failed=statuses[Execution.FAILED],
         reasons=dict(reasons),
         invested=invested,
         api_calls=api_calls,

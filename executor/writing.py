@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from common.ledger import Batch, BatchCounts, Ledger
 from common.logging import carry_context
+from common.store.ledger import Batch, BatchCounts, Ledger
 
 
 def write_batches(ledgers: list[Ledger], batches: Iterable[Batch]) -> int:

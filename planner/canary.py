@@ -15,9 +15,10 @@ from datetime import date
 
 from common.domain.calendar import SATURDAY
 from common.domain.models import RunManifest, run_id_for
+from common.domain.statuses import RunStatus
 from common.errors import ConfigError
 from common.manifest_store import RunLocation, encode_chunk
-from common.runs import CANARY, PLANNING, SUBMITTED, SUBMITTING, RunRepository
+from common.store.runs import CANARY, RunRepository
 from common.submitters import RunToSubmit
 from planner.service import PlannerDeps, PlanResult
 
@@ -38,7 +39,7 @@ def plan_canary(
         # An earlier canary's leftovers, or that weekend day's market_closed record.
         runs.delete_canary(run_id)
         runs.claim(run_id, market, run_date)
-        runs.set_status(run_id, PLANNING, detail=CANARY)
+        runs.set_status(run_id, RunStatus.PLANNING, detail=CANARY)
         chunk = deps.store.put_chunk(where, 0, encode_chunk([]), items=0, symbols=0)
         manifest = RunManifest(
             schema_version=1,
@@ -54,14 +55,19 @@ def plan_canary(
         runs.record_manifested(
             run_id, manifest_uri=where.manifest_uri, plans_due=0, invalid_plans=0, chunks=[chunk]
         )
-        runs.set_status(run_id, SUBMITTING)
+        runs.set_status(run_id, RunStatus.SUBMITTING)
         message = deps.submitter.submit(
             RunToSubmit(run_id, where.manifest_uri, 1, label=f"{run_id}-canary-{tag}"),
             lambda **jobs: runs.record_job(run_id, **jobs),
         )
-        runs.advance(run_id, SUBMITTING, SUBMITTED)
+        runs.advance(run_id, RunStatus.SUBMITTING, RunStatus.SUBMITTED)
     finally:
         runs.unlock(run_id)
     return PlanResult(
-        run_id, SUBMITTED, f"canary {run_id}: one empty chunk; {message}", 0, 1, where.manifest_uri
+        run_id,
+        RunStatus.SUBMITTED,
+        f"canary {run_id}: one empty chunk; {message}",
+        0,
+        1,
+        where.manifest_uri,
     )

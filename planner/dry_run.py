@@ -13,10 +13,11 @@ from psycopg2.extensions import connection
 from common.domain.calendar import calendar_for
 from common.domain.chunking import chunk_the_day
 from common.domain.models import run_id_for, snapshot_from_line
+from common.domain.statuses import RunStatus
 from common.domain.validation import InvalidPlan
+from common.store.snapshot import DueQuery, Snapshot
 from planner.estimate import estimate_run, too_slow
 from planner.service import PlanRequest, PlanResult, resolve_run
-from planner.snapshot import DueQuery, Snapshot
 
 SHOW_SYMBOLS = 50
 
@@ -33,7 +34,7 @@ def preview(
     if closed:
         message = f"dry run: market {market} is closed on {run_date} ({closed}); nothing would run"
         out.write(message + "\n")
-        return PlanResult(run_id, "market_closed", message)
+        return PlanResult(run_id, RunStatus.MARKET_CLOSED, message)
     plans: Counter[str] = Counter()
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     invalid: Counter[str] = Counter()

@@ -22,11 +22,11 @@ from common.domain.chunking import (
     ChunkPolicy,
 )
 from common.domain.models import parse_run_id
+from common.domain.statuses import FINISHED_RUN, RunStatus
 from common.errors import ConfigError
 from common.heartbeat import emit_heartbeat
 from common.logging import emit_metrics, get_logger
 from common.manifest_store import ManifestStore
-from common.runs import FINISHED, MARKET_CLOSED
 from common.submitters.factory import build_submitter, default_kind, required_settings
 from planner.dry_run import preview
 from planner.estimate import pricing_limits
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     result = plan_run(deps, request)
     log.info("%s", result.message, extra={"run_id": result.run_id, "status": result.status})
-    if not args.canary and result.status in FINISHED | {MARKET_CLOSED}:
+    if not args.canary and result.status in FINISHED_RUN | {RunStatus.MARKET_CLOSED}:
         # Final without a finalizer: closed, nothing due, or already complete.
         emit_heartbeat(args.market, parse_run_id(result.run_id)[1], clock())
     emit_metrics(

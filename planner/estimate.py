@@ -17,7 +17,7 @@ from common.domain.pricing_time import Pace, PricingEstimate, about, estimate_pr
 from common.marketdata.alphavantage import NAME as ALPHA_VANTAGE
 from common.marketdata.exchangerate import NAME as EXCHANGE_RATE
 from common.marketdata.finnhub import NAME as FINNHUB
-from planner.snapshot import Demand, Snapshot
+from common.store.snapshot import Demand, Snapshot
 
 
 @dataclass(frozen=True)

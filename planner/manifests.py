@@ -16,7 +16,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
 from operator import itemgetter
 
-import psycopg2.extras
 from psycopg2.extensions import connection
 
 from common.domain.chunking import ChunkPolicy, chunk_the_day
@@ -24,16 +23,16 @@ from common.domain.models import ChunkRef, RunManifest
 from common.failpoints import failpoint
 from common.logging import get_logger
 from common.manifest_store import ManifestStore, RunLocation
-from common.runs import RunRepository
+from common.store.invalid_plans import InvalidPlans
+from common.store.runs import RunRepository
+from common.store.snapshot import DueQuery, Snapshot
 from planner.estimate import PricingLimits, estimate_run, too_slow
 from planner.prepare import PARALLEL_FROM_PLANS, PreparedChunk, prepared_chunks
-from planner.snapshot import DueQuery, Snapshot
 
 log = get_logger(__name__)
 
 UPLOAD_THREADS = 8
 MAX_IN_FLIGHT = 32
-INVALID_BATCH = 5_000
 
 
 def write_run(
@@ -141,49 +140,3 @@ def upload_chunks(
             failpoint("planner.mid_manifest")
         refs.extend(f.result() for f in in_flight)
     return refs
-
-
-class InvalidPlans:
-    """Records invalid rows as `skipped` / `invalid_plan: ...`, in batches.
-
-    Never overwrites a final outcome (a purchase, or an amount below minimum).
-    """
-
-    def __init__(self, conn: connection, run_id: str) -> None:
-        self._conn = conn
-        self._run_id = run_id
-        self._pending: list[tuple[int, date, str]] = []
-        self.count = 0
-
-    def add(self, plan_id: int, scheduled_date: date | None, reason: str) -> None:
-        if scheduled_date is None:  # not due on any date, so never selected; nothing to key
-            return
-        self._pending.append((plan_id, scheduled_date, reason))
-        self.count += 1
-        if len(self._pending) >= INVALID_BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self._pending:
-            return
-        with self._conn, self._conn.cursor() as cur:
-            psycopg2.extras.execute_values(
-                cur,
-                """INSERT INTO plan_executions AS e
-                       (plan_id, scheduled_date, run_id, status, reason)
-                   SELECT v.plan_id, v.scheduled_date, v.run_id, 'skipped', v.reason
-                   FROM (VALUES %s) AS v(plan_id, scheduled_date, reason, run_id)
-                   ON CONFLICT (plan_id, scheduled_date) DO UPDATE
-                   SET run_id = excluded.run_id, chunk_index = NULL, status = 'skipped',
-                       reason = excluded.reason, transaction_id = NULL,
-                       attempts = e.attempts + 1, updated_at = now()
-                   WHERE NOT (e.status = 'purchased'
-                              OR (e.status = 'skipped' AND e.reason = 'amount_below_minimum'))
-                """,
-                [(*row, self._run_id) for row in self._pending],
-                template="(%s::bigint, %s::date, %s::text, %s::text)",
-            )
-        self._pending.clear()
-
-    def close(self) -> None:
-        self._conn.close()

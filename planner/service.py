@@ -17,20 +17,12 @@ from psycopg2.extensions import connection
 from common.domain.calendar import calendar_for, run_market_of
 from common.domain.chunking import ChunkPolicy
 from common.domain.models import run_id_for
+from common.domain.statuses import FINISHED_RUN, RunStatus
 from common.errors import ConfigError
 from common.failpoints import failpoint
 from common.logging import get_logger, log_context
 from common.manifest_store import ManifestStore, RunLocation
-from common.runs import (
-    FINISHED,
-    MANIFESTED,
-    MARKET_CLOSED,
-    PLANNING,
-    SUBMITTED,
-    SUBMITTING,
-    SUCCEEDED,
-    RunRepository,
-)
+from common.store.runs import RunRepository
 from common.submitters import JobSubmitter, RunToSubmit
 from planner.estimate import PricingLimits
 from planner.manifests import write_run
@@ -101,7 +93,7 @@ def plan_run(deps: PlannerDeps, request: PlanRequest) -> PlanResult:
                 runs.record_market_closed(run_id, market, run_date, closed)
                 return PlanResult(
                     run_id,
-                    MARKET_CLOSED,
+                    RunStatus.MARKET_CLOSED,
                     f"market {market} is closed on {run_date} ({closed}); nothing to do",
                 )
             runs.lock(run_id)
@@ -123,7 +115,7 @@ def _plan_locked(
 ) -> PlanResult:
     run = runs.claim(run_id, market, run_date)
     failpoint("planner.after_claim")
-    if run.status in FINISHED:
+    if run.status in FINISHED_RUN:
         return PlanResult(
             run_id,
             run.status,
@@ -132,7 +124,7 @@ def _plan_locked(
             run.chunk_count or 0,
             run.manifest_uri,
         )
-    if run.status == SUBMITTED:
+    if run.status == RunStatus.SUBMITTED:
         return PlanResult(
             run_id,
             run.status,
@@ -144,7 +136,7 @@ def _plan_locked(
         )
     assert deps.store is not None and deps.submitter is not None
     where = RunLocation.for_run(deps.bucket, deps.prefix, market, run_date, run_id)
-    if run.status in (PLANNING, MANIFESTED):
+    if run.status in (RunStatus.PLANNING, RunStatus.MANIFESTED):
         # Nothing was submitted yet, so the manifests may be (re)written from a fresh snapshot.
         manifest = write_run(
             deps.connect,
@@ -159,26 +151,31 @@ def _plan_locked(
             request.workers,
             request.pricing,
         )
-    else:  # SUBMITTING: manifests are final; finish the submission without repeating it.
+    else:  # RunStatus.SUBMITTING: manifests are final; finish the submission without repeating it.
         log.info("resuming an interrupted submission")
         manifest = deps.store.load_manifest(where)
     if manifest.chunk_count == 0:
-        runs.set_status(run_id, SUCCEEDED, detail="nothing due")
+        runs.set_status(run_id, RunStatus.SUCCEEDED, detail="nothing due")
         return PlanResult(
-            run_id, SUCCEEDED, f"nothing due on {run_date} for {market}", 0, 0, where.manifest_uri
+            run_id,
+            RunStatus.SUCCEEDED,
+            f"nothing due on {run_date} for {market}",
+            0,
+            0,
+            where.manifest_uri,
         )
     failpoint("planner.after_manifests")
-    runs.set_status(run_id, SUBMITTING)
+    runs.set_status(run_id, RunStatus.SUBMITTING)
     message = deps.submitter.submit(
         RunToSubmit(run_id, where.manifest_uri, manifest.chunk_count),
         lambda **jobs: runs.record_job(run_id, **jobs),
     )
     failpoint("planner.after_submit")
-    runs.advance(run_id, SUBMITTING, SUBMITTED)
+    runs.advance(run_id, RunStatus.SUBMITTING, RunStatus.SUBMITTED)
     final = runs.get(run_id)
     return PlanResult(
         run_id,
-        final.status if final else SUBMITTED,
+        final.status if final else RunStatus.SUBMITTED,
         f"planned {manifest.item_count} plan(s) in {manifest.chunk_count} chunk(s); {message}",
         manifest.item_count,
         manifest.chunk_count,

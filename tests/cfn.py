@@ -1,6 +1,6 @@
 """Read infra/template.yaml as data, for tests that check it without AWS.
 
-The loader and `resolve` live in the dev kit (`common.local.template`), which
+The loader and `resolve` live in the dev kit (`devkit.template`), which
 the Batch emulator shares; this module adds what only tests ask of a template.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from common.local.template import (
+from devkit.template import (
     PSEUDO,
     ROOT,
     TEMPLATE,

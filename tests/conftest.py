@@ -29,9 +29,9 @@ import pytest
 import requests
 from hypothesis import HealthCheck, settings
 
-from common import embedded_pg
-from common.local.batch.local import LocalBatch
-from common.stubs.market_server import StubMarketServer
+from devkit import embedded_pg
+from devkit.batch.local import LocalBatch
+from devkit.stubs.market_server import StubMarketServer
 from tests.servers import MotoServer, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import psycopg2
 import psycopg2.extensions
 import requests
 
-from common.migrate import migrate
+from common.store.migrate import migrate
 
 
 class MotoServer:

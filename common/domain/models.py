@@ -28,6 +28,7 @@ from common.domain import validation
 from common.domain.calendar import SUPPORTED_MICS
 from common.domain.currencies import ISO_4217
 from common.domain.schedule import Frequency
+from common.domain.statuses import ChunkStatus, Execution
 
 _T = TypeVar("_T")
 NO_NUL = "^[^\\x00]*$"
@@ -144,7 +145,7 @@ class RunManifest(_Strict):
 
 class Failure(_Strict):
     plan_id: int
-    status: Literal["skipped", "failed"]
+    status: Literal[Execution.SKIPPED, Execution.FAILED]
     reason: str
 
 
@@ -155,7 +156,7 @@ class ChunkResult(_Strict):
     run_id: str
     chunk_index: Index
     attempt: Annotated[int, Field(ge=1)]
-    status: Literal["succeeded", "failed"]
+    status: Literal[ChunkStatus.SUCCEEDED, ChunkStatus.FAILED]
     started_at: AwareDatetime
     finished_at: AwareDatetime
     duration_ms: Count

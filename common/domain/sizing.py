@@ -12,7 +12,8 @@ import decimal
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
-AMOUNT_BELOW_MINIMUM = "amount_below_minimum"
+from common.domain.statuses import Reason
+
 COST_PLACES = Decimal("0.0001")  # cost basis is NUMERIC(20,4)
 # What the ledger's columns hold: cost basis NUMERIC(20,4), quantity NUMERIC(28,8).
 MAX_COST = Decimal("1e16")
@@ -52,7 +53,7 @@ def size_purchase(
         available = (amount - fee) * fx_rate
         quantity = (available / price).quantize(places, rounding=ROUND_DOWN)
         if quantity <= 0:
-            return Skip(AMOUNT_BELOW_MINIMUM)
+            return Skip(Reason.AMOUNT_BELOW_MINIMUM)
         cost = quantity * price + fee * fx_rate
         delta = cost.quantize(COST_PLACES, rounding=ROUND_HALF_UP)
     return Purchase(quantity=quantity, cost=cost, cost_basis_delta=delta)

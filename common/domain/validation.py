@@ -17,8 +17,8 @@ from typing import Any
 from common.domain.calendar import SUPPORTED_MICS
 from common.domain.currencies import ISO_4217
 from common.domain.schedule import FREQUENCIES
+from common.domain.statuses import Reason
 
-INVALID_PLAN = "invalid_plan"
 SYMBOL_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9.\-]{0,19}")
 MAX_AMOUNT = Decimal("1e16")  # NUMERIC(20,4) holds less than this
 _ECHO_LIMIT = 12
@@ -97,4 +97,4 @@ def plan_problem(row: Mapping[str, Any]) -> str | None:
 
 
 def invalid_plan_reason(problem: str) -> str:
-    return f"{INVALID_PLAN}: {problem}"
+    return f"{Reason.INVALID_PLAN}: {problem}"

@@ -3,7 +3,7 @@
 The executor builds it once per process with `build_market_data(settings,
 quota_store)` and prices through `MarketData.chain`:
 
-    chain.price_many(symbols, run_date, tz) -> {symbol: Quote | PriceFailure}
+    chain.price(symbol, run_date, tz)       -> Quote | PriceFailure
     chain.fx(base, run_date)                -> FxRates | PriceFailure
     chain.calls                             -> Counter of requests per provider
     chain.quota_exhausted                   -> Counter of keys skipped, budget spent
@@ -13,18 +13,10 @@ from common.marketdata.bootstrap import MarketData, build_market_data
 from common.marketdata.chain import PriceChain
 from common.marketdata.limits import CircuitBreaker, ProviderQuota
 from common.marketdata.ports import FxSource, PriceSource, QuotaStore
-from common.marketdata.quotes import (
-    PRICE_UNAVAILABLE,
-    PROVIDER_ERROR,
-    FxRates,
-    PriceFailure,
-    Quote,
-)
+from common.marketdata.quotes import FxRates, PriceFailure, Quote
 from common.marketdata.retrying import RetryPolicy
 
 __all__ = [
-    "PRICE_UNAVAILABLE",
-    "PROVIDER_ERROR",
     "CircuitBreaker",
     "FxRates",
     "FxSource",

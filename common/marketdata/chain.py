@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, tzinfo
 from typing import TypeVar
 
+from common.domain.statuses import Reason
 from common.errors import (
     MarketDataError,
     ProviderAccessDenied,
@@ -37,7 +38,7 @@ from common.errors import (
 from common.logging import get_logger
 from common.marketdata.limits import CircuitBreaker, ProviderQuota, Sleep
 from common.marketdata.ports import FxSource, PriceSource
-from common.marketdata.quotes import PRICE_UNAVAILABLE, PROVIDER_ERROR, FxRates, PriceFailure, Quote
+from common.marketdata.quotes import FxRates, PriceFailure, Quote
 from common.marketdata.retrying import RetryPolicy, call_with_retry
 from common.marketdata.transport import Clock, short
 from common.marketdata.validation import fx_problem, quote_problem, usable_rates
@@ -119,7 +120,7 @@ class PriceChain:
                 return answer
             log.info("rejected %s quote for %s: %s", source.name, symbol, problem)
             notes.append(f"{source.name}: {problem}")
-        reason = PRICE_UNAVAILABLE if everyone_answered else PROVIDER_ERROR
+        reason = Reason.PRICE_UNAVAILABLE if everyone_answered else Reason.PROVIDER_ERROR
         return PriceFailure(symbol, reason, short("; ".join(notes), FAILURE_DETAIL_LIMIT))
 
     def price_many(
@@ -131,24 +132,26 @@ class PriceChain:
     def fx(self, base: str, run_date: date) -> FxRates | PriceFailure:
         """Every rate from `base`, checked like a quote (dates in UTC), or why not."""
         if self.fx_source is None:
-            return PriceFailure(base, PROVIDER_ERROR, "no FX provider configured")
+            return PriceFailure(base, Reason.PROVIDER_ERROR, "no FX provider configured")
         source = self.fx_source
         answer: FxRates | _NoAnswer | _Spent | None = source.cached(base)
         if answer is None:
             answer = self._ask(source.name, base, source.fetch)
         if isinstance(answer, _Spent):
             why = f"{source.name}: daily budget of {answer.budget} call(s) spent"
-            return PriceFailure(base, PRICE_UNAVAILABLE, why)
+            return PriceFailure(base, Reason.PRICE_UNAVAILABLE, why)
         if isinstance(answer, _NoAnswer):
-            return PriceFailure(base, PROVIDER_ERROR, short(f"{source.name}: {answer.why}"))
+            return PriceFailure(base, Reason.PROVIDER_ERROR, short(f"{source.name}: {answer.why}"))
         if answer is None:
-            return PriceFailure(base, PRICE_UNAVAILABLE, f"{source.name}: unsupported currency")
+            return PriceFailure(
+                base, Reason.PRICE_UNAVAILABLE, f"{source.name}: unsupported currency"
+            )
         problem = fx_problem(
             answer, run_date=run_date, tz=UTC, max_age_days=self.max_age_days, now=self._now()
         )
         if problem is not None:
             log.info("rejected %s rates for %s: %s", source.name, base, problem)
-            return PriceFailure(base, PRICE_UNAVAILABLE, short(f"{source.name}: {problem}"))
+            return PriceFailure(base, Reason.PRICE_UNAVAILABLE, short(f"{source.name}: {problem}"))
         return replace(answer, rates=usable_rates(answer.rates))
 
     def _ask(self, name: str, key: str, fetch: Callable[[str], T]) -> T | _NoAnswer | _Spent | None:

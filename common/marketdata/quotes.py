@@ -10,12 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Final, Literal
 
-PRICE_UNAVAILABLE: Final[Literal["price_unavailable"]] = "price_unavailable"
-PROVIDER_ERROR: Final[Literal["provider_error"]] = "provider_error"
-
-FailureReason = Literal["price_unavailable", "provider_error"]
+from common.domain.statuses import Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,5 +47,24 @@ class PriceFailure:
     """Why a symbol (or FX base) got no usable price. `detail` is short and redacted."""
 
     key: str
-    reason: FailureReason
+    reason: Reason  # PRICE_UNAVAILABLE or PROVIDER_ERROR
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """A quote the run uses (stored in `run_quotes`): a symbol's price, or units of QUOTE per
+    1 BASE for an FX pair."""
+
+    value: Decimal
+    currency: str | None
+    source: str
+    time: datetime
+
+
+Priced = Price | PriceFailure
+
+
+def fx_key(base: str, quote: str) -> str:
+    """How an FX pair is keyed in `run_quotes`: BASE:QUOTE."""
+    return f"{base}:{quote}"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from common import aws
 from common.config import Settings
+from common.plugins import devkit
 from common.submitters.base import JobSubmitter
 
 KINDS = ("batch", "local", "none")
@@ -37,13 +39,10 @@ def build_submitter(kind: str, settings: Settings, dsn: str) -> JobSubmitter:
             own_job_id=settings.aws_batch_job_id,
         )
     if kind == "local":
-        from common.embedded_pg import local_dir
-        from common.submitters.local import LocalSubmitter
-
+        local: Callable[..., JobSubmitter] = devkit("local_submitter", "--submitter local")
         # Children reuse this database rather than each finding the embedded one.
-        env = {**os.environ, "DATABASE_URL": dsn}
-        return LocalSubmitter(
-            env=env, parallelism=settings.local_parallelism, log_dir=local_dir() / "runs"
+        return local(
+            env={**os.environ, "DATABASE_URL": dsn}, parallelism=settings.local_parallelism
         )
     from common.submitters.none import NoneSubmitter
 

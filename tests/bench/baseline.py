@@ -15,7 +15,7 @@ from decimal import ROUND_DOWN, Decimal
 import psycopg2
 import requests
 
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_server import StubMarketServer
 
 
 def copy_sample(source_dsn: str, target_dsn: str, sample: int, due: date) -> None:

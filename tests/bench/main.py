@@ -28,8 +28,8 @@ from typing import Any
 import boto3
 import psycopg2
 
-from common import embedded_pg
-from common.stubs.market_server import StubMarketServer
+from devkit import embedded_pg
+from devkit.stubs.market_server import StubMarketServer
 from tests.bench import baseline, data, floor
 from tests.servers import MotoServer, fresh_database
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import psycopg2
 
-from common import embedded_pg
-from common.stubs.market_server import StubMarketServer
+from devkit import embedded_pg
+from devkit.stubs.market_server import StubMarketServer
 from tests.bench.main import (
     BUCKET,
     checked,

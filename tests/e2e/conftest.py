@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg2.extensions
 import pytest
 
-from common.ops.verify import violations
+from common.store.verify import violations
 from tests.conftest import leaked_sentinels
 
 CLI = str(Path(sys.executable).with_name("worthy-batch"))

@@ -22,12 +22,12 @@ import yaml
 from common import aws as aws_clients
 from common.db import connect
 from common.errors import SubmissionRefused
-from common.local.batch.local import LocalBatch
-from common.local.template import load_template
 from common.manifest_store import ManifestStore
-from common.ops.redrive import redrive_run
-from common.runs import RunRepository
-from common.stubs.market_server import StubMarketServer
+from common.store.runs import RunRepository
+from devkit.batch.local import LocalBatch
+from devkit.stubs.market_server import StubMarketServer
+from devkit.template import load_template
+from ops.redrive import redrive_run
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, plan, rows, scalar

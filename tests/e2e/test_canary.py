@@ -14,8 +14,8 @@ import pytest
 
 from common.errors import JobFailed
 from common.manifest_store import RunLocation
-from common.ops.canary import run_canary
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_server import StubMarketServer
+from ops.canary import run_canary
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, rows, scalar

@@ -1,6 +1,6 @@
 import psycopg2.extensions
 
-from common.migrate import bundled_migrations
+from common.store.migrate import bundled_migrations
 from tests.e2e.conftest import Runner
 
 

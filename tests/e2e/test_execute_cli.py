@@ -13,7 +13,7 @@ from typing import Any
 import psycopg2.extensions
 import pytest
 
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner, plan_for_children, run_together
 from tests.factories import insert_plans, many_plans, plan, rows, scalar
@@ -351,7 +351,8 @@ def test_an_executor_child_imports_nothing_of_the_planner_or_the_dev_kit(
     foreign = sorted(
         name
         for name in imported
-        if name.split(".")[0] in ("planner", "tests", "pgserver", "moto", "yaml", "boto3")
-        or name.startswith(("common.local", "common.stubs", "common.ops", "holidays.countries"))
+        if name.split(".")[0]
+        in ("planner", "finalizer", "ops", "devkit", "tests", "pgserver", "moto", "yaml", "boto3")
+        or name.startswith("holidays.countries")
     )
     assert foreign == []

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg2.extensions
 import pytest
 
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_server import StubMarketServer
 from tests.cfn import ROOT
 from tests.conftest import AwsStack, MotoServer, provision
 from tests.e2e.conftest import Runner

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg2.extensions
 import pytest
 
-from common.local.batch.local import LocalBatch
+from devkit.batch.local import LocalBatch
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, plan, rows, scalar

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg2.extensions
 
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner, plan_for_children, run_together
 from tests.factories import insert_plans, many_plans, plan, scalar

@@ -1,6 +1,6 @@
 """The dev kit's AWS Batch emulator against AWS's documented rules, through boto3.
 
-Each rule below cites its page (see also common/local/batch/rules.py). The
+Each rule below cites its page (see also devkit/batch/rules.py). The
 emulator is reached over HTTP by a real boto3 client, so a refusal is the
 `ClientError` (ClientException) that `BatchSubmitter` sees from AWS, and
 each job attempt is a real process.
@@ -20,9 +20,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from common.local.batch import rules
-from common.local.batch.api import BatchApi
-from common.local.batch.engine import BatchEmulator, JobDefinition
+from devkit.batch import rules
+from devkit.batch.api import BatchApi
+from devkit.batch.engine import BatchEmulator, JobDefinition
 
 QUEUE = "worthy-local"
 

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from common.local.run import stage_environment, start_stub
-from common.stubs.market_limits import KeyLimit
+from devkit.local_run import stage_environment, start_stub
+from devkit.stubs.market_limits import KeyLimit
 
 LIMIT_VARIABLES = [
     f"{provider}_CALLS_PER_{per}"

@@ -5,7 +5,7 @@ import psycopg2.extensions
 import pytest
 
 from common.errors import ConfigError
-from common.migrate import Migration, bundled_migrations, migrate
+from common.store.migrate import Migration, bundled_migrations, migrate
 
 DESIGN_TABLES = {
     "recurring_investments",

@@ -11,7 +11,7 @@ import psycopg2.extensions
 import pytest
 
 from common.db import connect
-from common.quotas import PostgresQuotas
+from common.store.quotas import PostgresQuotas
 from tests.factories import scalar
 
 KEY = "0123456789abcdef"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from common.domain.models import PlanSnapshot
-from common.stubs.market_faults import ALPHA_VANTAGE, EXCHANGE_RATE, FINNHUB
+from devkit.stubs.market_faults import ALPHA_VANTAGE, EXCHANGE_RATE, FINNHUB
 
 ATTEMPTS = 3
 BREAKER_THRESHOLD = 3

@@ -31,7 +31,7 @@ from common.domain.chunking import ChunkPolicy
 from common.domain.models import run_id_for
 from common.logging import setup_logging
 from common.manifest_store import ManifestStore
-from common.ops.verify import violations
+from common.store.verify import violations
 from common.submitters.none import NoneSubmitter
 from planner.service import PlannerDeps, PlanRequest, PlanResult, plan_run
 from tests.conftest import leaked_sentinels

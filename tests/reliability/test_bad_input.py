@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from common import aws as aws_clients
 from common.manifest_store import ManifestStore, RunLocation
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, plan, rows, scalar

@@ -15,7 +15,7 @@ from datetime import date
 import psycopg2.extensions
 import pytest
 
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import SENTINEL_DATABASE_PASSWORD, AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, scalar

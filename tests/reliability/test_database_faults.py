@@ -18,7 +18,7 @@ import pytest
 
 from common import aws as aws_clients
 from common.manifest_store import ManifestStore
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, rows, scalar

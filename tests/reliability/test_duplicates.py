@@ -15,7 +15,7 @@ import psycopg2.extensions
 
 from common import aws as aws_clients
 from common.manifest_store import ManifestStore
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.factories import insert_plans, many_plans, rows, scalar
 from tests.reliability.conftest import (

@@ -24,8 +24,8 @@ import pytest
 from common import aws as aws_clients
 from common.domain.models import PlanSnapshot
 from common.manifest_store import ManifestStore, RunLocation
-from common.stubs.market_faults import ALPHA_VANTAGE, EXCHANGE_RATE, FAULTS, FINNHUB, PROVIDERS
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_faults import ALPHA_VANTAGE, EXCHANGE_RATE, FAULTS, FINNHUB, PROVIDERS
+from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.factories import insert_plans, plan, rows
 from tests.reliability.chain_model import Expected, Scripted, expected_outcomes

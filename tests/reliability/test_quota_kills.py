@@ -21,7 +21,7 @@ import psycopg2.extensions
 
 from common import aws as aws_clients
 from common.manifest_store import ManifestStore
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.factories import insert_plans, many_plans, scalar
 from tests.pacing_checks import JITTER_SECONDS, ahead_of_pace, most_in_a_minute

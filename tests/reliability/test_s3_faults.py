@@ -17,7 +17,7 @@ import psycopg2.extensions
 import pytest
 
 from common.manifest_store import ManifestStore
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack, MotoServer, provision
 from tests.factories import insert_plans, many_plans, rows, scalar
 from tests.reliability.conftest import (

@@ -21,8 +21,8 @@ from pathlib import Path
 import psycopg2
 import psycopg2.extensions
 
-from common.stubs.market_faults import ALPHA_VANTAGE, EXCHANGE_RATE, FAULTS, FINNHUB
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_faults import ALPHA_VANTAGE, EXCHANGE_RATE, FAULTS, FINNHUB
+from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import (
     SENTINEL_DATABASE_PASSWORD,
     SENTINEL_KEYS,

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from common.local.batch import rules
-from common.local.batch.events import RuleRunner, matches, transform
-from common.local.batch.local import ALARM_TOPIC
-from common.local.batch.stack import event_rules, job_definitions
-from common.local.template import load_template
+from devkit.batch import rules
+from devkit.batch.events import RuleRunner, matches, transform
+from devkit.batch.local import ALARM_TOPIC
+from devkit.batch.stack import event_rules, job_definitions
+from devkit.template import load_template
 
 QUEUE_ARN = "arn:aws:batch:us-east-1:123456789012:job-queue/worthy-local"
 EXECUTOR_ARN = "arn:aws:batch:us-east-1:123456789012:job-definition/worthy-batch-executor:7"
@@ -124,7 +124,7 @@ def test_the_stack_finalizes_a_run_whose_executor_job_failed() -> None:
 
 
 def test_input_transformers_insert_json_values() -> None:
-    from common.local.batch.events import Target
+    from devkit.batch.events import Target
 
     target = Target(
         arn="x",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from common.config import Settings
+from common.domain.statuses import Reason
 from common.errors import ConfigError
-from common.marketdata import PROVIDER_ERROR, PriceFailure, build_market_data
+from common.marketdata import PriceFailure, build_market_data
 from common.redact import redact
 from tests.marketdata_fakes import RUN_DATE, FakeClock, MemoryQuotas
 
@@ -25,7 +26,7 @@ def test_a_provider_without_a_key_is_left_out_of_the_chain() -> None:
         assert [source.name for source in market.chain.sources] == ["alphavantage"]
         assert market.fx_source is None
         fx = market.chain.fx("EUR", RUN_DATE)
-        assert isinstance(fx, PriceFailure) and fx.reason == PROVIDER_ERROR
+        assert isinstance(fx, PriceFailure) and fx.reason == Reason.PROVIDER_ERROR
     finally:
         market.close()
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from common.domain.statuses import Reason
 from common.errors import (
     ProviderAccessDenied,
     ProviderBadResponse,
@@ -14,7 +15,7 @@ from common.errors import (
     Throttled,
     UnknownSymbol,
 )
-from common.marketdata import PRICE_UNAVAILABLE, PROVIDER_ERROR, PriceChain, PriceFailure, Quote
+from common.marketdata import PriceChain, PriceFailure, Quote
 from common.marketdata.limits import ProviderQuota
 from common.marketdata.ports import FxSource, PriceSource
 from common.marketdata.quotes import FxRates
@@ -80,14 +81,14 @@ def test_an_invalid_quote_falls_through_to_the_next_source() -> None:
 def test_when_every_source_answers_without_a_valid_quote_the_price_is_unavailable() -> None:
     stale = quote("second", "AAPL", when=NOW - timedelta(days=10))
     got = price(chain_of(FakePriceSource("first"), FakePriceSource("second", {"AAPL": stale})))
-    assert isinstance(got, PriceFailure) and got.reason == PRICE_UNAVAILABLE
+    assert isinstance(got, PriceFailure) and got.reason == Reason.PRICE_UNAVAILABLE
     assert "first: no such symbol" in got.detail and "second: quote of" in got.detail
 
 
 def test_when_any_source_fails_to_answer_it_is_a_provider_error() -> None:
     broken = FakePriceSource("second", {"AAPL": ProviderBadResponse("second", "AAPL", "garbage")})
     got = price(chain_of(FakePriceSource("first"), broken))
-    assert isinstance(got, PriceFailure) and got.reason == PROVIDER_ERROR
+    assert isinstance(got, PriceFailure) and got.reason == Reason.PROVIDER_ERROR
     assert "garbage" in got.detail
 
 
@@ -125,7 +126,7 @@ def test_retries_stop_when_the_next_wait_would_exceed_the_budget() -> None:
     source = FakePriceSource("first", {"AAPL": slow_down})
     policy = RetryPolicy(max_attempts=10, budget_seconds=30)
     got = price(chain_of(source, clock=clock, retry=policy))
-    assert isinstance(got, PriceFailure) and got.reason == PROVIDER_ERROR
+    assert isinstance(got, PriceFailure) and got.reason == Reason.PROVIDER_ERROR
     assert source.calls["AAPL"] == 2 and clock.slept == [20]
     assert "attempts: 2" in got.detail
 
@@ -162,7 +163,7 @@ def test_repeated_failures_open_the_circuit_and_an_answer_resets_the_count() -> 
     assert [s for s in "ABCDEF" if first.calls[s]] == list("ABCDE")
     failure = chain.price("F", RUN_DATE, NEW_YORK)
     assert isinstance(failure, PriceFailure) and "circuit open" in failure.detail
-    assert failure.reason == PROVIDER_ERROR
+    assert failure.reason == Reason.PROVIDER_ERROR
 
 
 def test_price_many_asks_once_per_distinct_symbol() -> None:
@@ -221,13 +222,13 @@ def test_a_spent_budget_alone_does_not_make_a_symbol_a_provider_error() -> None:
         FakePriceSource("first"), second, clock=clock, quotas=budgeted(clock, store, 1)
     )
     got = price(chain, "A")
-    assert isinstance(got, PriceFailure) and got.reason == PRICE_UNAVAILABLE
+    assert isinstance(got, PriceFailure) and got.reason == Reason.PRICE_UNAVAILABLE
     assert second.calls["A"] == 0
     # ...but a provider that failed as well still makes it a provider_error.
     failing = FakePriceSource("first", {"B": ProviderUnavailable("first", "B", "timed out")})
     chain = chain_of(failing, second, clock=clock, quotas=budgeted(clock, store, 1))
     got = price(chain, "B")
-    assert isinstance(got, PriceFailure) and got.reason == PROVIDER_ERROR
+    assert isinstance(got, PriceFailure) and got.reason == Reason.PROVIDER_ERROR
 
 
 def test_a_retry_after_from_one_caller_pauses_the_provider_for_every_process() -> None:
@@ -277,9 +278,13 @@ def test_fx_failures_are_classified_like_prices() -> None:
     )
     chain = chain_of(fx=fx)
     reasons = {base: getattr(chain.fx(base, RUN_DATE), "reason", None) for base in fx.script}
-    assert reasons == {"XYZ": PRICE_UNAVAILABLE, "GBP": PROVIDER_ERROR, "CHF": PRICE_UNAVAILABLE}
+    assert reasons == {
+        "XYZ": Reason.PRICE_UNAVAILABLE,
+        "GBP": Reason.PROVIDER_ERROR,
+        "CHF": Reason.PRICE_UNAVAILABLE,
+    }
 
 
 def test_fx_without_a_provider_is_a_provider_error() -> None:
     got = chain_of(FakePriceSource("first")).fx("EUR", RUN_DATE)
-    assert isinstance(got, PriceFailure) and got.reason == PROVIDER_ERROR
+    assert isinstance(got, PriceFailure) and got.reason == Reason.PROVIDER_ERROR

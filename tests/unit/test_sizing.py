@@ -5,12 +5,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from common.domain.sizing import (
-    AMOUNT_BELOW_MINIMUM,
     Purchase,
     Skip,
     size_purchase,
     too_large_to_record,
 )
+from common.domain.statuses import Reason
 
 D = Decimal
 
@@ -67,7 +67,7 @@ def test_an_amount_too_small_for_one_share_is_skipped() -> None:
         share_decimals=6,
         fractional=False,
     )
-    assert got == Skip(AMOUNT_BELOW_MINIMUM)
+    assert got == Skip(Reason.AMOUNT_BELOW_MINIMUM)
 
 
 def test_an_amount_below_the_smallest_fraction_is_skipped() -> None:
@@ -79,7 +79,7 @@ def test_an_amount_below_the_smallest_fraction_is_skipped() -> None:
         share_decimals=6,
         fractional=True,
     )
-    assert got == Skip(AMOUNT_BELOW_MINIMUM)
+    assert got == Skip(Reason.AMOUNT_BELOW_MINIMUM)
 
 
 @pytest.mark.parametrize("price", [D("0"), D("-1"), D("NaN"), D("Infinity")])
@@ -126,7 +126,7 @@ def test_never_spends_more_than_the_amount_and_respects_share_precision(
         fractional=fractional,
     )
     if isinstance(got, Skip):
-        assert got.reason == AMOUNT_BELOW_MINIMUM
+        assert got.reason == Reason.AMOUNT_BELOW_MINIMUM
         # Skipped only when even the smallest lot costs more than the money available.
         lot = D(1).scaleb(-share_decimals) if fractional else D(1)
         assert lot * price > (amount - fee) * fx_rate

@@ -200,10 +200,9 @@ BOTO_ACTIONS = {
     "describe_jobs": "batch:DescribeJobs",
     "get_log_events": "logs:GetLogEvents",
 }
-# What runs inside the job containers (the operator commands in common/ops run elsewhere,
-# except finalize, which is the finalizer job).
+# What runs inside the job containers (the operator commands in ops/ run elsewhere).
 CONTAINER_CODE = ("planner", "executor", "common/submitters", "common/manifest_store.py",
-                  "common/ops/finalize.py")  # fmt: skip
+                  "finalizer")  # fmt: skip
 
 
 def test_the_code_in_the_containers_calls_only_what_the_roles_grant() -> None:

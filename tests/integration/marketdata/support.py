@@ -7,7 +7,7 @@ from typing import Any
 
 from common.config import Settings
 from common.marketdata import FxRates, MarketData, PriceFailure, Quote
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_server import StubMarketServer
 from tests.marketdata_fakes import NEW_YORK, RUN_DATE
 
 READ_TIMEOUT = 0.3

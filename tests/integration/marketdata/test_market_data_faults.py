@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import requests
 
-from common.marketdata import PRICE_UNAVAILABLE, PROVIDER_ERROR, FxRates, MarketData, Quote
-from common.stubs.market_server import StubMarketServer
+from common.domain.statuses import Reason
+from common.marketdata import FxRates, MarketData, Quote
+from devkit.stubs.market_server import StubMarketServer
 from tests.integration.marketdata.support import (
     BASELINE_CALLS,
     SYMBOLS,
@@ -41,24 +42,24 @@ CASES = [
     (FH, "zeros", None, AV, 1),
     (FH, "stale", None, AV, 1),
     (AV, "note", 1, AV, 2),
-    (AV, "note", None, PROVIDER_ERROR, 3),
-    (AV, "information", None, PROVIDER_ERROR, 3),
-    (AV, "error_message", None, PROVIDER_ERROR, 1),
-    (AV, "empty_quote", None, PRICE_UNAVAILABLE, 1),
-    (AV, "stale", None, PRICE_UNAVAILABLE, 1),
+    (AV, "note", None, Reason.PROVIDER_ERROR, 3),
+    (AV, "information", None, Reason.PROVIDER_ERROR, 3),
+    (AV, "error_message", None, Reason.PROVIDER_ERROR, 1),
+    (AV, "empty_quote", None, Reason.PRICE_UNAVAILABLE, 1),
+    (AV, "stale", None, Reason.PRICE_UNAVAILABLE, 1),
     (AV, "http_429", 1, AV, 2),
-    (AV, "http_500", None, PROVIDER_ERROR, 3),
-    (AV, "slow", None, PROVIDER_ERROR, 3),
-    (AV, "garbage", None, PROVIDER_ERROR, 1),
+    (AV, "http_500", None, Reason.PROVIDER_ERROR, 3),
+    (AV, "slow", None, Reason.PROVIDER_ERROR, 3),
+    (AV, "garbage", None, Reason.PROVIDER_ERROR, 1),
     (ER, "quota-reached", 1, ER, 1),
-    (ER, "quota-reached", None, PROVIDER_ERROR, 2),
-    (ER, "unsupported-code", None, PRICE_UNAVAILABLE, 0),
-    (ER, "malformed-request", None, PROVIDER_ERROR, 0),
+    (ER, "quota-reached", None, Reason.PROVIDER_ERROR, 2),
+    (ER, "unsupported-code", None, Reason.PRICE_UNAVAILABLE, 0),
+    (ER, "malformed-request", None, Reason.PROVIDER_ERROR, 0),
     (ER, "http_429", 1, ER, 1),
-    (ER, "http_500", None, PROVIDER_ERROR, 2),
+    (ER, "http_500", None, Reason.PROVIDER_ERROR, 2),
     (ER, "slow", 1, ER, 1),
-    (ER, "garbage", None, PROVIDER_ERROR, 0),
-    (ER, "stale", None, PRICE_UNAVAILABLE, 0),
+    (ER, "garbage", None, Reason.PROVIDER_ERROR, 0),
+    (ER, "stale", None, Reason.PRICE_UNAVAILABLE, 0),
 ]
 
 
@@ -115,7 +116,7 @@ def test_a_symbol_no_provider_knows_is_unavailable_after_one_call_each(
     stub: StubMarketServer, market: MarketData
 ) -> None:
     got = market.chain.price("NOPE", RUN_DATE, NEW_YORK)
-    assert outcomes({"NOPE": got}) == {"NOPE": PRICE_UNAVAILABLE}
+    assert outcomes({"NOPE": got}) == {"NOPE": Reason.PRICE_UNAVAILABLE}
     assert (stub.calls(FH), stub.calls(AV)) == (1, 1)
 
 
@@ -132,8 +133,8 @@ def test_a_refused_finnhub_key_sends_every_symbol_to_alpha_vantage(
     ("wrong", "expected"),
     [
         ("finnhub_api_key", {"AAPL": AV, "MSFT": AV, "IBM": AV}),
-        ("alpha_vantage_api_key", {"AAPL": PROVIDER_ERROR}),
-        ("exchange_rate_api_key", {"EUR": PROVIDER_ERROR, "GBP": PROVIDER_ERROR}),
+        ("alpha_vantage_api_key", {"AAPL": Reason.PROVIDER_ERROR}),
+        ("exchange_rate_api_key", {"EUR": Reason.PROVIDER_ERROR, "GBP": Reason.PROVIDER_ERROR}),
     ],
 )
 def test_a_wrong_key_is_refused_the_way_each_provider_refuses_it(
@@ -151,7 +152,11 @@ def test_a_refused_fx_key_fails_every_base_after_one_call(
 ) -> None:
     stub.set_fault(ER, "EUR", fault)
     results = price_the_request(market)
-    assert outcomes(results) == {**NORMAL, "EUR": PROVIDER_ERROR, "GBP": PROVIDER_ERROR}
+    assert outcomes(results) == {
+        **NORMAL,
+        "EUR": Reason.PROVIDER_ERROR,
+        "GBP": Reason.PROVIDER_ERROR,
+    }
     assert stub.calls(ER) == 1 and stub.calls() == BASELINE_CALLS - 1
     assert "circuit open" in getattr(results["GBP"], "detail", "")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.marketdata import Quote
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_server import StubMarketServer
 from tests.marketdata_fakes import NEW_YORK, RUN_DATE, FakeClock
 
 LIMIT = 5

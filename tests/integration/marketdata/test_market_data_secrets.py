@@ -12,8 +12,8 @@ import pytest
 from common.config import Settings
 from common.logging import setup_logging
 from common.marketdata import build_market_data
-from common.stubs.market_faults import ALPHA_VANTAGE, FAULTS, FINNHUB, PROVIDERS
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_faults import ALPHA_VANTAGE, FAULTS, FINNHUB, PROVIDERS
+from devkit.stubs.market_server import StubMarketServer
 from tests.integration.marketdata.support import SLOW_SECONDS, price_the_request, settings_for
 from tests.marketdata_fakes import FakeClock, MemoryQuotas
 

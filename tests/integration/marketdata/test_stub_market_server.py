@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from common.stubs.market_limits import KeyLimit, limits_from_environment
-from common.stubs.market_server import StubMarketServer
+from devkit.stubs.market_limits import KeyLimit, limits_from_environment
+from devkit.stubs.market_server import StubMarketServer
 from tests.marketdata_fakes import FakeClock
 
 TIMEOUT = 5
@@ -81,7 +81,7 @@ def test_calls_are_counted_per_provider_endpoint_and_key_and_can_be_reset(
 
 def test_the_stub_runs_standalone_and_prints_where_it_listens() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "common.stubs.market_server", "--port", "0"],
+        [sys.executable, "-m", "devkit.stubs.market_server", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -1,1 +1,0 @@
-"""Operator commands: finalize, status, redrive, verify, submit."""

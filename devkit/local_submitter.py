@@ -1,0 +1,89 @@
+"""This machine as the compute environment: the stack's AWS Batch, emulated.
+
+`LocalSubmitter` starts the dev kit's Batch emulator (job definitions, retry
+strategies and EventBridge rules from infra/template.yaml), submits through
+the same `BatchSubmitter` as in AWS, runs the children as local processes
+(`parallelism` at a time), waits until every job has ended, and prints the job
+graph it played. What `make local-run` and a local `redrive` use. Each job's
+output goes to a log file under `.local/runs/<run_id>/`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from common.logging import get_logger
+from common.submitters.base import JobRecorder, RunToSubmit
+from devkit.embedded_pg import local_dir, shown
+from devkit.progress import Progress
+
+if TYPE_CHECKING:
+    from devkit.batch.local import LocalBatch
+
+log = get_logger(__name__)
+
+
+def python_command(args: Sequence[str]) -> list[str]:
+    """`worthy-batch ARGS` through this interpreter (no reliance on PATH)."""
+    return [sys.executable, "-m", "common.cli", *args]
+
+
+class LocalSubmitter:
+    name = "local"
+
+    def __init__(
+        self,
+        *,
+        env: Mapping[str, str],
+        parallelism: int,
+        log_dir: Path | None = None,
+        out: IO[str] | None = None,
+    ) -> None:
+        self._env = dict(env)
+        self._parallelism = max(1, parallelism)
+        self._log_dir = log_dir or local_dir() / "runs"
+        self._out = out or sys.stdout
+
+    def submit(self, run: RunToSubmit, record: JobRecorder) -> str:
+        return self._play(run, lambda submitter: submitter.submit(run, record))
+
+    def redrive(
+        self, run: RunToSubmit, chunks: Sequence[int], attempt: int, record: JobRecorder
+    ) -> str:
+        return self._play(run, lambda submitter: submitter.redrive(run, chunks, attempt, record))
+
+    def _play(self, run: RunToSubmit, submit: Callable[..., str]) -> str:
+        from devkit.batch.local import LocalBatch
+
+        run_dir = self._log_dir / run.run_id
+        with LocalBatch(log_dir=run_dir, slots=self._parallelism, base_env=self._env) as batch:
+            message = submit(batch.submitter())
+            children = [j for j in batch.emulator.jobs() if not j.is_parent]
+            progress = Progress(len(children), f"{run.run_id} jobs")
+            try:
+                batch.emulator.wait(tick=lambda: _advance(progress, batch))
+                _advance(progress, batch)
+            finally:
+                progress.close()
+            self._out.write(batch.graph() + "\n")
+            self._out.flush()
+            failed = [
+                j.name
+                for j in batch.emulator.jobs()
+                if j.status == "FAILED" and j.parent_id is None
+            ]
+        summary = f"{message}; ran them on the local AWS Batch emulator"
+        if failed:
+            summary += f"; {len(failed)} job(s) FAILED ({', '.join(failed)})"
+        return f"{summary}; logs in {shown(run_dir)}"
+
+
+def _advance(progress: Progress, batch: LocalBatch) -> None:
+    jobs = [j for j in batch.emulator.jobs() if not j.is_parent]
+    progress.total = len(jobs)  # rules may add jobs (a rescue finalizer) while it runs
+    ended = sum(1 for j in jobs if j.status in ("SUCCEEDED", "FAILED"))
+    if ended != progress.done:
+        progress.advance(ended - progress.done)

@@ -1,0 +1,1 @@
+"""The finalizer, the third Batch stage: a run's results -> report.json, its final status."""

@@ -1,0 +1,125 @@
+"""The finalizer's service: aggregate every chunk's results into report.json, close the run.
+
+Like Step Functions' ResultWriter: the report lists succeeded, failed and
+pending chunks, outcome counts by reason, money invested by currency, API
+calls and keys skipped for a spent daily budget (`quota_exhausted`) by provider,
+and each chunk's timings. The run becomes `succeeded`
+(every chunk succeeded), `partial` (some did) or `failed` (none did). Safe to
+run again: it rewrites the same report from the same results.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from common.domain.models import ChunkResult
+from common.domain.statuses import ChunkStatus, RunStatus
+from common.errors import InputError
+from common.logging import get_logger
+from common.manifest_store import ManifestStore, RunLocation
+from common.store.runs import CANARY, RunRecord, RunRepository
+
+log = get_logger(__name__)
+MAX_LISTED_FAILURES = 1000
+
+
+@dataclass(frozen=True)
+class Finalized:
+    status: str
+    report: dict[str, Any]
+    report_uri: str
+    canary: bool = False  # the smoke test's probe: its rows are gone, it is no market day
+
+
+def finalize_run(runs: RunRepository, store: ManifestStore, run_id: str) -> Finalized:
+    run = runs.get(run_id)
+    if run is None or not run.manifest_uri:
+        raise InputError(f"run {run_id} has no manifests in this database; nothing to finalize")
+    where = RunLocation.from_manifest_uri(run.manifest_uri)
+    chunks = runs.chunks(run_id)
+    results = store.load_results(where, len(chunks))
+    report = build_report(run, [(c.chunk_index, c.status, c.attempts) for c in chunks], results)
+    status = report["status"]
+    store.put_report(where, report)
+    runs.set_status(run_id, status)
+    uri = f"s3://{where.bucket}/{where.report_key}"
+    if run.detail == CANARY:
+        # The report proves the finalizer can write; the run itself was only a probe.
+        runs.delete_canary(run_id)
+        log.info("canary %s: report written, rows deleted", run_id)
+        return Finalized(status, report, uri, canary=True)
+    return Finalized(status, report, uri)
+
+
+def build_report(
+    run: RunRecord,
+    chunks: list[tuple[int, str, int]],
+    results: dict[int, ChunkResult],
+) -> dict[str, Any]:
+    """The run's outcome from its chunks' statuses and results (pure)."""
+    succeeded = [i for i, status, _ in chunks if status == ChunkStatus.SUCCEEDED]
+    failed = [i for i, status, _ in chunks if status == ChunkStatus.FAILED]
+    pending = [
+        i for i, status, _ in chunks if status not in (ChunkStatus.SUCCEEDED, ChunkStatus.FAILED)
+    ]
+    if chunks and len(succeeded) == len(chunks):
+        status = RunStatus.SUCCEEDED
+    else:
+        status = RunStatus.PARTIAL if succeeded else RunStatus.FAILED
+    counts: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    api_calls: Counter[str] = Counter()
+    quota_exhausted: Counter[str] = Counter()
+    invested: dict[str, Decimal] = {}
+    failures: list[dict[str, Any]] = []
+    timings = []
+    for index in sorted(results):
+        result = results[index]
+        counts.update(purchased=result.purchased, skipped=result.skipped, failed=result.failed)
+        reasons.update(result.reasons)
+        api_calls.update(result.api_calls)
+        quota_exhausted.update(result.quota_exhausted)
+        for currency, amount in result.invested.items():
+            invested[currency] = invested.get(currency, Decimal(0)) + amount
+        failures.extend(
+            {"chunk": index, "plan_id": f.plan_id, "status": f.status, "reason": f.reason}
+            for f in result.failures
+        )
+        timings.append(
+            {
+                "chunk": index,
+                "attempt": result.attempt,
+                "items": result.items,
+                "duration_ms": result.duration_ms,
+                **result.timings_ms,
+            }
+        )
+    return {
+        "schema_version": 1,
+        "run_id": run.run_id,
+        "market": run.market,
+        "run_date": run.run_date.isoformat(),
+        "status": status,
+        "finalized_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "plans_due": run.plans_due or 0,
+        "invalid_plans": run.invalid_plans or 0,
+        "chunks": {
+            "total": len(chunks),
+            "succeeded": len(succeeded),
+            "failed": failed,
+            "pending": pending,
+        },
+        "outcomes": dict(counts),
+        "reasons": dict(sorted(reasons.items())),
+        "invested": {c: str(a) for c, a in sorted(invested.items())},
+        "api_calls": dict(sorted(api_calls.items())),
+        "quota_exhausted": dict(sorted(quota_exhausted.items())),
+        "chunk_timings": timings,
+        "failures": failures[:MAX_LISTED_FAILURES],
+        "failures_total": len(failures),
+        "redrives": run.redrives,
+    }

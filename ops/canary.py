@@ -1,0 +1,145 @@
+"""`worthy-batch submit --canary --wait`: the smoke test's canary, followed to its end.
+
+Submits `plan --canary` to the planner job definition, follows the planner and
+then the canary's finalizer (found by its job name), checks the report it wrote
+(succeeded, nothing bought), and deletes the canary's files (every version) from
+the runs bucket, whatever happened. The finalizer deletes the run's rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import IO, TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from common import aws
+from common.config import load_settings
+from common.domain.calendar import SATURDAY, calendar_for, last_weekend_day
+from common.domain.models import run_id_for
+from common.domain.statuses import RunStatus
+from common.errors import ConfigError, JobFailed, TransientError
+from common.manifest_store import RunLocation
+from common.submitters.batch import finalizer_job_name
+from ops.submit import POLL_SECONDS, submit_planner, wait_for
+
+if TYPE_CHECKING:
+    from mypy_boto3_batch import BatchClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_s3 import S3Client
+
+DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
+
+
+def run_canary(
+    batch: BatchClient,
+    logs: CloudWatchLogsClient,
+    s3: S3Client,
+    *,
+    queue: str,
+    definition: str,
+    where: RunLocation,
+    market: str,
+    run_date: date,
+    timeout: float,
+    out: IO[str],
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    poll: float = POLL_SECONDS,
+) -> dict[str, Any]:
+    """Run the canary; return its report. Raises JobFailed when any step failed."""
+    deadline = clock() + timeout
+    planner_id = submit_planner(
+        batch, queue=queue, definition=definition, market=market,
+        run_date=run_date.isoformat(), canary=True,
+    )  # fmt: skip
+    out.write(f"submitted canary planner job {planner_id}\n")
+
+    def follow(job_id: str) -> None:
+        job = wait_for(
+            batch, logs, job_id, timeout=max(0.0, deadline - clock()), out=out,
+            sleep=sleep, clock=clock, poll=poll,
+        )  # fmt: skip
+        if job["status"] == "FAILED":
+            raise JobFailed(job_id, job.get("statusReason", ""))
+
+    try:
+        follow(planner_id)
+        label = f"{run_id_for(market, run_date)}-canary-{planner_id}"
+        found = batch.list_jobs(
+            jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [finalizer_job_name(label)]}]
+        )["jobSummaryList"]
+        if not found:
+            raise JobFailed(planner_id, "the canary planner submitted no finalizer")
+        finalizer_id = found[0]["jobId"]
+        out.write(f"following the canary's finalizer {finalizer_id}\n")
+        follow(finalizer_id)
+        report = read_report(s3, where, finalizer_id)
+        out.write(f"canary {report['run_id']} succeeded: every role ran, nothing was bought\n")
+        return report
+    finally:
+        removed = delete_run_files(s3, where)
+        out.write(
+            f"deleted {removed} object version(s) under s3://{where.bucket}/{where.prefix}/\n"
+        )
+
+
+def read_report(s3: S3Client, where: RunLocation, finalizer_id: str) -> dict[str, Any]:
+    body = s3.get_object(Bucket=where.bucket, Key=where.report_key)["Body"].read()
+    report: dict[str, Any] = json.loads(body)
+    bought = report.get("outcomes", {}).get("purchased", 0)
+    if report.get("status") != RunStatus.SUCCEEDED or bought:
+        raise JobFailed(
+            finalizer_id, f"canary report says {report.get('status')}, {bought} purchase(s)"
+        )
+    return report
+
+
+def delete_run_files(s3: S3Client, where: RunLocation) -> int:
+    """Delete every version and delete marker under the run's prefix (the bucket is
+    versioned, so a plain delete would only hide the files)."""
+    doomed: list[dict[str, str]] = []
+    pages = s3.get_paginator("list_object_versions").paginate(
+        Bucket=where.bucket, Prefix=f"{where.prefix}/"
+    )
+    for page in pages:
+        for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+            doomed.append({"Key": entry["Key"], "VersionId": entry["VersionId"]})
+    for start in range(0, len(doomed), DELETE_BATCH):
+        s3.delete_objects(
+            Bucket=where.bucket,
+            Delete={"Objects": doomed[start : start + DELETE_BATCH], "Quiet": True},  # type: ignore[typeddict-item]
+        )
+    return len(doomed)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """`submit --canary --wait` (the canary is only useful followed to its end)."""
+    if not args.wait:
+        raise ConfigError({"--canary": "needs --wait: the canary is checked and cleaned up"})
+    required = ["batch_job_queue", "planner_job_definition", "manifest_bucket"]
+    settings = load_settings(required=required)
+    assert settings.batch_job_queue and settings.planner_job_definition
+    assert settings.manifest_bucket
+    run_date = args.run_date or last_weekend_day(calendar_for(args.market).today(datetime.now(UTC)))
+    if run_date.weekday() < SATURDAY:
+        raise ConfigError({"--run-date": f"{run_date} is a weekday; a canary runs on a weekend"})
+    where = RunLocation.for_run(
+        settings.manifest_bucket, settings.manifest_prefix, args.market, run_date,
+        run_id_for(args.market, run_date),
+    )  # fmt: skip
+    try:
+        run_canary(
+            aws.batch_client(), aws.logs_client(), aws.s3_client(),
+            queue=settings.batch_job_queue, definition=settings.planner_job_definition,
+            where=where, market=args.market, run_date=run_date, timeout=args.timeout,
+            out=sys.stdout,
+        )  # fmt: skip
+    except (BotoCoreError, ClientError) as exc:
+        raise TransientError(f"AWS call failed: {exc}") from None
+    return 0

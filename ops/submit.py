@@ -1,0 +1,148 @@
+"""`worthy-batch submit [--wait]`: submit the planner job as the schedule would, and follow it.
+
+With --wait it prints each status change of the job and the lines of its
+CloudWatch log stream until the job ends: exit 0 when it SUCCEEDED, 1 when
+it FAILED, 75 when waiting timed out (the job itself goes on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import IO, TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from common import aws
+from common.config import load_settings
+from common.errors import JobFailed, TransientError
+from common.redact import redact
+
+if TYPE_CHECKING:
+    from mypy_boto3_batch import BatchClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+
+POLL_SECONDS = 10.0
+DEFAULT_LOG_GROUP = "/aws/batch/job"
+FINISHED = ("SUCCEEDED", "FAILED")
+
+
+class WaitTimedOut(TransientError):
+    def __init__(self, job_id: str, seconds: float) -> None:
+        super().__init__(f"job {job_id} still running after {seconds:.0f}s; it goes on")
+
+
+def submit_planner(
+    batch: BatchClient,
+    *,
+    queue: str,
+    definition: str,
+    market: str,
+    run_date: str | None,
+    canary: bool = False,
+) -> str:
+    command = ["plan", "--market", market] + (["--run-date", run_date] if run_date else [])
+    command += ["--canary"] if canary else []
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    kind = "canary" if canary else "plan"
+    response = batch.submit_job(
+        jobName=f"worthy-{kind}-{market}-{run_date or 'today'}-{stamp}",
+        jobQueue=queue,
+        jobDefinition=definition,
+        containerOverrides={"command": command},
+    )
+    return response["jobId"]
+
+
+def follow_log(
+    logs: CloudWatchLogsClient, group: str, stream: str, token: str | None, out: IO[str]
+) -> str | None:
+    """Print the stream's events after `token`; return the token to continue from."""
+    while True:
+        kwargs: dict[str, Any] = {
+            "logGroupName": group,
+            "logStreamName": stream,
+            "startFromHead": True,
+        }
+        if token:
+            kwargs["nextToken"] = token
+        try:
+            page = logs.get_log_events(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return token  # the stream appears once the container starts
+            raise
+        for event in page.get("events", []):
+            out.write(redact(event["message"].rstrip("\n")) + "\n")
+        following = page.get("nextForwardToken")
+        if following == token or not page.get("events"):
+            return following
+        token = following
+
+
+def wait_for(
+    batch: BatchClient,
+    logs: CloudWatchLogsClient,
+    job_id: str,
+    *,
+    timeout: float,
+    out: IO[str],
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    poll: float = POLL_SECONDS,
+) -> dict[str, Any]:
+    """Follow the job until it ends; return its final description."""
+    deadline = clock() + timeout
+    status, token = None, None
+    while True:
+        job: dict[str, Any] = dict(batch.describe_jobs(jobs=[job_id])["jobs"][0])
+        if job["status"] != status:
+            status = job["status"]
+            reason = f" ({job['statusReason']})" if job.get("statusReason") else ""
+            out.write(f"{datetime.now(UTC):%H:%M:%S} job {job_id} {status}{reason}\n")
+            out.flush()
+        stream = job.get("container", {}).get("logStreamName")
+        if stream:
+            group = (
+                job.get("container", {})
+                .get("logConfiguration", {})
+                .get("options", {})
+                .get("awslogs-group", DEFAULT_LOG_GROUP)
+            )
+            token = follow_log(logs, group, stream, token, out)
+        if status in FINISHED:
+            return job
+        if clock() >= deadline:
+            raise WaitTimedOut(job_id, timeout)
+        sleep(poll)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.canary:
+        from ops.canary import run_command  # it builds on this module
+
+        return run_command(args)
+    settings = load_settings(required=["batch_job_queue", "planner_job_definition"])
+    assert settings.batch_job_queue and settings.planner_job_definition
+    batch = aws.batch_client()
+    run_date = args.run_date.isoformat() if args.run_date else None
+    try:
+        job_id = submit_planner(
+            batch,
+            queue=settings.batch_job_queue,
+            definition=settings.planner_job_definition,
+            market=args.market,
+            run_date=run_date,
+        )
+        sys.stdout.write(f"submitted planner job {job_id}\n")
+        if not args.wait:
+            return 0
+        job = wait_for(batch, aws.logs_client(), job_id, timeout=args.timeout, out=sys.stdout)
+    except (BotoCoreError, ClientError) as exc:
+        raise TransientError(f"AWS Batch call failed: {exc}") from None
+    if job["status"] == "FAILED":
+        raise JobFailed(job_id, job.get("statusReason", ""))
+    return 0

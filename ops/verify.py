@@ -1,0 +1,32 @@
+"""`worthy-batch verify`: the ledger's invariants (common/store/verify.py); exit 0 when all
+hold, 1 listing each violation."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from common.config import load_settings
+from common.db import connect, database_url
+from common.errors import LedgerViolation
+from common.store.verify import CHECKS, violations
+
+MAX_LISTED = 50
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    conn = connect(database_url(settings), attempts=settings.db_connect_attempts)
+    try:
+        found = violations(conn, args.run_id)
+    finally:
+        conn.close()
+    scope = f"run {args.run_id}" if args.run_id else "the whole ledger"
+    if found:
+        for line in found[:MAX_LISTED]:
+            sys.stdout.write(f"VIOLATION {line}\n")
+        if len(found) > MAX_LISTED:
+            sys.stdout.write(f"... and {len(found) - MAX_LISTED} more\n")
+        raise LedgerViolation(found)
+    sys.stdout.write(f"ledger OK: {scope} satisfies every invariant ({len(CHECKS)} checks)\n")
+    return 0
