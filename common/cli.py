@@ -17,6 +17,7 @@ from datetime import date
 from typing import NoReturn
 
 from common import failpoints
+from common.domain.calendar import DEFAULT_MARKET
 from common.errors import DatabaseUnavailable, ExitCode, TransientError, WorthyError
 from common.logging import get_logger, setup_logging
 from common.redact import redact
@@ -85,9 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--market",
         type=mic,
-        default="XNYS",
+        default=DEFAULT_MARKET,
         metavar="MIC",
-        help="ISO 10383 market identifier code whose calendar decides (default: XNYS)",
+        help=f"ISO 10383 market identifier code whose calendar decides (default: {DEFAULT_MARKET})",
     )
     plan.add_argument(
         "--submitter",
@@ -148,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     which = status.add_mutually_exclusive_group()
     which.add_argument("--run-id", metavar="ID")
     which.add_argument("--run-date", type=iso_date, metavar="YYYY-MM-DD")
-    status.add_argument("--market", type=mic, default="XNYS", metavar="MIC")
+    status.add_argument("--market", type=mic, default=DEFAULT_MARKET, metavar="MIC")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler="ops.status:run")
 
@@ -183,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         "would. With --wait, follows the job and its CloudWatch log stream until it ends.",
     )
     submit.add_argument("--run-date", type=iso_date, metavar="YYYY-MM-DD")
-    submit.add_argument("--market", type=mic, default="XNYS", metavar="MIC")
+    submit.add_argument("--market", type=mic, default=DEFAULT_MARKET, metavar="MIC")
     submit.add_argument("--wait", action="store_true", help="follow the job until it ends")
     submit.add_argument(
         "--canary",
@@ -221,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument(
         "--plans", type=int, default=2000, metavar="N", help="demo plans to seed (default 2000)"
     )
-    local.add_argument("--market", type=mic, default="XNYS", metavar="MIC")
+    local.add_argument("--market", type=mic, default=DEFAULT_MARKET, metavar="MIC")
     local.add_argument(
         "--fail-symbols",
         metavar="SYM[,SYM]",

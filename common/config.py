@@ -95,9 +95,11 @@ class Settings(BaseSettings):
     write_connections: Annotated[int, Field(ge=1, le=8)] = 2
     price_fetch_threads: Annotated[int, Field(ge=1, le=64)] = 8
     db_connect_attempts: PositiveInt = 5
+    # Read by the CLI before settings exist (logging starts first); declared here so that
+    # a malformed LOG_FORMAT stops the command like any other bad setting.
+    log_format: Literal["auto", "json", "text"] = "auto"
     local_parallelism: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 2)
     planner_workers: PositiveInt | None = None  # None: sized from the container (planner)
-    log_format: Literal["auto", "json", "text"] = "auto"
 
     # Set by AWS Batch (job_env_vars.html), by the job definition (JOB_ATTEMPTS: its
     # RetryStrategy's attempts), or by the planner in the child's environment.

@@ -172,13 +172,6 @@ def first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def dict_cursor(conn: psycopg2.extensions.connection) -> psycopg2.extras.RealDictCursor:
-    cursor: psycopg2.extras.RealDictCursor = conn.cursor(
-        cursor_factory=psycopg2.extras.RealDictCursor
-    )
-    return cursor
-
-
 def array_literal(values: Iterable[int | date]) -> str:
     """A PostgreSQL array literal of ints or dates, to bind as one text parameter.
 

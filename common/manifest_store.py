@@ -129,17 +129,6 @@ class ManifestStore:
 
     # -- reading -------------------------------------------------------------------------
 
-    def manifest_exists(self, where: RunLocation) -> bool:
-        try:
-            self._s3.head_object(Bucket=where.bucket, Key=f"{where.prefix}/run.json")
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                return False
-            raise StorageUnavailable(f"reading {where.manifest_uri}: {_why(exc)}") from None
-        except BotoCoreError as exc:
-            raise StorageUnavailable(f"reading {where.manifest_uri}: {_why(exc)}") from None
-        return True
-
     def load_manifest(self, where: RunLocation) -> RunManifest:
         uri = where.manifest_uri
         data = self._get(where.bucket, f"{where.prefix}/run.json", uri)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from common.domain.pacing import Lease, lease
-from common.marketdata.quotes import FxRates, Quote
+from common.marketdata.chain import PriceChain
+from common.marketdata.quotes import FxRates, PriceFailure, Quote
 
 NEW_YORK = ZoneInfo("America/New_York")
 RUN_DATE = date(2026, 11, 27)  # a Friday
@@ -129,3 +130,11 @@ class MemoryQuotas:
 
     def close(self) -> None:
         return
+
+
+def price_each(
+    chain: PriceChain, symbols: Iterable[str], run_date: date, tz: tzinfo
+) -> dict[str, Quote | PriceFailure]:
+    """`chain.price` for each distinct symbol, once each, in the order first given (as the
+    executor's QuoteBook asks)."""
+    return {symbol: chain.price(symbol, run_date, tz) for symbol in dict.fromkeys(symbols)}

@@ -115,10 +115,6 @@ class MarketCalendar:
             day += timedelta(days=1)
         return day
 
-    def next_market_day(self, day: date) -> date:
-        """The first market day strictly after `day`."""
-        return self.roll_forward(day + timedelta(days=1))
-
     def today(self, now: datetime) -> date:
         """The calendar date at the exchange at instant `now` (which must be aware)."""
         if now.tzinfo is None or now.utcoffset() is None:

@@ -33,7 +33,6 @@ from common.domain.statuses import ChunkStatus, Execution
 _T = TypeVar("_T")
 NO_NUL = "^[^\\x00]*$"
 
-SCHEMA_VERSION = 1
 MAX_CHUNKS = 10_000  # AWS Batch array jobs hold 2..10,000 children
 
 
@@ -164,7 +163,6 @@ class ChunkResult(_Strict):
     purchased: Count
     skipped: Count
     failed: Count
-    already_done: Count = 0
     reasons: dict[str, Count] = Field(default_factory=dict)
     invested: dict[str, DecimalString] = Field(default_factory=dict)
     api_calls: dict[str, Count] = Field(default_factory=dict)
@@ -202,30 +200,6 @@ def parse_run_id(run_id: str) -> tuple[str, date]:
     if not market or len(day) != 8 or not day.isdigit():
         raise ValueError(f"not a run id: {run_id!r} (expected <MIC>-<YYYYMMDD>)")
     return market, datetime.strptime(day, "%Y%m%d").date()
-
-
-def snapshot_from_row(row: Any) -> PlanSnapshot | validation.InvalidPlan:
-    """A row of `recurring_investments` as a snapshot, or why it cannot be bought."""
-    problem = validation.plan_problem(row)
-    if problem is not None:
-        return validation.InvalidPlan(
-            row["id"], validation.invalid_plan_reason(problem), row.get("next_run_date")
-        )
-    return PlanSnapshot.model_construct(
-        plan_id=row["id"],
-        user_id=row["user_id"],
-        symbol=row["symbol"],
-        exchange=row["exchange"],
-        asset_currency=row["asset_currency"],
-        amount=row["amount"],
-        currency=row["currency"],
-        fee=row["fee"],
-        fractional=row["fractional"],
-        frequency=Frequency(row["frequency"]),
-        start_date=row["start_date"],
-        scheduled_date=row["next_run_date"],
-        version=row["version"],
-    )
 
 
 def snapshot_from_line(line: str | bytes) -> PlanSnapshot | validation.InvalidPlan:

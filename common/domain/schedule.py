@@ -10,7 +10,6 @@ rolled date strictly after the run date.
 from __future__ import annotations
 
 import calendar as _calendar
-from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
@@ -69,32 +68,3 @@ def next_run_date(
     while k > 0 and market.roll_forward(nominal_date(anchor, frequency, k - 1)) > run_date:
         k -= 1
     return market.roll_forward(nominal_date(anchor, frequency, k))
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleAdvance:
-    """What a run does to a plan's schedule."""
-
-    next_run_date: date
-    runs_completed: int
-    completed: bool
-
-
-def advance_schedule(
-    *,
-    anchor: date,
-    frequency: Frequency,
-    run_date: date,
-    market: MarketCalendar,
-    runs_completed: int,
-    purchased: bool,
-    end_date: date | None,
-    max_runs: int | None,
-) -> ScheduleAdvance:
-    """Move a plan past `run_date`. Only a purchase counts towards `max_runs`."""
-    following = next_run_date(anchor, frequency, run_date, market)
-    runs = runs_completed + (1 if purchased else 0)
-    completed = (end_date is not None and following > end_date) or (
-        max_runs is not None and runs >= max_runs
-    )
-    return ScheduleAdvance(next_run_date=following, runs_completed=runs, completed=completed)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, tzinfo
 from typing import TypeVar
@@ -122,12 +122,6 @@ class PriceChain:
             notes.append(f"{source.name}: {problem}")
         reason = Reason.PRICE_UNAVAILABLE if everyone_answered else Reason.PROVIDER_ERROR
         return PriceFailure(symbol, reason, short("; ".join(notes), FAILURE_DETAIL_LIMIT))
-
-    def price_many(
-        self, symbols: Iterable[str], run_date: date, tz: tzinfo
-    ) -> dict[str, Quote | PriceFailure]:
-        """`price` for each distinct symbol, once each, in the order first given."""
-        return {symbol: self.price(symbol, run_date, tz) for symbol in dict.fromkeys(symbols)}
 
     def fx(self, base: str, run_date: date) -> FxRates | PriceFailure:
         """Every rate from `base`, checked like a quote (dates in UTC), or why not."""

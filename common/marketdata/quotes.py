@@ -35,12 +35,6 @@ class FxRates:
     time: datetime
     next_update: datetime | None = None
 
-    def rate(self, quote_currency: str) -> Decimal | None:
-        """Units of `quote_currency` per 1 `base`; 1 for the base itself; None when unknown."""
-        if quote_currency == self.base:
-            return Decimal(1)
-        return self.rates.get(quote_currency)
-
 
 @dataclass(frozen=True, slots=True)
 class PriceFailure:

@@ -26,8 +26,6 @@ from requests.adapters import HTTPAdapter
 from common.errors import ProviderAccessDenied, ProviderBadResponse, ProviderUnavailable, Throttled
 from common.redact import redact, redact_url
 
-DEFAULT_CONNECT_TIMEOUT = 3.05  # just over a TCP retransmission window (requests' advice)
-DEFAULT_READ_TIMEOUT = 10.0
 USER_AGENT = "worthy-batch/0.1"
 DETAIL_LIMIT = 160  # characters of a provider's own message kept in an error
 

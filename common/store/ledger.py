@@ -171,10 +171,6 @@ class BatchCounts:
     changed: Counter[tuple[str, str]]
     staged: int
 
-    @property
-    def unchanged(self) -> int:
-        return self.staged - sum(self.changed.values())
-
 
 class Ledger:
     """Applies batches of outcomes on one connection (not autocommit)."""

@@ -10,8 +10,6 @@ from common.config import Settings
 from common.plugins import devkit
 from common.submitters.base import JobSubmitter
 
-KINDS = ("batch", "local", "none")
-
 
 def default_kind(settings: Settings) -> str:
     """`batch` inside AWS Batch or when a job queue is configured, else `local`."""

@@ -52,7 +52,7 @@ def test_roll_forward_keeps_market_days_and_moves_closed_days_to_the_next_open_o
     assert NYSE.roll_forward(date(2026, 11, 27)) == date(2026, 11, 27)
     assert NYSE.roll_forward(date(2026, 11, 26)) == date(2026, 11, 27)
     assert NYSE.roll_forward(date(2026, 7, 3)) == date(2026, 7, 6)  # Fri holiday -> Mon
-    assert NYSE.next_market_day(date(2026, 11, 25)) == date(2026, 11, 27)
+    assert NYSE.roll_forward(date(2026, 11, 26)) == date(2026, 11, 27)
 
 
 def test_today_is_the_date_in_the_markets_own_timezone() -> None:

@@ -29,6 +29,7 @@ from tests.marketdata_fakes import (
     FakeFxSource,
     FakePriceSource,
     MemoryQuotas,
+    price_each,
     quote,
 )
 
@@ -146,7 +147,7 @@ def test_a_refused_key_skips_the_provider_for_the_rest_of_the_chain() -> None:
     first = FakePriceSource("first", {s: denied for s in ("A", "B", "C")})
     second = FakePriceSource("second", {s: quote("second", s) for s in ("A", "B", "C")})
     chain = chain_of(first, second)
-    got = chain.price_many(["A", "B", "C"], RUN_DATE, NEW_YORK)
+    got = price_each(chain, ["A", "B", "C"], RUN_DATE, NEW_YORK)
     assert all(isinstance(q, Quote) and q.provider == "second" for q in got.values())
     assert sum(first.calls.values()) == 1
     assert chain.breakers["first"].is_open
@@ -158,7 +159,7 @@ def test_repeated_failures_open_the_circuit_and_an_answer_resets_the_count() -> 
     script["OK"] = quote("first", "OK")
     first = FakePriceSource("first", script)
     chain = chain_of(first, FakePriceSource("second"))
-    chain.price_many(["A", "B", "OK", "C", "D", "E", "F"], RUN_DATE, NEW_YORK)
+    price_each(chain, ["A", "B", "OK", "C", "D", "E", "F"], RUN_DATE, NEW_YORK)
     # A, B fail; OK resets; C, D, E fail and open the circuit; F is never asked.
     assert [s for s in "ABCDEF" if first.calls[s]] == list("ABCDE")
     failure = chain.price("F", RUN_DATE, NEW_YORK)
@@ -166,10 +167,10 @@ def test_repeated_failures_open_the_circuit_and_an_answer_resets_the_count() -> 
     assert failure.reason == Reason.PROVIDER_ERROR
 
 
-def test_price_many_asks_once_per_distinct_symbol() -> None:
+def test_pricing_each_distinct_symbol_asks_once() -> None:
     source = FakePriceSource("first", {s: quote("first", s) for s in ("A", "B")})
     chain = chain_of(source)
-    got = chain.price_many(["A", "B", "A", "A"], RUN_DATE, NEW_YORK)
+    got = price_each(chain, ["A", "B", "A", "A"], RUN_DATE, NEW_YORK)
     assert list(got) == ["A", "B"] and chain.calls["first"] == 2
 
 
@@ -180,7 +181,7 @@ def test_a_rate_limited_provider_is_paced_not_hammered() -> None:
         MemoryQuotas(clock), "first", "k", calls_per_minute=6, clock=clock, sleep=clock.sleep
     )
     chain = chain_of(source, clock=clock, quotas={"first": quota})
-    chain.price_many(list("ABCDE"), RUN_DATE, NEW_YORK)
+    price_each(chain, list("ABCDE"), RUN_DATE, NEW_YORK)
     assert clock.slept == pytest.approx([61 / 6] * 4)  # a little over 60 / 6 each
 
 
@@ -203,7 +204,7 @@ def test_a_spent_daily_budget_skips_the_provider_without_a_call() -> None:
     first = FakePriceSource("first", {s: ProviderUnavailable("first", s, "HTTP 500") for s in "AB"})
     second = FakePriceSource("second", {s: quote("second", s) for s in "ABCD"})
     chain = chain_of(first, second, clock=clock, quotas=budgeted(clock, MemoryQuotas(clock), 2))
-    got = chain.price_many(list("ABCD"), RUN_DATE, NEW_YORK)
+    got = price_each(chain, list("ABCD"), RUN_DATE, NEW_YORK)
     assert [getattr(g, "provider", None) for g in got.values()] == ["second", "second", None, None]
     assert sum(second.calls.values()) == 2 and chain.calls["second"] == 2
     assert chain.quota_exhausted == {"second": 2}
@@ -257,7 +258,7 @@ def rates(base: str = "EUR", age: timedelta = timedelta(hours=14)) -> FxRates:
 def test_fx_returns_the_usable_rates_of_the_base() -> None:
     got = chain_of(fx=FakeFxSource({"EUR": rates()})).fx("EUR", RUN_DATE)
     assert isinstance(got, FxRates)
-    assert got.rate("USD") == Decimal("1.086") and got.rate("BAD") is None
+    assert got.rates["USD"] == Decimal("1.086") and "BAD" not in got.rates
 
 
 def test_fx_uses_the_sources_cache_without_counting_a_call() -> None:

@@ -99,8 +99,7 @@ def test_exchange_rate_table_is_decimal_with_both_update_times() -> None:
     assert rates.rates == {"USD": Decimal(1), "JPY": Decimal("151.23"), "EUR": Decimal("0.9013")}
     assert rates.time == datetime(2020, 3, 27, tzinfo=UTC)
     assert rates.next_update == datetime(2020, 3, 28, 0, 1, 40, tzinfo=UTC)
-    assert rates.rate("JPY") == Decimal("151.23") and rates.rate("USD") == 1
-    assert rates.rate("XYZ") is None
+    assert rates.rates["JPY"] == Decimal("151.23") and "XYZ" not in rates.rates
 
 
 def test_exchange_rate_table_for_another_base_is_refused() -> None:

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from common.domain.calendar import calendar_for
 from common.domain.schedule import (
     Frequency,
-    advance_schedule,
     next_run_date,
     nominal_date,
 )
@@ -59,34 +58,6 @@ def test_biweekly_and_quarterly_nominal_dates() -> None:
     anchor = date(2026, 1, 30)
     assert nominal_date(anchor, Frequency.BIWEEKLY, 2) == date(2026, 2, 27)
     assert nominal_date(anchor, Frequency.QUARTERLY, 1) == date(2026, 4, 30)
-
-
-def test_end_date_completes_the_plan() -> None:
-    done = advance_schedule(
-        anchor=date(2026, 1, 5),
-        frequency=Frequency.MONTHLY,
-        run_date=date(2026, 11, 5),
-        market=NYSE,
-        runs_completed=10,
-        purchased=True,
-        end_date=date(2026, 11, 30),
-        max_runs=None,
-    )
-    assert done.completed and done.runs_completed == 11 and done.next_run_date == date(2026, 12, 7)
-
-
-def test_max_runs_completes_the_plan_and_a_skip_does_not_count() -> None:
-    common = dict(
-        anchor=date(2026, 1, 5),
-        frequency=Frequency.WEEKLY,
-        run_date=date(2026, 11, 23),
-        market=NYSE,
-        end_date=None,
-        max_runs=3,
-    )
-    assert advance_schedule(runs_completed=2, purchased=True, **common).completed  # type: ignore[arg-type]
-    skipped = advance_schedule(runs_completed=2, purchased=False, **common)  # type: ignore[arg-type]
-    assert not skipped.completed and skipped.runs_completed == 2
 
 
 @given(

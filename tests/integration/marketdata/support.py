@@ -8,7 +8,7 @@ from typing import Any
 from common.config import Settings
 from common.marketdata import FxRates, MarketData, PriceFailure, Quote
 from devkit.stubs.market_server import StubMarketServer
-from tests.marketdata_fakes import NEW_YORK, RUN_DATE
+from tests.marketdata_fakes import NEW_YORK, RUN_DATE, price_each
 
 READ_TIMEOUT = 0.3
 SLOW_SECONDS = 1.0  # the stub's slow answer: well past READ_TIMEOUT
@@ -39,7 +39,7 @@ Result = Quote | FxRates | PriceFailure
 
 def price_the_request(market: MarketData) -> dict[str, Result]:
     """What an executor chunk does: every symbol once, every FX base once."""
-    results: dict[str, Result] = dict(market.chain.price_many(SYMBOLS, RUN_DATE, NEW_YORK))
+    results: dict[str, Result] = dict(price_each(market.chain, SYMBOLS, RUN_DATE, NEW_YORK))
     results.update({base: market.chain.fx(base, RUN_DATE) for base in BASES})
     return results
 

@@ -21,7 +21,7 @@ from tests.integration.marketdata.support import (
     outcomes,
     price_the_request,
 )
-from tests.marketdata_fakes import NEW_YORK, RUN_DATE, FakeClock
+from tests.marketdata_fakes import NEW_YORK, RUN_DATE, FakeClock, price_each
 
 FH, AV, ER = "finnhub", "alphavantage", "exchangerate"
 NORMAL = {"AAPL": FH, "MSFT": FH, "IBM": FH, "EUR": ER, "GBP": ER}
@@ -101,7 +101,7 @@ def test_prices_and_rates_are_the_providers_digits(
     assert isinstance(aapl, Quote) and aapl.provider == AV
     assert aapl.price == stub.price_of("AAPL")
     assert isinstance(msft, Quote) and msft.price == stub.price_of("MSFT")
-    assert isinstance(eur, FxRates) and eur.rate("JPY") == stub.rates_of("EUR")["JPY"]
+    assert isinstance(eur, FxRates) and eur.rates["JPY"] == stub.rates_of("EUR")["JPY"]
 
 
 def test_a_retry_after_header_sets_the_wait(
@@ -166,7 +166,7 @@ def test_a_provider_that_keeps_failing_is_skipped_for_the_rest_of_the_chunk(
 ) -> None:
     stub.set_fault(FH, "*", "http_500")
     symbols = [*SYMBOLS, "NVDA", "TSLA"]
-    got = market.chain.price_many(symbols, RUN_DATE, NEW_YORK)
+    got = price_each(market.chain, symbols, RUN_DATE, NEW_YORK)
     assert outcomes(got) == dict.fromkeys(symbols, AV)
     # Three symbols of three attempts each open the circuit; the rest go straight to AV.
     assert (stub.calls(FH), stub.calls(AV)) == (9, len(symbols))

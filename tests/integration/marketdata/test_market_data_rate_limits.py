@@ -10,7 +10,7 @@ from typing import Any
 
 from common.marketdata import Quote
 from devkit.stubs.market_server import StubMarketServer
-from tests.marketdata_fakes import NEW_YORK, RUN_DATE, FakeClock
+from tests.marketdata_fakes import NEW_YORK, RUN_DATE, FakeClock, price_each
 
 LIMIT = 5
 SYMBOLS = [f"SYM{i:02d}" for i in range(3 * LIMIT)]
@@ -23,7 +23,7 @@ def test_no_more_than_the_limit_reaches_the_provider_in_any_minute(
     market = connect(finnhub_calls_per_minute=LIMIT)
     start = clock()
 
-    got = market.chain.price_many(SYMBOLS, RUN_DATE, NEW_YORK)
+    got = price_each(market.chain, SYMBOLS, RUN_DATE, NEW_YORK)
 
     assert all(isinstance(q, Quote) and q.provider == "finnhub" for q in got.values())
     times = stub.calls_log.times("finnhub")
@@ -37,6 +37,6 @@ def test_no_more_than_the_limit_reaches_the_provider_in_any_minute(
 def test_without_pacing_the_same_provider_answers_429(stub: StubMarketServer, connect: Any) -> None:
     stub.set_rate_limit("finnhub", LIMIT)
     market = connect(finnhub_calls_per_minute=600)
-    market.chain.price_many(SYMBOLS, RUN_DATE, NEW_YORK)
+    price_each(market.chain, SYMBOLS, RUN_DATE, NEW_YORK)
     assert stub.faults_served("finnhub", "http_429") > 0
     assert stub.calls() > len(SYMBOLS)  # the retries and fallbacks that pacing avoids
