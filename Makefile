@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PACKAGES := common planner executor finalizer ops devkit
 
 DATE    ?=
 PLANS   ?=
@@ -46,10 +47,12 @@ lock: ## refresh requirements.lock (runtime dependencies and build backend, exac
 test: install ## run the whole test suite (unit, integration, e2e, reliability), on every core
 	$(BIN)/python -m pytest -n auto --maxprocesses 4 $(PYTEST_ARGS)
 
-lint: install ## ruff, mypy --strict on the three packages, cfn-lint and shellcheck on infra/
+lint: install ## ruff, format, mypy --strict, the import contracts, dead code, cfn-lint, shellcheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy common planner executor
+	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/lint-imports
+	$(BIN)/vulture $(PACKAGES) vulture_whitelist.py --min-confidence 60
 	$(BIN)/cfn-lint infra/template.yaml
 	$(BIN)/shellcheck infra/*.sh
 

@@ -46,10 +46,6 @@ PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 DailyBudget = Annotated[int, Field(ge=0)] | None  # None: unlimited
 
-SECRET_FIELDS = frozenset(
-    {"database_url", "finnhub_api_key", "alpha_vantage_api_key", "exchange_rate_api_key"}
-)
-
 
 class Settings(BaseSettings):
     """The process configuration. Field `x_y` is read from the variable `X_Y`."""

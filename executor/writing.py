@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from common.logging import carry_context
-from common.store.ledger import Batch, BatchCounts, Ledger
+from common.store.ledger import Batch, Ledger
 
 
 def write_batches(ledgers: list[Ledger], batches: Iterable[Batch]) -> int:
     """Apply every batch; return how many there were. Raises the first writer error."""
-    slots: list[Future[BatchCounts] | None] = [None] * len(ledgers)
+    slots: list[Future[None] | None] = [None] * len(ledgers)
     count = 0
     with ThreadPoolExecutor(len(ledgers), thread_name_prefix="ledger") as pool:
         for count, batch in enumerate(batches, start=1):

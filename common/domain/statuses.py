@@ -44,14 +44,13 @@ class Execution(StrEnum):
 
 
 class Reason(StrEnum):
-    """`plan_executions.reason` (invalid plans: `invalid_plan: <why>`), and run-level counts."""
+    """`plan_executions.reason` (an invalid plan's is `invalid_plan: <why>`)."""
 
     AMOUNT_BELOW_MINIMUM = "amount_below_minimum"  # final: the schedule advanced
     PRICE_UNAVAILABLE = "price_unavailable"  # every provider answered, none usably
     PROVIDER_ERROR = "provider_error"  # a provider did not answer: Batch retries the chunk
     PLAN_CHANGED = "plan_changed"  # edited, paused or cancelled after the snapshot
     INVALID_PLAN = "invalid_plan"  # prefix of "invalid_plan: <why>"
-    QUOTA_EXHAUSTED = "quota_exhausted"  # a provider's daily budget (symbols not asked)
 
 
 class Decision(StrEnum):

@@ -19,7 +19,6 @@ Round trips per batch: COPY, the statement, COMMIT - whatever the batch size.
 from __future__ import annotations
 
 import io
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -164,14 +163,6 @@ class Batch:
     size: int
 
 
-@dataclass
-class BatchCounts:
-    """What a batch changed: (status, reason) -> plans. Plans not counted were already final."""
-
-    changed: Counter[tuple[str, str]]
-    staged: int
-
-
 class Ledger:
     """Applies batches of outcomes on one connection (not autocommit)."""
 
@@ -186,11 +177,12 @@ class Ledger:
         """The batch as COPY text: pure work, done while the previous batch is written."""
         return Batch("".join(_copy_line(o) for o in outcomes), len(outcomes))
 
-    def apply(self, batch: Batch) -> BatchCounts:
+    def apply(self, batch: Batch) -> None:
         """Write one batch in one transaction; retried on deadlock, never half-applied."""
         for attempt in range(1, DEADLOCK_RETRIES + 1):
             try:
-                return self._apply_once(batch)
+                self._apply_once(batch)
+                return
             except (psycopg2.errors.DeadlockDetected, psycopg2.errors.SerializationFailure):
                 self._conn.rollback()
                 if attempt == DEADLOCK_RETRIES:
@@ -206,7 +198,7 @@ class Ledger:
                 ) from None
         raise AssertionError("unreachable")
 
-    def _apply_once(self, batch: Batch) -> BatchCounts:
+    def _apply_once(self, batch: Batch) -> None:
         with self._conn.cursor() as cur:
             cur.copy_expert(
                 f"COPY stage_outcomes ({', '.join(_STAGE_COLUMNS)}) FROM STDIN",
@@ -214,11 +206,9 @@ class Ledger:
             )
             failpoint("executor.after_stage")
             cur.execute(_APPLY, self._params)
-            changed = Counter({(status, reason): n for status, reason, n in cur.fetchall()})
         failpoint("executor.before_batch_commit")
         self._conn.commit()
         failpoint("executor.after_batch_commit")
-        return BatchCounts(changed, batch.size)
 
 
 _NULL = "\\N"

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from common.config import SECRET_FIELDS, Settings
+from common.config import Settings
 from common.heartbeat import HEARTBEAT_METRIC
 from common.logging import METRICS_NAMESPACE
 from tests.cfn import (
@@ -247,7 +247,11 @@ def test_without_a_customer_key_the_execution_role_gets_no_kms_grant(
 def test_secrets_are_injected_from_secrets_manager_never_as_plain_environment(
     job_definitions: dict[str, dict[str, Any]], template: dict[str, Any]
 ) -> None:
-    secret_variables = {field.upper() for field in SECRET_FIELDS}
+    secret_variables = {
+        name.upper()
+        for name, field in Settings.model_fields.items()
+        if "SecretStr" in str(field.annotation)
+    }
     for stage, props in job_definitions.items():
         container = resolve(template, props["ContainerProperties"], PARAMETERS)
         plain = {e["Name"] for e in container["Environment"]}
