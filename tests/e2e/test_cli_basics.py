@@ -47,3 +47,40 @@ def test_bad_arguments_exit_78_with_one_line(cli: Runner) -> None:
     done = cli("no-such-command")
     assert done.returncode == 78
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_each_stage_runs_as_a_module_as_the_console_script_does() -> None:
+    import subprocess
+    import sys
+
+    for module, command in (
+        ("planner", "plan"),
+        ("executor", "execute"),
+        ("finalizer", "finalize"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"usage: worthy-batch {command}" in done.stdout
+
+
+def test_an_install_without_the_dev_kit_says_so_for_what_needs_it() -> None:
+    import subprocess
+    import sys
+
+    # As in the image: the entry points are declared, the devkit package cannot be imported.
+    hidden = "import sys; sys.modules['devkit'] = None; from common.cli import main; "
+    for args, what in (
+        (["local-run", "--date", "2026-11-27"], "worthy-batch local-run"),
+        (["plan", "--submitter", "local", "--run-date", "2026-11-27"], "--submitter local"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", hidden + f"sys.exit(main({args!r}))"],
+            capture_output=True, text=True, timeout=60,
+            env={"PATH": "/usr/bin:/bin", "MANIFEST_BUCKET": "b",
+                 "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"},
+        )  # fmt: skip
+        assert done.returncode == 78, done.stderr
+        (line,) = done.stderr.strip().splitlines()
+        assert what in line and "needs the dev kit" in line
