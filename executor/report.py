@@ -1,8 +1,8 @@
-"""The executor's report step: what the chunk's plans now record, told four ways.
+"""The executor's report step: what the chunk's plans now record, told three ways.
 
-results/N.json, the chunk's row in batch_chunks, one metrics line and one log
-line, all from the outcomes the database holds (so a rerun that bought nothing
-still reports what its plans' executions are).
+results/N.json, the chunk's row in batch_chunks and one metrics line, all from
+the outcomes the database holds (so a rerun that bought nothing still reports
+what its plans' executions are).
 """
 
 from __future__ import annotations
@@ -14,18 +14,16 @@ from decimal import Decimal
 
 from common.domain.models import ChunkResult, Failure
 from common.domain.statuses import ChunkStatus, Execution, Reason
-from common.logging import emit_metrics, get_logger
+from common.logging import emit_metrics
 from common.store.runs import RunRepository
 from executor.context import ChunkRun
 from executor.pricing import Pricing
-
-log = get_logger(__name__)
 
 State = list[tuple[int, str, str | None]]  # (plan_id, status, reason) per plan
 
 
 def report_chunk(run: ChunkRun, pricing: Pricing, written: Mapping[str, int]) -> ChunkResult:
-    """Write results/N.json, finish the chunk's row, emit metrics; return the result."""
+    """Write results/N.json, finish the chunk's row, emit the metrics; return the result."""
     runs = RunRepository(run.conn)
     state = runs.outcomes([(p.plan_id, p.scheduled_date) for p in run.plans])
     timings = {**run.timings, **pricing.timings, **written}
@@ -49,12 +47,6 @@ def report_chunk(run: ChunkRun, pricing: Pricing, written: Mapping[str, int]) ->
         },
         market=run.manifest.market,
         stage="executor",
-    )
-    log.info(
-        "chunk finished: %d purchased, %d skipped, %d failed",
-        result.purchased,
-        result.skipped,
-        result.failed,
     )
     return result
 

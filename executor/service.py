@@ -56,6 +56,12 @@ def execute_chunk(deps: ExecutorDeps, where: RunLocation, index: int) -> ChunkRe
             result = report_chunk(run, pricing, written)
         finally:
             conn.close()
+        log.info(
+            "chunk finished: %d purchased, %d skipped, %d failed",
+            result.purchased,
+            result.skipped,
+            result.failed,
+        )
     if result.status == ChunkStatus.FAILED:
         raise ProvidersUnavailable(result.reasons.get(Reason.PROVIDER_ERROR, 0))
     return result
