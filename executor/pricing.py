@@ -38,13 +38,12 @@ class Pricing:
     prices: dict[str, Priced]  # symbol ->
     rates: dict[tuple[str, str], Priced]  # (currency, asset_currency) ->
     api_calls: dict[str, int]  # provider -> HTTP requests, retries included
-    quota_exhausted: dict[str, int]
+    quota_exhausted: dict[str, int]  # provider -> keys skipped, its daily budget spent
     timings: dict[str, int]  # price_ms and the quota_* pacing costs
 
 
 def price_chunk(run: ChunkRun) -> Pricing:
-    """Every price and FX rate the chunk's plans need, each fetched at most once per run;
-    then the quota store's connection is given back, before the writers take theirs."""
+    """Every price and FX rate the chunk's plans need, each fetched at most once per run."""
     ticks = time.monotonic()
     market_data = run.deps.market_data
     book = QuoteBook(
