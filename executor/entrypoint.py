@@ -16,6 +16,7 @@ from common.errors import ConfigError, ManifestError, ProvidersUnavailable
 from common.logging import get_logger
 from common.manifest_store import ManifestStore, RunLocation
 from common.marketdata.bootstrap import build_market_data
+from common.marketdata.providers import FX_PROVIDER, PRICE_PROVIDERS
 from common.store.quotas import PostgresQuotas
 from common.store.runs import RunRepository
 from executor.service import ExecutorDeps, execute_chunk
@@ -76,12 +77,8 @@ def locate(args: argparse.Namespace, settings: Settings, dsn: str) -> RunLocatio
 
 
 def missing_provider_keys(settings: Settings) -> tuple[str, ...]:
-    keys = {
-        "FINNHUB_API_KEY": settings.finnhub_api_key,
-        "ALPHA_VANTAGE_API_KEY": settings.alpha_vantage_api_key,
-        "EXCHANGE_RATE_API_KEY": settings.exchange_rate_api_key,
-    }
-    return tuple(name for name, value in keys.items() if value is None)
+    providers = (*PRICE_PROVIDERS, FX_PROVIDER)
+    return tuple(p.key_variable for p in providers if p.key_of(settings) is None)
 
 
 def connect_for_quotas(settings: Settings) -> connection:

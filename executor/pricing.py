@@ -9,19 +9,60 @@ In bulk: one transaction try-locks every missing key at once, fetches the
 ones it got and stores them together; only keys another child holds are
 then waited for one by one. A chunk costs a handful of round trips, not
 several per symbol. The SQL is the store's (common/store/quotes.py).
+
+`price_chunk` is the executor's price step: it prices one chunk through a
+QuoteBook and records what the providers cost.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date, tzinfo
 
+from common.domain.calendar import calendar_for
 from common.domain.statuses import Reason
 from common.logging import carry_context
 from common.marketdata.chain import PriceChain
 from common.marketdata.quotes import FxRates, Price, Priced, PriceFailure, Quote, fx_key
 from common.store.quotes import Kind, LockNotAvailable, RunQuotes
+from executor.context import ChunkRun, elapsed_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """What the price step found, and what it cost."""
+
+    prices: dict[str, Priced]  # symbol ->
+    rates: dict[tuple[str, str], Priced]  # (currency, asset_currency) ->
+    api_calls: dict[str, int]  # provider -> HTTP requests, retries included
+    quota_exhausted: dict[str, int]  # provider -> keys skipped, its daily budget spent
+    timings: dict[str, int]  # price_ms and the quota_* pacing costs
+
+
+def price_chunk(run: ChunkRun) -> Pricing:
+    """Every price and FX rate the chunk's plans need, each fetched at most once per run."""
+    ticks = time.monotonic()
+    market_data = run.deps.market_data
+    book = QuoteBook(
+        RunQuotes(run.conn, run.manifest.run_id),
+        market_data.chain,
+        run.manifest.run_date,
+        calendar_for(run.manifest.market).timezone,
+        run.deps.price_fetch_threads,
+    )
+    symbols = {p.symbol for p in run.plans}
+    pairs = {(p.currency, p.asset_currency) for p in run.plans if p.currency != p.asset_currency}
+    prices = book.prices(symbols)
+    rates = book.fx_rates(pairs)
+    api_calls = dict(market_data.calls)
+    quota_exhausted = dict(market_data.chain.quota_exhausted)
+    timings = {"price_ms": elapsed_ms(ticks), **market_data.pacing_timings()}
+    # Pricing is done: give the quota store's connection back before the writers take theirs.
+    market_data.quota_store.close()
+    return Pricing(prices, rates, api_calls, quota_exhausted, timings)
 
 
 class QuoteBook:

@@ -1,4 +1,4 @@
-"""Feeding batches to the ledger over one or more connections.
+"""The executor's write step: decide each plan and feed the batches to the ledger.
 
 While a batch is being written (psycopg2 releases the GIL while PostgreSQL
 works), the next one is decided and formatted; with several connections,
@@ -10,11 +10,56 @@ batches queue rather than deadlock (and a deadlock would be retried).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
+from common.db import round_trips
 from common.logging import carry_context
 from common.store.ledger import Batch, Ledger
+from executor.context import ChunkRun, elapsed_ms
+from executor.decisions import decide
+from executor.pricing import Pricing
+
+T = TypeVar("T")
+
+
+def write_chunk(run: ChunkRun, pricing: Pricing) -> dict[str, int]:
+    """Decide and write every plan of the chunk; return write_ms and db_round_trips (every
+    statement the chunk sent, on its own connection and the writers')."""
+    ticks = time.monotonic()
+    deps, manifest = run.deps, run.manifest
+    # One batch in flight per connection: a chunk of fewer batches needs fewer of them.
+    batches = -(-len(run.plans) // deps.write_batch_size)
+    extra = [deps.connect() for _ in range(min(deps.write_connections, batches) - 1)]
+    try:
+        conns = [run.conn, *extra]
+        ledgers = [Ledger(c, manifest.run_id, run.index, manifest.run_date) for c in conns]
+        write_batches(ledgers, _decided_batches(run, pricing))
+        trips = sum(map(round_trips, conns))
+    finally:
+        for c in extra:
+            c.close()
+    return {"write_ms": elapsed_ms(ticks), "db_round_trips": trips}
+
+
+def _decided_batches(run: ChunkRun, pricing: Pricing) -> Iterator[Batch]:
+    """The chunk's outcomes as COPY batches, each decided only when a writer asks for it."""
+    run_date, share_decimals = run.manifest.run_date, run.deps.share_decimals
+    prices, rates = pricing.prices, pricing.rates
+    for plans in _batches(run.plans, run.deps.write_batch_size):
+        outcomes = [
+            decide(
+                p,
+                prices[p.symbol],
+                rates.get((p.currency, p.asset_currency)),
+                run_date=run_date,
+                share_decimals=share_decimals,
+            )
+            for p in plans
+        ]
+        yield Ledger.prepare(outcomes)
 
 
 def write_batches(ledgers: list[Ledger], batches: Iterable[Batch]) -> int:
@@ -32,3 +77,8 @@ def write_batches(ledgers: list[Ledger], batches: Iterable[Batch]) -> int:
             if future is not None:
                 future.result()
     return count
+
+
+def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -3,26 +3,25 @@
 One `requests.Session` for every provider, timeouts from the settings, every
 key registered with `redact` before any request can fail, only the providers
 that have a key, and each one's quota (calls per minute, calls per day) kept
-in the `QuotaStore` every process with the same key shares.
+in the `QuotaStore` every process with the same key shares. What differs
+between providers is their row in `providers.py`.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 from pydantic import SecretStr
 
 from common.config import Settings
 from common.errors import ConfigError
-from common.marketdata.alphavantage import AlphaVantageSource
 from common.marketdata.chain import DEFAULT_BREAKER_THRESHOLD, PriceChain
-from common.marketdata.exchangerate import ExchangeRateSource
-from common.marketdata.finnhub import FinnhubSource
 from common.marketdata.limits import ProviderQuota, Sleep, key_fingerprint
-from common.marketdata.ports import FxSource, PriceSource, QuotaStore
+from common.marketdata.ports import FxSource, QuotaStore
+from common.marketdata.providers import FX_PROVIDER, PRICE_PROVIDERS, Provider, S
 from common.marketdata.retrying import RetryPolicy
 from common.marketdata.transport import Clock, build_session
 from common.redact import register_secret
@@ -77,88 +76,74 @@ def build_market_data(
     `EXCHANGE_RATE_API_KEY` is allowed: `chain.fx` then fails with
     `provider_error`, which only plans that need a conversion hit.
     """
-    finnhub = _secret(settings.finnhub_api_key)
-    alpha_vantage = _secret(settings.alpha_vantage_api_key)
-    exchange_rate = _secret(settings.exchange_rate_api_key)
-    if not finnhub and not alpha_vantage:
+    # Every key is registered with `redact` before anything below can fail.
+    price_keys = [(provider, _secret(provider.key_of(settings))) for provider in PRICE_PROVIDERS]
+    fx_key = _secret(FX_PROVIDER.key_of(settings))
+    if not any(key for _, key in price_keys):
         why = "no price provider has a key: set this or the other one"
-        raise ConfigError({"FINNHUB_API_KEY": why, "ALPHA_VANTAGE_API_KEY": why})
-    session = session or build_session()
-    timeout = (settings.http_connect_timeout, settings.http_read_timeout)
-    sources: list[PriceSource] = []
-    quotas: dict[str, ProviderQuota] = {}
-
-    def limit(name: str, key: str, per_minute: int, per_day: int | None) -> None:
-        quotas[name] = ProviderQuota(
-            quota_store,
-            name,
-            key_fingerprint(key),
-            calls_per_minute=per_minute,
-            calls_per_day=per_day,
-            clock=pace_clock,
-            sleep=sleep,
-        )
-
-    if finnhub:
-        fh = FinnhubSource(
-            session,
-            base_url=settings.finnhub_base_url,
-            api_key=finnhub,
-            timeout=timeout,
-            clock=clock,
-        )
-        sources.append(fh)
-        limit(fh.name, finnhub, settings.finnhub_calls_per_minute, settings.finnhub_calls_per_day)
-    if alpha_vantage:
-        av = AlphaVantageSource(
-            session,
-            base_url=settings.alpha_vantage_base_url,
-            api_key=alpha_vantage,
-            timeout=timeout,
-            clock=clock,
-        )
-        sources.append(av)
-        limit(
-            av.name,
-            alpha_vantage,
-            settings.alpha_vantage_calls_per_minute,
-            settings.alpha_vantage_calls_per_day,
-        )
-    fx: ExchangeRateSource | None = None
-    if exchange_rate:
-        fx = ExchangeRateSource(
-            session,
-            base_url=settings.exchange_rate_base_url,
-            api_key=exchange_rate,
-            timeout=timeout,
-            clock=clock,
-        )
-        limit(
-            fx.name,
-            exchange_rate,
-            settings.exchange_rate_calls_per_minute,
-            settings.exchange_rate_calls_per_day,
-        )
-    if retry is None:
-        # The jitter scales with the backoff (both 0.5 s by default): a small
-        # PROVIDER_BACKOFF_SECONDS must not still wait up to half a second a retry.
-        retry = RetryPolicy(
-            max_attempts=settings.provider_max_attempts,
-            initial_backoff=settings.provider_backoff_seconds,
-            jitter=settings.provider_backoff_seconds,
-        )
+        raise ConfigError({provider.key_variable: why for provider in PRICE_PROVIDERS})
+    opener = _Opener(settings, session or build_session(), quota_store, clock, sleep, pace_clock)
+    sources = [opener.open(provider, key) for provider, key in price_keys if key]
+    fx = opener.open(FX_PROVIDER, fx_key) if fx_key else None
     chain = PriceChain(
         sources,
         fx_source=fx,
         max_age_days=settings.max_quote_age_days,
         clock=clock,
         sleep=sleep,
-        quotas=quotas,
-        retry=retry,
+        quotas=opener.quotas,
+        retry=retry if retry is not None else _retry_policy(settings),
         breaker_threshold=breaker_threshold,
     )
     return MarketData(
-        chain=chain, fx_source=fx, session=session, quota_store=quota_store, quotas=quotas
+        chain=chain,
+        fx_source=fx,
+        session=opener.session,
+        quota_store=quota_store,
+        quotas=opener.quotas,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Opener:
+    """Builds each provider's source on the one session, and its quota on the shared store."""
+
+    settings: Settings
+    session: requests.Session
+    quota_store: QuotaStore
+    clock: Clock
+    sleep: Sleep
+    pace_clock: Clock
+    quotas: dict[str, ProviderQuota] = field(default_factory=dict)  # provider name ->
+
+    def open(self, provider: Provider[S], key: str) -> S:
+        settings = self.settings
+        source = provider.source(
+            self.session,
+            base_url=getattr(settings, provider.base_url),
+            api_key=key,
+            timeout=(settings.http_connect_timeout, settings.http_read_timeout),
+            clock=self.clock,
+        )
+        self.quotas[source.name] = ProviderQuota(
+            self.quota_store,
+            source.name,
+            key_fingerprint(key),
+            calls_per_minute=getattr(settings, provider.calls_per_minute),
+            calls_per_day=getattr(settings, provider.calls_per_day),
+            clock=self.pace_clock,
+            sleep=self.sleep,
+        )
+        return source
+
+
+def _retry_policy(settings: Settings) -> RetryPolicy:
+    # The jitter scales with the backoff (both 0.5 s by default): a small
+    # PROVIDER_BACKOFF_SECONDS must not still wait up to half a second a retry.
+    return RetryPolicy(
+        max_attempts=settings.provider_max_attempts,
+        initial_backoff=settings.provider_backoff_seconds,
+        jitter=settings.provider_backoff_seconds,
     )
 
 

@@ -1,0 +1,48 @@
+"""What a chunk's steps share: the process's dependencies and one attempt's context."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg2.extensions import connection
+
+from common.domain.models import PlanSnapshot, RunManifest
+from common.manifest_store import ManifestStore, RunLocation
+from common.marketdata.bootstrap import MarketData
+
+
+@dataclass
+class ExecutorDeps:
+    connect: Callable[[], connection]
+    store: ManifestStore
+    market_data: MarketData
+    clock: Callable[[], datetime]
+    write_batch_size: int
+    write_connections: int
+    share_decimals: int
+    price_fetch_threads: int = 1
+    # Provider key variables that are not set; a canary chunk refuses to run with any.
+    missing_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRun:
+    """One attempt at one chunk, as the price, write and report steps read it."""
+
+    deps: ExecutorDeps
+    where: RunLocation
+    manifest: RunManifest
+    index: int
+    plans: list[PlanSnapshot]
+    conn: connection  # the chunk's own: its row, the run's quotes, the first writer
+    attempt: int
+    started: datetime
+    timings: Mapping[str, int]  # what loading took; each step returns its own
+
+
+def elapsed_ms(since: float) -> int:
+    """Milliseconds since `since`, a `time.monotonic()` reading."""
+    return int((time.monotonic() - since) * 1000)
