@@ -40,29 +40,12 @@ def plan(**overrides: Any) -> dict[str, Any]:
     return {**PLAN_DEFAULTS, **overrides}
 
 
-SNAPSHOT_COLUMNS = (
-    "user_id",
-    "symbol",
-    "exchange",
-    "asset_currency",
-    "amount",
-    "currency",
-    "fee",
-    "fractional",
-    "start_date",
-    "version",
-)
-
-
 def snapshot(plan_id: int = 1, **overrides: Any) -> PlanSnapshot:
     """Plan `plan_id` (a dict from `plan`, with `overrides`) as a chunk line holds it."""
     row = plan(**overrides)
-    return PlanSnapshot(
-        plan_id=plan_id,
-        scheduled_date=row["next_run_date"],
-        frequency=Frequency(row["frequency"]),
-        **{k: row[k] for k in SNAPSHOT_COLUMNS},
-    )
+    fields = {k: v for k, v in row.items() if k in PlanSnapshot.model_fields}
+    fields["frequency"] = Frequency(row["frequency"])
+    return PlanSnapshot(**fields, plan_id=plan_id, scheduled_date=row["next_run_date"])
 
 
 def insert_plans(conn: connection, plans: list[dict[str, Any]]) -> list[int]:
