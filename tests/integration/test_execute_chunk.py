@@ -9,7 +9,7 @@ the chunk's row and its results) is the executor's own code.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -28,13 +28,19 @@ from common.store.runs import RunRepository
 from executor.service import ExecutorDeps, execute_chunk
 from tests.factories import insert_plans, plan, rows, scalar, snapshot
 from tests.ledger_checks import assert_ledger_consistent
-from tests.marketdata_fakes import FakeClock, FakeFxSource, FakePriceSource, MemoryQuotas, quote
+from tests.marketdata_fakes import (
+    NOW,
+    RUN_DATE,
+    FakeClock,
+    FakeFxSource,
+    FakePriceSource,
+    MemoryQuotas,
+    quote,
+)
 
 D = Decimal
 RUN_ID = "XNYS-20261127"
-RUN_DATE = date(2026, 11, 27)  # the plans' next_run_date
 NEXT_RUN = date(2026, 12, 28)  # a month on from the 27th is a Sunday: rolled to Monday
-NOW = datetime(2026, 11, 27, 14, 35, tzinfo=UTC)
 WHERE = RunLocation.for_run("runs", "recurring-investments", "XNYS", RUN_DATE, RUN_ID)
 
 # name -> the plan's columns (the factory's defaults otherwise: AAPL, 100 USD, monthly).

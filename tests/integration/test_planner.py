@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import psycopg2
@@ -16,10 +16,8 @@ from common.submitters.batch import BatchSubmitter
 from planner.service import PlanResult
 from tests.conftest import AwsStack
 from tests.factories import insert_plans, many_plans, plan, rows, scalar
+from tests.marketdata_fakes import NOW, RUN_DATE
 from tests.runs import plan_in_process
-
-RUN_DATE = date(2026, 11, 27)
-NOW = datetime(2026, 11, 27, 14, 35, tzinfo=UTC)
 
 
 def _plan_and_submit(
