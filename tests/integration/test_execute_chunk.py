@@ -8,6 +8,8 @@ the chunk's row and its results) is the executor's own code.
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -22,6 +24,7 @@ from common.db import connect
 from common.domain.models import ChunkRef, ChunkResult, PlanSnapshot, RunManifest
 from common.domain.statuses import ChunkStatus
 from common.errors import ProvidersUnavailable, ProviderUnavailable
+from common.logging import setup_logging
 from common.manifest_store import RunLocation
 from common.marketdata import FxRates, MarketData, PriceChain, RetryPolicy
 from common.store.runs import RunRepository
@@ -150,6 +153,14 @@ def planned(
     assert_ledger_consistent(db)
 
 
+@pytest.fixture
+def stdout() -> io.StringIO:
+    """Where the child's JSON log lines and its metrics line (CloudWatch EMF) go."""
+    stream = io.StringIO()
+    setup_logging("json", stream=stream)
+    return stream
+
+
 def _run_chunk(database_dsn: str, files: RunFilesInMemory, providers: Providers) -> ChunkResult:
     deps = ExecutorDeps(
         connect=partial(connect, database_dsn, attempts=1),
@@ -170,6 +181,7 @@ def test_a_chunk_buys_skips_and_fails_each_plan_as_decided_and_records_it_all(
     db: psycopg2.extensions.connection,
     database_dsn: str,
     planned: tuple[dict[str, int], RunFilesInMemory],
+    stdout: io.StringIO,
 ) -> None:
     ids, files = planned
 
@@ -226,6 +238,10 @@ def test_a_chunk_buys_skips_and_fails_each_plan_as_decided_and_records_it_all(
         (ids["unknown_symbol"], "failed", "price_unavailable"),
         (ids["edited_since"], "skipped", "plan_changed"),
     ]
+    # The chunk's metrics, for CloudWatch.
+    (metrics,) = [json.loads(line) for line in stdout.getvalue().splitlines() if '"_aws"' in line]
+    assert (metrics["run_id"], metrics["chunk_index"], metrics["stage"]) == (RUN_ID, 0, "executor")
+    assert [metrics[k] for k in ("purchased", "skipped", "failed", "api_calls")] == [3, 2, 1, 4]
 
 
 def test_rerunning_a_chunk_buys_nothing_twice_and_asks_only_for_what_failed(
