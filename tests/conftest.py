@@ -14,6 +14,7 @@ output for them, so any test that drives the CLI is also a leak test.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, settings
 
+from common.logging import LOGGER_NAME, _metrics_state
 from devkit import embedded_pg
 from devkit.batch.local import LocalBatch
 from devkit.stubs.market_server import StubMarketServer
@@ -54,6 +56,19 @@ def leaked_sentinels(*texts: str | bytes | None) -> list[str]:
         blob = text if isinstance(text, str) else text.decode("utf-8", "replace")
         found += [s for s in SENTINELS if s in blob]
     return sorted(set(found))
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """Whatever a test does to logging (`common.cli.main` points it at the stdout of the
+    moment, which may be a capsys stream closed once the test ends), the next test
+    starts with the configuration this one found."""
+    root = logging.getLogger(LOGGER_NAME)
+    handlers, level, propagate = root.handlers[:], root.level, root.propagate
+    metrics = dict(_metrics_state)
+    yield
+    root.handlers[:], root.level, root.propagate = handlers, level, propagate
+    _metrics_state.update(metrics)
 
 
 settings.register_profile(

@@ -1,4 +1,4 @@
-"""Rows for tests: plans in `recurring_investments`, inserted in bulk."""
+"""Rows for tests: plans in `recurring_investments`, inserted in bulk, and their snapshots."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from typing import Any
 
 import psycopg2.extras
 from psycopg2.extensions import connection
+
+from common.domain.models import PlanSnapshot
+from common.domain.schedule import Frequency
 
 PLAN_DEFAULTS: dict[str, Any] = {
     "user_id": "user-1",
@@ -35,6 +38,14 @@ def plan(**overrides: Any) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"unknown plan columns: {sorted(unknown)}")
     return {**PLAN_DEFAULTS, **overrides}
+
+
+def snapshot(plan_id: int = 1, **overrides: Any) -> PlanSnapshot:
+    """Plan `plan_id` (a dict from `plan`, with `overrides`) as a chunk line holds it."""
+    row = plan(**overrides)
+    fields = {k: v for k, v in row.items() if k in PlanSnapshot.model_fields}
+    fields["frequency"] = Frequency(row["frequency"])
+    return PlanSnapshot(**fields, plan_id=plan_id, scheduled_date=row["next_run_date"])
 
 
 def insert_plans(conn: connection, plans: list[dict[str, Any]]) -> list[int]:

@@ -7,7 +7,6 @@ caused it, whatever that test was about.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -18,6 +17,7 @@ import pytest
 
 from common.store.verify import violations
 from tests.conftest import leaked_sentinels
+from tests.runs import child_env
 
 CLI = str(Path(sys.executable).with_name("worthy-batch"))
 
@@ -31,8 +31,7 @@ def cli(database_dsn: str) -> Runner:
     def run(
         *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        environment = {**os.environ, "DATABASE_URL": database_dsn, "LOG_FORMAT": "json"}
-        environment.update(env or {})
+        environment = child_env(database_dsn, **(env or {}))
         done = subprocess.run(
             [CLI, *args],
             env=environment,
@@ -48,7 +47,7 @@ def cli(database_dsn: str) -> Runner:
     return run
 
 
-def plan_for_children(cli: Runner, chunk_size: int, run_date: str = "2026-11-27") -> None:
+def plan_for_children(cli: Runner, chunk_size: int = 500, run_date: str = "2026-11-27") -> None:
     """Plan `run_date` with the `none` submitter: manifests written, children left to the test."""
     done = cli(
         "plan",

@@ -9,11 +9,9 @@ definitions and EventBridge rules of infra/template.yaml.
 from __future__ import annotations
 
 import json
-import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg2.extensions
 import pytest
@@ -31,15 +29,10 @@ from ops.redrive import redrive_run
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, plan, rows, scalar
+from tests.runs import child_env, run_report
 
 RUN = "XNYS-20261127"
 DAY = "2026-11-27"
-
-
-def _report(aws: AwsStack) -> dict[str, Any]:
-    key = next(k for k in aws.object_keys() if k.endswith("report.json"))
-    report: dict[str, Any] = json.loads(aws.objects()[key])
-    return report
 
 
 def _symbols(count: int) -> list[str]:
@@ -65,7 +58,7 @@ def test_a_day_where_22_of_24_chunks_keep_failing_ends_partial_then_one_redrive_
     assert "worthy-execute-XNYS-20261127" in done.stdout and "array of 24" in done.stdout
     assert done.stdout.count("3 attempt(s), exit 75, 75, 0") == 22
     assert scalar(db, "SELECT status FROM batch_runs") == "partial"
-    report = _report(aws)
+    report = run_report(aws)
     assert report["status"] == "partial"
     assert report["chunks"]["total"] == 24 and report["chunks"]["succeeded"] == 2
     failed_chunks = report["chunks"]["failed"]
@@ -95,7 +88,7 @@ def test_a_day_where_22_of_24_chunks_keep_failing_ends_partial_then_one_redrive_
     )
     chunk_list = json.loads(next(v for k, v in aws.objects().items() if "/redrives/" in k))
     assert sorted(chunk_list["chunks"]) == sorted(failed_chunks)
-    assert _report(aws)["status"] == "succeeded"
+    assert run_report(aws)["status"] == "succeeded"
     verified = cli("verify", "--run-id", RUN)
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
@@ -121,7 +114,7 @@ def test_a_child_that_fails_for_good_fails_its_array_and_the_stack_still_finaliz
         "submitted worthy-batch-finalize-after-failure"
     ) in done.stdout
     assert scalar(db, "SELECT status FROM batch_runs") == "partial"
-    report = _report(aws)
+    report = run_report(aws)
     assert report["status"] == "partial" and report["chunks"]["succeeded"] == 2
     assert report["chunks"]["failed"] + report["chunks"]["pending"] == [1]
     assert scalar(db, "SELECT count(*) FROM transactions") == 2
@@ -131,7 +124,7 @@ def test_a_child_that_fails_for_good_fails_its_array_and_the_stack_still_finaliz
 def plain_batch(tmp_path: Path, database_dsn: str) -> Iterator[LocalBatch]:
     """The stack's job definitions on the emulator, without the stack's EventBridge rules:
     what Batch alone does to jobs."""
-    env = {**os.environ, "DATABASE_URL": database_dsn, "LOG_FORMAT": "json"}
+    env = child_env(database_dsn)
     with LocalBatch(log_dir=tmp_path, slots=2, base_env=env, with_rules=False) as batch:
         yield batch
 
@@ -216,7 +209,7 @@ def test_a_redrive_batch_refuses_says_so_and_leaves_the_redrive_count(
     for symbol in _symbols(3):  # and the providers are down, so the chunks stay failed
         market.set_fault("finnhub", symbol, "http_500")
         market.set_fault("alphavantage", symbol, "http_500")
-    env = {**os.environ, "DATABASE_URL": database_dsn}
+    env = child_env(database_dsn)
     conn = connect(database_dsn)
     try:
         with LocalBatch(log_dir=tmp_path, slots=1, base_env=env, template=broken) as batch:

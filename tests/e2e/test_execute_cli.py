@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -18,9 +17,11 @@ from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner, plan_for_children, run_together
 from tests.factories import insert_plans, many_plans, plan, rows, scalar
 from tests.ledger_checks import assert_ledger_consistent
+from tests.runs import child_env, execute_args
 
 D = Decimal
 RUN = "XNYS-20261127"
+RUN_DATE = date(2026, 11, 27)
 
 
 @pytest.fixture(autouse=True)
@@ -29,12 +30,8 @@ def ledger_stays_consistent(db: psycopg2.extensions.connection) -> Any:
     assert_ledger_consistent(db)  # the same invariants as `verify`, written independently
 
 
-def _plan(cli: Runner, chunk_size: int = 500) -> None:
-    plan_for_children(cli, chunk_size)
-
-
 def _execute(cli: Runner, index: int = 0, **env: str) -> subprocess.CompletedProcess[str]:
-    return cli("execute", "--run-id", RUN, "--chunk-index", str(index), env=env)
+    return cli(*execute_args(RUN_DATE, index), env=env)
 
 
 def _outcome(db: psycopg2.extensions.connection, plan_id: int) -> tuple[Any, ...]:
@@ -112,7 +109,7 @@ def test_a_run_buys_every_kind_of_plan_correctly(
             plan(user_id='odd "user" \\ with\ttab'),  # 10 awkward text survives COPY/JSON
         ],
     )
-    _plan(cli)
+    plan_for_children(cli)
     done = _execute(cli)
     assert done.returncode == 0, done.stderr
 
@@ -164,7 +161,7 @@ def test_running_the_same_chunk_twice_buys_nothing_the_second_time(
     cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, market: StubMarketServer
 ) -> None:
     insert_plans(db, many_plans(20, symbols=4))
-    _plan(cli)
+    plan_for_children(cli)
     assert _execute(cli).returncode == 0
     before = rows(db, "SELECT * FROM transactions ORDER BY id")
     calls = market.calls()
@@ -183,9 +180,9 @@ def test_three_processes_on_the_same_chunk_buy_each_plan_once(
     database_dsn: str,
 ) -> None:
     ids = insert_plans(db, many_plans(300, symbols=5))
-    _plan(cli)
-    env = {**os.environ, "DATABASE_URL": database_dsn, "WRITE_BATCH_SIZE": "50"}
-    argv = ["execute", "--run-id", RUN, "--chunk-index", "0"]
+    plan_for_children(cli)
+    env = child_env(database_dsn, WRITE_BATCH_SIZE="50")
+    argv = execute_args(RUN_DATE, 0)
     assert run_together([argv, argv, argv], env) == [0, 0, 0]
     assert scalar(db, "SELECT count(*) FROM transactions") == len(ids)
     assert scalar(db, "SELECT count(*) FROM plan_executions WHERE status = 'purchased'") == 300
@@ -209,7 +206,7 @@ def test_a_child_killed_mid_write_and_rerun_buys_every_plan_exactly_once(
     failpoint: str,
 ) -> None:
     insert_plans(db, many_plans(100, symbols=4))
-    _plan(cli)
+    plan_for_children(cli)
     # One writer connection: with two, the batch in flight on the other connection may
     # commit before the kill lands, and "after the 4th commit" would not mean 80 rows.
     killed = _execute(
@@ -228,7 +225,7 @@ def test_a_plan_paused_or_edited_after_planning_is_skipped_as_plan_changed(
     cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, market: StubMarketServer
 ) -> None:
     paused, edited, untouched = insert_plans(db, many_plans(3, symbols=1))
-    _plan(cli)
+    plan_for_children(cli)
     with db.cursor() as cur:
         cur.execute("UPDATE recurring_investments SET status = 'paused' WHERE id = %s", (paused,))
         cur.execute(
@@ -246,7 +243,7 @@ def test_a_provider_error_exits_75_and_a_rerun_after_recovery_buys(
     cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, market: StubMarketServer
 ) -> None:
     (plan_id,) = insert_plans(db, [plan(symbol="MSFT")])
-    _plan(cli)
+    plan_for_children(cli)
     market.set_fault("finnhub", "MSFT", "http_500")
     market.set_fault("alphavantage", "MSFT", "http_500")
     failed = _execute(cli)
@@ -265,7 +262,7 @@ def test_finnhub_throttling_falls_back_to_alpha_vantage(
     cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, market: StubMarketServer
 ) -> None:
     (plan_id,) = insert_plans(db, [plan(symbol="TSLA")])
-    _plan(cli)
+    plan_for_children(cli)
     market.set_fault("finnhub", "TSLA", "http_429", retry_after=0)
     assert _execute(cli).returncode == 0
     assert _bought(db, plan_id)["price_source"] == "alphavantage"
@@ -279,10 +276,10 @@ def test_two_children_sharing_a_split_symbol_make_one_price_call_and_buy_at_one_
     database_dsn: str,
 ) -> None:
     insert_plans(db, many_plans(30, symbols=1))
-    _plan(cli, chunk_size=10)
+    plan_for_children(cli, chunk_size=10)
     assert scalar(db, "SELECT chunk_count FROM batch_runs") == 3
-    env = {**os.environ, "DATABASE_URL": database_dsn}
-    argvs = [["execute", "--run-id", RUN, "--chunk-index", str(i)] for i in range(3)]
+    env = child_env(database_dsn)
+    argvs = [execute_args(RUN_DATE, i) for i in range(3)]
     assert run_together(argvs, env) == [0, 0, 0]
     assert market.calls("finnhub") == 1
     assert rows(db, "SELECT count(DISTINCT price), count(*) FROM transactions") == [(1, 30)]
@@ -292,7 +289,7 @@ def test_a_corrupt_chunk_exits_65_and_writes_nothing(
     cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, market: StubMarketServer
 ) -> None:
     insert_plans(db, many_plans(5))
-    _plan(cli)
+    plan_for_children(cli)
     key = next(k for k in aws.object_keys() if "/chunks/" in k)
     aws.s3().put_object(Bucket=aws.bucket, Key=key, Body=b"\x1f\x8b not really gzip")
     done = _execute(cli)
@@ -306,7 +303,7 @@ def test_a_chunk_index_out_of_range_exits_65(
     cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, market: StubMarketServer
 ) -> None:
     insert_plans(db, many_plans(5))
-    _plan(cli)
+    plan_for_children(cli)
     done = _execute(cli, 7)
     assert done.returncode == 65
     assert "out of range" in done.stderr
@@ -316,7 +313,7 @@ def test_the_chunk_index_comes_from_the_batch_array_index(
     cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, market: StubMarketServer
 ) -> None:
     insert_plans(db, many_plans(6, symbols=6))
-    _plan(cli, chunk_size=3)
+    plan_for_children(cli, chunk_size=3)
     manifest_uri = scalar(db, "SELECT manifest_uri FROM batch_runs")
     done = cli("execute", env={"MANIFEST_URI": manifest_uri, "AWS_BATCH_JOB_ARRAY_INDEX": "1"})
     assert done.returncode == 0, done.stderr
@@ -333,11 +330,11 @@ def test_an_executor_child_imports_nothing_of_the_planner_or_the_dev_kit(
     # Every module a child imports is start-up time it pays (and, in the image, code it
     # ships): a whole chunk bought, with Python's own record of what was imported.
     insert_plans(db, [*many_plans(6, symbols=2), plan(user_id="j", currency="JPY")])
-    _plan(cli)
+    plan_for_children(cli)
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "common.cli",
          "execute", "--run-id", RUN, "--chunk-index", "0"],
-        env={**os.environ, "DATABASE_URL": database_dsn, "LOG_FORMAT": "json"},
+        env=child_env(database_dsn),
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]

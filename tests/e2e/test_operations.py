@@ -14,6 +14,7 @@ from tests.cfn import ROOT
 from tests.conftest import AwsStack, MotoServer, provision
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, plan, rows, scalar
+from tests.runs import run_report
 
 RUN = "XNYS-20261127"
 
@@ -31,12 +32,6 @@ def _plan_locally(cli: Runner, **env: str) -> Any:
     return done
 
 
-def _report(aws: AwsStack) -> dict[str, Any]:
-    key = next(k for k in aws.object_keys() if k.endswith("report.json"))
-    report: dict[str, Any] = json.loads(aws.objects()[key])
-    return report
-
-
 def test_a_local_run_reports_what_the_database_holds_and_a_second_run_changes_nothing(
     cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, market: StubMarketServer
 ) -> None:
@@ -50,7 +45,7 @@ def test_a_local_run_reports_what_the_database_holds_and_a_second_run_changes_no
         ],
     )
     _plan_locally(cli)
-    report = _report(aws)
+    report = run_report(aws)
     database = dict(
         ((s, r or ""), n)
         for s, r, n in rows(
@@ -90,7 +85,7 @@ def test_a_failed_chunk_then_redrive_ends_succeeded(
         ("failed", 1),
         ("succeeded", 2),
     ]
-    assert _report(aws)["chunks"]["failed"] != []
+    assert run_report(aws)["chunks"]["failed"] != []
 
     status = cli("status", "--run-id", RUN, "--json")
     assert status.returncode == 0, status.stderr
@@ -104,7 +99,7 @@ def test_a_failed_chunk_then_redrive_ends_succeeded(
     assert scalar(db, "SELECT status FROM batch_runs") == "succeeded"
     assert scalar(db, "SELECT redrives FROM batch_runs") == 1
     assert scalar(db, "SELECT count(*) FROM transactions") == 30
-    report = _report(aws)
+    report = run_report(aws)
     assert report["status"] == "succeeded" and report["redrives"] == 1
     nothing = cli("redrive", "--run-id", RUN, "--submitter", "local")
     assert "nothing to redrive" in nothing.stdout
@@ -158,10 +153,10 @@ def test_finalize_is_safe_to_run_again(
 ) -> None:
     insert_plans(db, many_plans(12, symbols=3))
     _plan_locally(cli)
-    first = _report(aws)
+    first = run_report(aws)
     done = cli("finalize", "--run-id", RUN)
     assert done.returncode == 0, done.stderr
-    second = _report(aws)
+    second = run_report(aws)
     first.pop("finalized_at"), second.pop("finalized_at")
     assert first == second
 

@@ -7,9 +7,7 @@ its call log is what a provider would have seen.
 
 from __future__ import annotations
 
-import json
-import os
-from typing import Any
+from datetime import date
 
 import psycopg2.extensions
 
@@ -18,31 +16,12 @@ from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner, plan_for_children, run_together
 from tests.factories import insert_plans, many_plans, plan, scalar
 from tests.pacing_checks import JITTER_SECONDS, ahead_of_pace, most_in_a_minute
+from tests.runs import child_env, execute_args, run_report
 
 RUN = "XNYS-20261127"
+RUN_DATE = date(2026, 11, 27)
 PER_MINUTE = 240  # 60 symbols at 240 a minute: a 15-second floor
 SYMBOLS = 60
-
-
-def _plan(cli: Runner, db: psycopg2.extensions.connection, chunk_size: int) -> int:
-    """Plan the day with the `none` submitter; return how many chunks it has."""
-    plan_for_children(cli, chunk_size)
-    return int(scalar(db, "SELECT chunk_count FROM batch_runs WHERE run_id = %s", (RUN,)))
-
-
-def _children(indexes: list[int]) -> list[list[str]]:
-    return [["execute", "--run-id", RUN, "--chunk-index", str(i)] for i in indexes]
-
-
-def _env(database_dsn: str, **extra: str) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": database_dsn, "LOG_FORMAT": "json", **extra}
-
-
-def _report(aws: AwsStack) -> dict[str, Any]:
-    key = f"recurring-investments/XNYS/2026-11-27/{RUN}/report.json"
-    body = aws.s3().get_object(Bucket=aws.bucket, Key=key)["Body"].read()
-    report: dict[str, Any] = json.loads(body)
-    return report
 
 
 def test_three_children_keep_to_one_limit_per_key_and_buy_every_plan(
@@ -57,12 +36,13 @@ def test_three_children_keep_to_one_limit_per_key_and_buy_every_plan(
     plans = many_plans(2 * SYMBOLS, symbols=SYMBOLS)
     yen = [plan(user_id=f"j{i}", symbol="S0000", currency="JPY") for i in range(2)]
     insert_plans(db, [*plans, *yen])
-    assert _plan(cli, db, chunk_size=42) == 3
+    plan_for_children(cli, chunk_size=42)
+    assert scalar(db, "SELECT chunk_count FROM batch_runs") == 3
     market.set_rate_limit("finnhub", PER_MINUTE)
 
     # When three children price at once, told the account's limit
-    env = _env(database_dsn, FINNHUB_CALLS_PER_MINUTE=str(PER_MINUTE))
-    assert run_together(_children([0, 1, 2]), env) == [0, 0, 0]
+    env = child_env(database_dsn, FINNHUB_CALLS_PER_MINUTE=str(PER_MINUTE))
+    assert run_together([execute_args(RUN_DATE, i) for i in range(3)], env) == [0, 0, 0]
 
     # Then nothing was refused and every plan was bought, at one call per symbol and base
     assert market.faults_served("finnhub", "http_429") == 0
@@ -88,23 +68,27 @@ def test_a_daily_budget_holds_across_children_and_retries_and_a_new_day_is_fresh
 ) -> None:
     # Given Finnhub down, and 5 Alpha Vantage calls a day for the key (the stub enforces it too)
     insert_plans(db, many_plans(24, symbols=12))
-    assert _plan(cli, db, chunk_size=8) == 3
+    plan_for_children(cli, chunk_size=8)
+    assert scalar(db, "SELECT chunk_count FROM batch_runs") == 3
     market.set_fault("finnhub", "*", "http_500")
     market.set_limits("alphavantage", per_minute=None, per_day=5)
-    env = _env(database_dsn, ALPHA_VANTAGE_CALLS_PER_DAY="5", ALPHA_VANTAGE_CALLS_PER_MINUTE="600")
+    env = child_env(
+        database_dsn, ALPHA_VANTAGE_CALLS_PER_DAY="5", ALPHA_VANTAGE_CALLS_PER_MINUTE="600"
+    )
 
     # When three children run at once, and those left with provider errors are retried twice
-    codes = run_together(_children([0, 1, 2]), env)
+    codes = run_together([execute_args(RUN_DATE, i) for i in range(3)], env)
     for _ in range(2):
         failed = [i for i, code in enumerate(codes) if code == 75]
         assert set(codes) <= {0, 75}
         codes = [0] * 3
-        for index, code in zip(failed, run_together(_children(failed), env), strict=True):
+        retried = run_together([execute_args(RUN_DATE, i) for i in failed], env)
+        for index, code in zip(failed, retried, strict=True):
             codes[index] = code
     assert cli("finalize", "--run-id", RUN).returncode == 0
 
     # Then exactly five fallback calls were made, and the rest are quota_exhausted
-    report = _report(aws)
+    report = run_report(aws)
     assert market.calls("alphavantage") == 5
     assert market.faults_served("alphavantage", "information") == 0
     assert report["quota_exhausted"] == {"alphavantage": 12 - 5}

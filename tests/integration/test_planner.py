@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import UTC, date, datetime
-from functools import partial
+from datetime import date
 from typing import Any
 
 import psycopg2
 import pytest
 
 from common import aws as aws_clients
-from common.db import connect
-from common.domain.chunking import ChunkPolicy
 from common.manifest_store import ManifestStore, RunLocation
 from common.submitters.batch import BatchSubmitter
-from planner.service import PlannerDeps, PlanRequest, PlanResult, plan_run
+from planner.service import PlanResult
 from tests.conftest import AwsStack
 from tests.factories import insert_plans, many_plans, plan, rows, scalar
+from tests.marketdata_fakes import NOW, RUN_DATE
+from tests.runs import plan_in_process
 
-RUN_DATE = date(2026, 11, 27)
-NOW = datetime(2026, 11, 27, 14, 35, tzinfo=UTC)
 
-
-def _plan(
+def _plan_and_submit(
     database_dsn: str,
     aws: AwsStack,
     *,
@@ -32,21 +28,24 @@ def _plan(
     own_job_id: str | None = None,
     run_date: date = RUN_DATE,
 ) -> PlanResult:
-    deps = PlannerDeps(
-        connect=partial(connect, database_dsn),
-        store=ManifestStore(aws_clients.s3_client()),
-        bucket=aws.bucket,
-        prefix="recurring-investments",
-        submitter=BatchSubmitter(
-            aws_clients.batch_client(),
-            job_queue=aws.queue,
-            executor_definition=aws.executor_definition,
-            finalizer_definition=aws.finalizer_definition,
-            own_job_id=own_job_id,
-        ),
+    """Plan through moto's Batch, as the planner inside a Batch job (`own_job_id`) would."""
+    submitter = BatchSubmitter(
+        aws_clients.batch_client(),
+        job_queue=aws.queue,
+        executor_definition=aws.executor_definition,
+        finalizer_definition=aws.finalizer_definition,
+        own_job_id=own_job_id,
+    )
+    store = ManifestStore(aws_clients.s3_client())
+    return plan_in_process(
+        database_dsn,
+        store,
+        aws.bucket,
+        run_date,
+        chunk_size,
+        submitter=submitter,
         clock=lambda: NOW,
     )
-    return plan_run(deps, PlanRequest("XNYS", run_date, ChunkPolicy(explicit=chunk_size)))
 
 
 def _jobs(aws: AwsStack) -> list[dict[str, Any]]:
@@ -67,7 +66,7 @@ def test_no_due_plans_submit_no_job(
     db: psycopg2.extensions.connection, database_dsn: str, aws: AwsStack
 ) -> None:
     insert_plans(db, [plan(next_run_date=date(2026, 11, 30))])  # due next week
-    result = _plan(database_dsn, aws)
+    result = _plan_and_submit(database_dsn, aws)
     assert result.status == "succeeded" and result.plans_due == 0
     assert _jobs(aws) == []
     assert scalar(db, "SELECT status FROM batch_runs WHERE run_id = 'XNYS-20261127'") == "succeeded"
@@ -77,7 +76,7 @@ def test_one_chunk_is_a_plain_job_with_chunk_index_zero(
     db: psycopg2.extensions.connection, database_dsn: str, aws: AwsStack
 ) -> None:
     insert_plans(db, many_plans(5))
-    result = _plan(database_dsn, aws)
+    result = _plan_and_submit(database_dsn, aws)
     executor, finalizer = _jobs(aws)
     assert "arrayProperties" not in executor or not executor["arrayProperties"].get("size")
     assert _env(executor)["CHUNK_INDEX"] == "0"
@@ -92,7 +91,7 @@ def test_several_chunks_are_one_array_job_sized_to_the_chunk_count(
     db: psycopg2.extensions.connection, database_dsn: str, aws: AwsStack
 ) -> None:
     insert_plans(db, many_plans(25, symbols=25))
-    result = _plan(database_dsn, aws, chunk_size=4)
+    result = _plan_and_submit(database_dsn, aws, chunk_size=4)
     executor, _ = _jobs(aws)
     assert result.chunk_count == 7  # 25 single-plan symbols, 4 per chunk
     assert executor["arrayProperties"]["size"] == 7
@@ -104,7 +103,7 @@ def test_the_array_limit_caps_children_at_ten_thousand(
     db: psycopg2.extensions.connection, database_dsn: str, aws: AwsStack
 ) -> None:
     insert_plans(db, many_plans(10_001, symbols=10_001))
-    result = _plan(database_dsn, aws, chunk_size=1)
+    result = _plan_and_submit(database_dsn, aws, chunk_size=1)
     executor, _ = _jobs(aws)
     assert executor["arrayProperties"]["size"] == result.chunk_count <= 10_000
     assert result.plans_due == 10_001
@@ -117,7 +116,7 @@ def test_children_depend_on_the_planner_job_inside_batch(
     planner_job = aws.batch().submit_job(
         jobName="planner", jobQueue=aws.queue, jobDefinition=aws.executor_definition
     )["jobId"]
-    _plan(database_dsn, aws, own_job_id=planner_job)
+    _plan_and_submit(database_dsn, aws, own_job_id=planner_job)
     executor = next(j for j in _jobs(aws) if j["jobName"].startswith("worthy-execute"))
     assert executor["dependsOn"] == [{"jobId": planner_job}]
 
@@ -126,8 +125,8 @@ def test_planning_twice_submits_once(
     db: psycopg2.extensions.connection, database_dsn: str, aws: AwsStack
 ) -> None:
     insert_plans(db, many_plans(5))
-    first = _plan(database_dsn, aws)
-    second = _plan(database_dsn, aws)
+    first = _plan_and_submit(database_dsn, aws)
+    second = _plan_and_submit(database_dsn, aws)
     assert len(_jobs(aws)) == 2
     assert "already submitted" in second.message
     assert second.manifest_uri == first.manifest_uri
@@ -137,7 +136,7 @@ def test_manifests_hold_every_valid_plan_once_with_amounts_as_strings(
     db: psycopg2.extensions.connection, database_dsn: str, aws: AwsStack
 ) -> None:
     ids = insert_plans(db, many_plans(12, symbols=3, amount=__import__("decimal").Decimal("10.5")))
-    result = _plan(database_dsn, aws, chunk_size=4)
+    result = _plan_and_submit(database_dsn, aws, chunk_size=4)
     objects = aws.objects()
     manifest = json.loads(objects["recurring-investments/XNYS/2026-11-27/XNYS-20261127/run.json"])
     assert manifest["item_count"] == 12 and manifest["chunk_count"] == result.chunk_count == 3
@@ -158,7 +157,7 @@ def test_a_symbol_above_the_chunk_size_is_split_and_every_plan_lands_once(
     ids = insert_plans(
         db, [*many_plans(10, symbols=1), *(plan(symbol="OTHR", user_id=f"o{i}") for i in range(3))]
     )
-    result = _plan(database_dsn, aws, chunk_size=4)
+    result = _plan_and_submit(database_dsn, aws, chunk_size=4)
     objects = aws.objects()
     manifest = json.loads(objects["recurring-investments/XNYS/2026-11-27/XNYS-20261127/run.json"])
     chunks = [
@@ -197,7 +196,7 @@ def test_an_invalid_row_is_skipped_with_its_reason_and_the_run_goes_on(
     reason: str | None,
 ) -> None:
     good, odd = insert_plans(db, [plan(), plan(**{"user_id": "user-2", **bad})])
-    result = _plan(database_dsn, aws)
+    result = _plan_and_submit(database_dsn, aws)
     if reason is None:  # awkward characters are data, not a reason to skip
         assert result.plans_due == 2
         assert scalar(db, "SELECT count(*) FROM plan_executions") == 0
@@ -223,7 +222,7 @@ def test_plans_of_other_markets_paused_or_not_yet_due_are_left_out(
             plan(next_run_date=date(2026, 11, 30)),
         ],
     )
-    result = _plan(database_dsn, aws)
+    result = _plan_and_submit(database_dsn, aws)
     assert result.plans_due == 2
     assert scalar(db, "SELECT count(*) FROM plan_executions") == 0
 
@@ -233,7 +232,7 @@ def test_a_closed_market_day_writes_nothing_to_s3_and_records_market_closed(
     db: psycopg2.extensions.connection, database_dsn: str, aws: AwsStack, closed: date
 ) -> None:
     insert_plans(db, many_plans(3, next_run_date=date(2026, 11, 20)))
-    result = _plan(database_dsn, aws, run_date=closed)
+    result = _plan_and_submit(database_dsn, aws, run_date=closed)
     assert result.status == "market_closed"
     assert aws.object_keys() == []
     assert _jobs(aws) == []
@@ -251,7 +250,7 @@ def test_a_final_outcome_for_the_scheduled_date_keeps_a_plan_out(
             " (%s, '2026-11-27', 'x', 'failed', 'provider_error')",
             (below, failed),
         )
-    result = _plan(database_dsn, aws)
+    result = _plan_and_submit(database_dsn, aws)
     assert result.plans_due == 2  # the failed one is due again, the final one is not
     location = RunLocation.from_manifest_uri(result.manifest_uri or "")
     manifest = ManifestStore(aws_clients.s3_client()).load_manifest(location)

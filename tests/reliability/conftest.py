@@ -1,46 +1,36 @@
-"""Helpers for the reliability suites: plan a day in-process, run children that we break.
+"""Helpers for the reliability suites: run children that we break.
 
 The stage under test always runs as the real console script in its own
 process (that is what gets killed, paused, cut off from its database or S3).
-Planning, which is only the setup here, runs in-process through the
-planner's service function: the planner's own crash tests are in
-tests/e2e/test_plan_cli.py.
+Planning, which is only the setup here, runs in-process (`tests.runs.plan_day`):
+the planner's own crash tests are in tests/e2e/test_plan_cli.py.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from functools import partial
+from datetime import date, timedelta
 
 import psycopg2.extensions
 import pytest
 
 from common import failpoints
 from common.cli import main
-from common.db import connect
 from common.domain.calendar import calendar_for
-from common.domain.chunking import ChunkPolicy
 from common.domain.models import run_id_for
 from common.logging import setup_logging
-from common.manifest_store import ManifestStore
 from common.store.verify import violations
-from common.submitters.none import NoneSubmitter
-from planner.service import PlannerDeps, PlanRequest, PlanResult, plan_run
 from tests.conftest import leaked_sentinels
 from tests.e2e.conftest import CLI, cli, ledger_verifies  # noqa: F401 (fixtures)
 from tests.factories import scalar
 
 __all__ = ["cli", "ledger_verifies"]
-
-PREFIX = "recurring-investments"
 
 
 def market_days(first: date, count: int, market: str = "XNYS") -> list[date]:
@@ -55,36 +45,8 @@ def market_days(first: date, count: int, market: str = "XNYS") -> list[date]:
     return days
 
 
-def plan_day(
-    dsn: str,
-    store: ManifestStore,
-    bucket: str,
-    run_date: date,
-    chunk_size: int,
-    market: str = "XNYS",
-) -> PlanResult:
-    """Plan (market, run_date) with the `none` submitter: manifests in S3, nothing started."""
-    deps = PlannerDeps(
-        connect=partial(connect, dsn, attempts=1),
-        store=store,
-        bucket=bucket,
-        prefix=PREFIX,
-        submitter=NoneSubmitter(io.StringIO()),
-        clock=lambda: datetime.combine(run_date, datetime.min.time(), UTC) + timedelta(hours=15),
-    )
-    result = plan_run(deps, PlanRequest(market, run_date, ChunkPolicy(explicit=chunk_size)))
-    assert result.status == "submitted", result
-    return result
-
-
 def run_id(run_date: date, market: str = "XNYS") -> str:
     return run_id_for(market, run_date)
-
-
-def child_env(database_dsn: str, **extra: str) -> dict[str, str]:
-    """What a `worthy-batch` child gets: this process's environment (moto, the stub
-    providers), the test database, JSON logs, and `extra`."""
-    return {**os.environ, "DATABASE_URL": database_dsn, "LOG_FORMAT": "json", **extra}
 
 
 class Child:
@@ -201,10 +163,6 @@ def _no_child_outlives_its_test() -> Iterator[None]:
         if child.process.poll() is None:
             child.process.kill()
             child.finish()
-
-
-def execute_args(run_date: date, index: int, market: str = "XNYS") -> list[str]:
-    return ["execute", "--run-id", run_id(run_date, market), "--chunk-index", str(index)]
 
 
 def assert_sound(db: psycopg2.extensions.connection, run_date: date | None = None) -> None:

@@ -32,14 +32,8 @@ from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, plan, rows, scalar
-from tests.reliability.conftest import (
-    PREFIX,
-    InProcess,
-    assert_sound,
-    execute_args,
-    plan_day,
-    run_id,
-)
+from tests.reliability.conftest import InProcess, assert_sound, run_id
+from tests.runs import PREFIX, execute_args, plan_day
 
 DAY = date(2026, 11, 20)
 OTHER_DAY = date(2026, 11, 19)

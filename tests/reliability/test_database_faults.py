@@ -22,14 +22,8 @@ from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, rows, scalar
-from tests.reliability.conftest import (
-    Child,
-    InProcess,
-    assert_sound,
-    child_env,
-    execute_args,
-    plan_day,
-)
+from tests.reliability.conftest import Child, InProcess, assert_sound
+from tests.runs import child_env, execute_args, plan_day
 
 DAY = date(2026, 11, 2)
 PLANS = 30

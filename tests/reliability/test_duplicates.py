@@ -18,14 +18,8 @@ from common.manifest_store import ManifestStore
 from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.factories import insert_plans, many_plans, rows, scalar
-from tests.reliability.conftest import (
-    Child,
-    assert_sound,
-    child_env,
-    execute_args,
-    market_days,
-    plan_day,
-)
+from tests.reliability.conftest import Child, assert_sound, market_days
+from tests.runs import child_env, execute_args, plan_day
 
 SEED = 3
 ROUNDS = 3

@@ -33,15 +33,8 @@ from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, rows, scalar
-from tests.reliability.conftest import (
-    Child,
-    assert_sound,
-    child_env,
-    execute_args,
-    market_days,
-    plan_day,
-    run_id,
-)
+from tests.reliability.conftest import Child, assert_sound, market_days, run_id
+from tests.runs import child_env, execute_args, plan_day
 
 SEED = 20261127
 TRIALS = 20

@@ -29,14 +29,8 @@ from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.factories import insert_plans, plan, rows
 from tests.reliability.chain_model import Expected, Scripted, expected_outcomes
-from tests.reliability.conftest import (
-    PREFIX,
-    InProcess,
-    assert_sound,
-    execute_args,
-    plan_day,
-    run_id,
-)
+from tests.reliability.conftest import InProcess, assert_sound, run_id
+from tests.runs import PREFIX, execute_args, plan_day
 
 MAX_QUOTE_AGE_DAYS = 4
 ONE = Decimal(1)

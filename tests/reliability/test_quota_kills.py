@@ -25,7 +25,8 @@ from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.factories import insert_plans, many_plans, scalar
 from tests.pacing_checks import JITTER_SECONDS, ahead_of_pace, most_in_a_minute
-from tests.reliability.conftest import Child, assert_sound, child_env, execute_args, plan_day
+from tests.reliability.conftest import Child, assert_sound
+from tests.runs import child_env, execute_args, plan_day
 
 SEED = 20261214
 DAY = date(2026, 11, 27)

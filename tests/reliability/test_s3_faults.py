@@ -20,15 +20,8 @@ from common.manifest_store import ManifestStore
 from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack, MotoServer, provision
 from tests.factories import insert_plans, many_plans, rows, scalar
-from tests.reliability.conftest import (
-    Child,
-    InProcess,
-    assert_sound,
-    child_env,
-    execute_args,
-    plan_day,
-    run_id,
-)
+from tests.reliability.conftest import Child, InProcess, assert_sound, run_id
+from tests.runs import child_env, execute_args, plan_day
 
 DAY = date(2026, 11, 3)
 PLANS = 12

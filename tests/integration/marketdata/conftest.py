@@ -42,22 +42,24 @@ def connect(stub: StubMarketServer, clock: FakeClock, quotas: MemoryQuotas) -> I
     built: list[MarketData] = []
 
     def make(**overrides: Any) -> MarketData:
-        market = build_market_data(
+        market_data = build_market_data(
             settings_for(stub, **overrides),
             quotas,
             clock=clock,
             sleep=clock.sleep,
             pace_clock=clock,
         )
-        built.append(market)
-        return market
+        built.append(market_data)
+        return market_data
 
     yield make
-    for market in built:
-        market.close()
+    for market_data in built:
+        market_data.close()
 
 
 @pytest.fixture
-def market(connect: Any) -> MarketData:
+def market_data(connect: Any) -> MarketData:
+    """Market data for every provider, built against the stub. (`market`, in
+    tests/conftest.py, is a stub server of its own for the stages' tests.)"""
     made: MarketData = connect()
     return made

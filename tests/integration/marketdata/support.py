@@ -37,10 +37,10 @@ def settings_for(stub: StubMarketServer, **overrides: Any) -> Settings:
 Result = Quote | FxRates | PriceFailure
 
 
-def price_the_request(market: MarketData) -> dict[str, Result]:
+def price_the_request(market_data: MarketData) -> dict[str, Result]:
     """What an executor chunk does: every symbol once, every FX base once."""
-    results: dict[str, Result] = dict(price_each(market.chain, SYMBOLS, RUN_DATE, NEW_YORK))
-    results.update({base: market.chain.fx(base, RUN_DATE) for base in BASES})
+    results: dict[str, Result] = dict(price_each(market_data.chain, SYMBOLS, RUN_DATE, NEW_YORK))
+    results.update({base: market_data.chain.fx(base, RUN_DATE) for base in BASES})
     return results
 
 

@@ -73,7 +73,7 @@ def case_id(case: tuple[str, str, int | None, str, int]) -> str:
 )
 def test_a_fault_costs_only_the_calls_it_forces(
     stub: StubMarketServer,
-    market: MarketData,
+    market_data: MarketData,
     provider: str,
     fault: str,
     times: int | None,
@@ -85,18 +85,18 @@ def test_a_fault_costs_only_the_calls_it_forces(
         stub.set_fault(FH, "AAPL", "zeros")
     stub.set_fault(provider, key, fault, times)
 
-    results = price_the_request(market)
+    results = price_the_request(market_data)
 
     assert outcomes(results) == {**NORMAL, key: expected}
     assert stub.calls() == BASELINE_CALLS + extra
-    assert sum(market.calls.values()) == stub.calls()
+    assert sum(market_data.calls.values()) == stub.calls()
 
 
 def test_prices_and_rates_are_the_providers_digits(
-    stub: StubMarketServer, market: MarketData
+    stub: StubMarketServer, market_data: MarketData
 ) -> None:
     stub.set_fault(FH, "AAPL", "zeros")
-    results = price_the_request(market)
+    results = price_the_request(market_data)
     aapl, msft, eur = results["AAPL"], results["MSFT"], results["EUR"]
     assert isinstance(aapl, Quote) and aapl.provider == AV
     assert aapl.price == stub.price_of("AAPL")
@@ -105,26 +105,26 @@ def test_prices_and_rates_are_the_providers_digits(
 
 
 def test_a_retry_after_header_sets_the_wait(
-    stub: StubMarketServer, market: MarketData, clock: FakeClock
+    stub: StubMarketServer, market_data: MarketData, clock: FakeClock
 ) -> None:
     stub.set_fault(FH, "AAPL", "http_429", times=1, retry_after=7)
-    assert outcomes(price_the_request(market))["AAPL"] == FH
+    assert outcomes(price_the_request(market_data))["AAPL"] == FH
     assert 7 in clock.slept
 
 
 def test_a_symbol_no_provider_knows_is_unavailable_after_one_call_each(
-    stub: StubMarketServer, market: MarketData
+    stub: StubMarketServer, market_data: MarketData
 ) -> None:
-    got = market.chain.price("NOPE", RUN_DATE, NEW_YORK)
+    got = market_data.chain.price("NOPE", RUN_DATE, NEW_YORK)
     assert outcomes({"NOPE": got}) == {"NOPE": Reason.PRICE_UNAVAILABLE}
     assert (stub.calls(FH), stub.calls(AV)) == (1, 1)
 
 
 def test_a_refused_finnhub_key_sends_every_symbol_to_alpha_vantage(
-    stub: StubMarketServer, market: MarketData
+    stub: StubMarketServer, market_data: MarketData
 ) -> None:
     stub.set_fault(FH, "AAPL", "http_401")
-    results = price_the_request(market)
+    results = price_the_request(market_data)
     assert outcomes(results) == {**NORMAL, "AAPL": AV, "MSFT": AV, "IBM": AV}
     assert (stub.calls(FH), stub.calls(AV)) == (1, len(SYMBOLS))
 
@@ -141,17 +141,17 @@ def test_a_wrong_key_is_refused_the_way_each_provider_refuses_it(
     stub: StubMarketServer, connect: Any, wrong: str, expected: dict[str, str]
 ) -> None:
     stub.set_fault(FH, "AAPL", "zeros")  # so that Alpha Vantage is asked for AAPL
-    market = connect(**{wrong: "not-the-right-key"})
-    got = outcomes(price_the_request(market))
+    market_data = connect(**{wrong: "not-the-right-key"})
+    got = outcomes(price_the_request(market_data))
     assert got == {**NORMAL, "AAPL": AV, **expected}
 
 
 @pytest.mark.parametrize("fault", ["invalid-key", "inactive-account"])
 def test_a_refused_fx_key_fails_every_base_after_one_call(
-    stub: StubMarketServer, market: MarketData, fault: str
+    stub: StubMarketServer, market_data: MarketData, fault: str
 ) -> None:
     stub.set_fault(ER, "EUR", fault)
-    results = price_the_request(market)
+    results = price_the_request(market_data)
     assert outcomes(results) == {
         **NORMAL,
         "EUR": Reason.PROVIDER_ERROR,
@@ -162,32 +162,32 @@ def test_a_refused_fx_key_fails_every_base_after_one_call(
 
 
 def test_a_provider_that_keeps_failing_is_skipped_for_the_rest_of_the_chunk(
-    stub: StubMarketServer, market: MarketData
+    stub: StubMarketServer, market_data: MarketData
 ) -> None:
     stub.set_fault(FH, "*", "http_500")
     symbols = [*SYMBOLS, "NVDA", "TSLA"]
-    got = price_each(market.chain, symbols, RUN_DATE, NEW_YORK)
+    got = price_each(market_data.chain, symbols, RUN_DATE, NEW_YORK)
     assert outcomes(got) == dict.fromkeys(symbols, AV)
     # Three symbols of three attempts each open the circuit; the rest go straight to AV.
     assert (stub.calls(FH), stub.calls(AV)) == (9, len(symbols))
 
 
 def test_fx_rates_are_fetched_once_until_the_provider_publishes_new_ones(
-    stub: StubMarketServer, market: MarketData, clock: FakeClock
+    stub: StubMarketServer, market_data: MarketData, clock: FakeClock
 ) -> None:
-    first = market.chain.fx("EUR", RUN_DATE)
+    first = market_data.chain.fx("EUR", RUN_DATE)
     assert isinstance(first, FxRates) and first.next_update is not None
-    assert isinstance(market.chain.fx("EUR", RUN_DATE), FxRates)
+    assert isinstance(market_data.chain.fx("EUR", RUN_DATE), FxRates)
     assert stub.calls(ER) == 1
     clock.now = first.next_update.timestamp() + 1
-    market.chain.fx("EUR", RUN_DATE)
+    market_data.chain.fx("EUR", RUN_DATE)
     assert stub.calls(ER) == 2
 
 
 def test_the_stub_reports_the_same_counts_over_http(
-    stub: StubMarketServer, market: MarketData
+    stub: StubMarketServer, market_data: MarketData
 ) -> None:
-    price_the_request(market)
+    price_the_request(market_data)
     counts = requests.get(f"{stub.url}/_stub/calls", timeout=5).json()
     assert counts["total"] == BASELINE_CALLS
     assert counts[FH]["quote"] == {"total": 3, "AAPL": 1, "MSFT": 1, "IBM": 1}

@@ -20,10 +20,10 @@ def test_no_more_than_the_limit_reaches_the_provider_in_any_minute(
     stub: StubMarketServer, connect: Any, clock: FakeClock
 ) -> None:
     stub.set_rate_limit("finnhub", LIMIT)
-    market = connect(finnhub_calls_per_minute=LIMIT)
+    market_data = connect(finnhub_calls_per_minute=LIMIT)
     start = clock()
 
-    got = price_each(market.chain, SYMBOLS, RUN_DATE, NEW_YORK)
+    got = price_each(market_data.chain, SYMBOLS, RUN_DATE, NEW_YORK)
 
     assert all(isinstance(q, Quote) and q.provider == "finnhub" for q in got.values())
     times = stub.calls_log.times("finnhub")
@@ -36,7 +36,7 @@ def test_no_more_than_the_limit_reaches_the_provider_in_any_minute(
 
 def test_without_pacing_the_same_provider_answers_429(stub: StubMarketServer, connect: Any) -> None:
     stub.set_rate_limit("finnhub", LIMIT)
-    market = connect(finnhub_calls_per_minute=600)
-    price_each(market.chain, SYMBOLS, RUN_DATE, NEW_YORK)
+    market_data = connect(finnhub_calls_per_minute=600)
+    price_each(market_data.chain, SYMBOLS, RUN_DATE, NEW_YORK)
     assert stub.faults_served("finnhub", "http_429") > 0
     assert stub.calls() > len(SYMBOLS)  # the retries and fallbacks that pacing avoids

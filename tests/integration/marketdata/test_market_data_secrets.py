@@ -35,17 +35,17 @@ def log_stream() -> Iterator[io.StringIO]:
 
 def everything_said(settings: Settings, clock: FakeClock) -> list[str]:
     """Results, every adapter's own exception (message and traceback), as text."""
-    market = build_market_data(
+    market_data = build_market_data(
         settings, MemoryQuotas(clock), clock=clock, sleep=clock.sleep, pace_clock=clock
     )
-    said = [repr(result) for result in price_the_request(market).values()]
-    sources = [(s, "AAPL") for s in market.chain.sources] + [(market.fx_source, "EUR")]
+    said = [repr(result) for result in price_the_request(market_data).values()]
+    sources = [(s, "AAPL") for s in market_data.chain.sources] + [(market_data.fx_source, "EUR")]
     for source, key in sources:
         try:
             said.append(repr(source.fetch(key)))  # type: ignore[union-attr]
         except Exception as exc:  # noqa: BLE001 - we want every kind of failure's text
             said += [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
-    market.close()
+    market_data.close()
     return said
 
 

@@ -1,0 +1,226 @@
+"""`build_report`: a run's report.json from its chunks' statuses and results (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from common.domain.models import ChunkResult, Failure
+from common.domain.statuses import ChunkStatus, Execution, RunStatus
+from common.store.runs import RunRecord
+from finalizer.service import MAX_LISTED_FAILURES, build_report
+
+RUN_ID = "XNYS-20261127"
+STARTED = datetime(2026, 11, 27, 14, 40, tzinfo=UTC)
+
+SUCCEEDED, FAILED = ChunkStatus.SUCCEEDED, ChunkStatus.FAILED
+PENDING, RUNNING = ChunkStatus.PENDING, ChunkStatus.RUNNING
+
+
+def _run(**change: Any) -> RunRecord:
+    fields: dict[str, Any] = {
+        "run_id": RUN_ID,
+        "market": "XNYS",
+        "run_date": date(2026, 11, 27),
+        "status": "submitted",
+        "plans_due": 10,
+        "invalid_plans": 1,
+        "chunk_count": 2,
+        "manifest_uri": f"s3://runs/recurring-investments/XNYS/2026-11-27/{RUN_ID}/run.json",
+        "executor_job_id": "job-1",
+        "finalizer_job_id": "job-2",
+        "redrives": 0,
+        "detail": None,
+        "created_at": STARTED,
+        "updated_at": STARTED,
+        "finished_at": None,
+    }
+    return RunRecord(**{**fields, **change})
+
+
+def _result(index: int, **change: Any) -> ChunkResult:
+    fields: dict[str, Any] = {
+        "run_id": RUN_ID,
+        "chunk_index": index,
+        "attempt": 1,
+        "status": SUCCEEDED,
+        "started_at": STARTED,
+        "finished_at": STARTED + timedelta(seconds=2),
+        "duration_ms": 2000,
+        "items": 0,
+        "purchased": 0,
+        "skipped": 0,
+        "failed": 0,
+    }
+    return ChunkResult(**{**fields, **change})
+
+
+def _failures(count: int, start: int = 1) -> list[Failure]:
+    return [
+        Failure(plan_id=plan_id, status=Execution.FAILED, reason="provider_error")
+        for plan_id in range(start, start + count)
+    ]
+
+
+def _chunks(*statuses: ChunkStatus) -> list[tuple[int, str, int]]:
+    return [(index, status, 1) for index, status in enumerate(statuses)]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        ((SUCCEEDED,), RunStatus.SUCCEEDED),
+        ((SUCCEEDED, SUCCEEDED, SUCCEEDED), RunStatus.SUCCEEDED),
+        ((SUCCEEDED, FAILED), RunStatus.PARTIAL),
+        ((SUCCEEDED, PENDING), RunStatus.PARTIAL),
+        ((RUNNING, SUCCEEDED), RunStatus.PARTIAL),
+        ((FAILED,), RunStatus.FAILED),
+        ((FAILED, PENDING, RUNNING), RunStatus.FAILED),
+        ((PENDING, PENDING), RunStatus.FAILED),
+        ((), RunStatus.FAILED),  # nothing ran, so nothing succeeded
+    ],
+)
+def test_the_run_succeeds_only_when_every_chunk_did_and_is_partial_when_some_did(
+    statuses: tuple[ChunkStatus, ...], expected: RunStatus
+) -> None:
+    report = build_report(_run(), _chunks(*statuses), {})
+
+    assert report["status"] == expected
+
+
+def test_chunks_are_counted_and_the_failed_and_unfinished_ones_listed_by_index() -> None:
+    chunks = _chunks(SUCCEEDED, FAILED, PENDING, SUCCEEDED, RUNNING, FAILED)
+
+    report = build_report(_run(), chunks, {})
+
+    assert report["chunks"] == {"total": 6, "succeeded": 2, "failed": [1, 5], "pending": [2, 4]}
+
+
+def test_outcome_counts_and_reasons_are_summed_over_every_chunks_result() -> None:
+    results = {
+        0: _result(0, purchased=5, skipped=1, reasons={"amount_below_minimum": 1}),
+        1: _result(
+            1,
+            status=FAILED,
+            purchased=2,
+            skipped=1,
+            failed=3,
+            reasons={"provider_error": 2, "price_unavailable": 1, "amount_below_minimum": 1},
+        ),
+    }
+
+    report = build_report(_run(), _chunks(SUCCEEDED, FAILED), results)
+
+    assert report["outcomes"] == {"purchased": 7, "skipped": 2, "failed": 3}
+    assert report["reasons"] == {
+        "amount_below_minimum": 2,
+        "price_unavailable": 1,
+        "provider_error": 2,
+    }
+    assert list(report["reasons"]) == sorted(report["reasons"])
+
+
+def test_a_chunk_without_results_yet_adds_nothing_to_the_counts() -> None:
+    results = {1: _result(1, purchased=4)}
+
+    report = build_report(_run(), _chunks(PENDING, SUCCEEDED), results)
+
+    assert report["outcomes"] == {"purchased": 4, "skipped": 0, "failed": 0}
+    assert [t["chunk"] for t in report["chunk_timings"]] == [1]
+
+
+def test_money_invested_is_summed_per_currency_exactly_and_written_as_decimal_strings() -> None:
+    results = {
+        0: _result(0, invested={"USD": Decimal("100.1000"), "JPY": Decimal("10000")}),
+        1: _result(1, invested={"USD": Decimal("0.2000")}),
+        2: _result(2, invested={"EUR": Decimal("0.0001")}),
+    }
+
+    report = build_report(_run(), _chunks(SUCCEEDED, SUCCEEDED, SUCCEEDED), results)
+
+    # 100.1 + 0.2 in binary floating point would be 100.30000000000001.
+    assert report["invested"] == {"EUR": "0.0001", "JPY": "10000", "USD": "100.3000"}
+
+
+def test_api_calls_and_keys_skipped_for_a_spent_budget_are_summed_per_provider() -> None:
+    results = {
+        0: _result(0, api_calls={"finnhub": 3, "exchangerate": 1}),
+        1: _result(
+            1,
+            api_calls={"finnhub": 2, "alphavantage": 4},
+            quota_exhausted={"alphavantage": 2},
+        ),
+        2: _result(2, quota_exhausted={"alphavantage": 1, "finnhub": 5}),
+    }
+
+    report = build_report(_run(), _chunks(SUCCEEDED, SUCCEEDED, SUCCEEDED), results)
+
+    assert report["api_calls"] == {"alphavantage": 4, "exchangerate": 1, "finnhub": 5}
+    assert report["quota_exhausted"] == {"alphavantage": 3, "finnhub": 5}
+
+
+def test_failures_are_listed_with_their_chunk_in_chunk_order() -> None:
+    skipped = Failure(plan_id=9, status=Execution.SKIPPED, reason="plan_changed")
+    results = {
+        1: _result(1, failures=[skipped]),
+        0: _result(0, failures=_failures(2, start=20)),
+    }
+
+    report = build_report(_run(), _chunks(SUCCEEDED, SUCCEEDED), results)
+
+    assert report["failures"] == [
+        {"chunk": 0, "plan_id": 20, "status": "failed", "reason": "provider_error"},
+        {"chunk": 0, "plan_id": 21, "status": "failed", "reason": "provider_error"},
+        {"chunk": 1, "plan_id": 9, "status": "skipped", "reason": "plan_changed"},
+    ]
+    assert report["failures_total"] == 3
+
+
+def test_the_failure_list_is_capped_but_the_total_counts_every_failure() -> None:
+    results = {
+        0: _result(0, failures=_failures(MAX_LISTED_FAILURES - 1)),
+        1: _result(1, failures=_failures(5, start=MAX_LISTED_FAILURES)),
+    }
+
+    report = build_report(_run(), _chunks(SUCCEEDED, SUCCEEDED), results)
+
+    assert len(report["failures"]) == MAX_LISTED_FAILURES
+    assert report["failures"][-1] == {
+        "chunk": 1,
+        "plan_id": MAX_LISTED_FAILURES,
+        "status": "failed",
+        "reason": "provider_error",
+    }
+    assert report["failures_total"] == MAX_LISTED_FAILURES + 4
+
+
+def test_each_chunks_timings_are_reported_with_its_attempt_and_size() -> None:
+    results = {
+        0: _result(0, attempt=3, items=40, duration_ms=1234, timings_ms={"price_ms": 200}),
+    }
+
+    report = build_report(_run(), _chunks(SUCCEEDED), results)
+
+    assert report["chunk_timings"] == [
+        {"chunk": 0, "attempt": 3, "items": 40, "duration_ms": 1234, "price_ms": 200}
+    ]
+
+
+def test_the_report_names_its_run_and_carries_the_planners_counts() -> None:
+    run = _run(plans_due=250, invalid_plans=3, redrives=2)
+
+    report = build_report(run, _chunks(SUCCEEDED), {0: _result(0)})
+
+    assert (report["schema_version"], report["run_id"], report["market"]) == (1, RUN_ID, "XNYS")
+    assert report["run_date"] == "2026-11-27"
+    assert (report["plans_due"], report["invalid_plans"], report["redrives"]) == (250, 3, 2)
+    assert datetime.fromisoformat(report["finalized_at"]).tzinfo is not None
+
+
+def test_a_run_the_planner_left_without_counts_reports_zeros() -> None:
+    report = build_report(_run(plans_due=None, invalid_plans=None), _chunks(SUCCEEDED), {})
+
+    assert (report["plans_due"], report["invalid_plans"]) == (0, 0)
