@@ -52,4 +52,12 @@ OK  # noqa
 # read by tests of the stub and of the limiter, which drive them
 set_rate_limit  # noqa
 faults_served  # noqa
-thrown_away  # noqa
+
+# Settings read by name through the providers table (common/marketdata/providers.py)
+exchange_rate_api_key  # noqa
+finnhub_base_url  # noqa
+alpha_vantage_base_url  # noqa
+exchange_rate_base_url  # noqa
+finnhub_calls_per_day  # noqa
+alpha_vantage_calls_per_day  # noqa
+exchange_rate_calls_per_day  # noqa

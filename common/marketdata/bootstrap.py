@@ -20,7 +20,7 @@ from common.config import Settings
 from common.errors import ConfigError
 from common.marketdata.chain import DEFAULT_BREAKER_THRESHOLD, PriceChain
 from common.marketdata.limits import ProviderQuota, Sleep, key_fingerprint
-from common.marketdata.ports import FxSource, QuotaStore
+from common.marketdata.ports import QuotaStore
 from common.marketdata.providers import FX_PROVIDER, PRICE_PROVIDERS, Provider, S
 from common.marketdata.retrying import RetryPolicy
 from common.marketdata.transport import Clock, build_session
@@ -32,7 +32,6 @@ class MarketData:
     """What an executor chunk prices with: the chain (with FX), the quotas, the session."""
 
     chain: PriceChain
-    fx_source: FxSource | None
     session: requests.Session
     quota_store: QuotaStore
     quotas: dict[str, ProviderQuota]
@@ -44,12 +43,14 @@ class MarketData:
 
     def pacing_timings(self) -> dict[str, int]:
         """What keeping to the shared quotas cost: round trips to the store and their
-        time, and the time calls waited for their slots (summed over threads)."""
+        time, the time calls waited for their slots (summed over threads), and the slots
+        thrown away because they came too late to use."""
         quotas = self.quotas.values()
         return {
             "quota_round_trips": sum(q.round_trips for q in quotas),
             "quota_ms": round(sum(q.store_seconds for q in quotas) * 1000),
             "quota_wait_ms": round(sum(q.waited for q in quotas) * 1000),
+            "quota_slots_thrown_away": sum(q.thrown_away for q in quotas),
         }
 
     def close(self) -> None:
@@ -97,7 +98,6 @@ def build_market_data(
     )
     return MarketData(
         chain=chain,
-        fx_source=fx,
         session=opener.session,
         quota_store=quota_store,
         quotas=opener.quotas,

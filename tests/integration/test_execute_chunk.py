@@ -124,7 +124,6 @@ class Providers:
         )
         return MarketData(
             chain=chain,
-            fx_source=self.fx,
             session=self.session,
             quota_store=MemoryQuotas(self.clock),
             quotas={},

@@ -24,7 +24,7 @@ def test_a_provider_without_a_key_is_left_out_of_the_chain() -> None:
     market = build_market_data(Settings(alpha_vantage_api_key="only-av-key-123"), QUOTAS)
     try:
         assert [source.name for source in market.chain.sources] == ["alphavantage"]
-        assert market.fx_source is None
+        assert market.chain.fx_source is None
         fx = market.chain.fx("EUR", RUN_DATE)
         assert isinstance(fx, PriceFailure) and fx.reason == Reason.PROVIDER_ERROR
     finally:

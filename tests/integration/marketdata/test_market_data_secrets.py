@@ -39,7 +39,9 @@ def everything_said(settings: Settings, clock: FakeClock) -> list[str]:
         settings, MemoryQuotas(clock), clock=clock, sleep=clock.sleep, pace_clock=clock
     )
     said = [repr(result) for result in price_the_request(market_data).values()]
-    sources = [(s, "AAPL") for s in market_data.chain.sources] + [(market_data.fx_source, "EUR")]
+    sources = [(s, "AAPL") for s in market_data.chain.sources] + [
+        (market_data.chain.fx_source, "EUR")
+    ]
     for source, key in sources:
         try:
             said.append(repr(source.fetch(key)))  # type: ignore[union-attr]
