@@ -225,7 +225,9 @@ def chunk_the_day(
         why += f"; chunks grown to {chunking.chunk_size:,} to stay within {target.max_chunks:,}"
     if pricing_seconds and children:
         buying = due / children / policy.cost.plans_per_second
-        if pricing_seconds > buying:
+        # Said only when pricing outlasts both the buying and a child's start-up: a few
+        # symbols priced in milliseconds set no pace worth a word.
+        if pricing_seconds > max(buying, policy.cost.start_seconds):
             why += (
                 f"; pricing-bound: the providers' rates take ~{pricing_seconds:,.0f} s whatever "
                 f"the children, buying ~{buying:,.0f} s, so more children would add no speed"

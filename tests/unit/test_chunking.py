@@ -177,3 +177,11 @@ def test_the_day_says_how_many_children_and_why_and_when_pricing_sets_the_pace()
     # 2,000 symbols at 60/min: ~34 minutes of pricing against ~10 s of buying per child.
     _, slow = chunk_the_day(counts, policy, pricing_seconds=2_033)
     assert "pricing-bound" in slow and "more children would add no speed" in slow
+
+
+def test_a_quick_pricing_is_not_called_the_pace() -> None:
+    from common.domain.chunking import ChunkPolicy, chunk_the_day
+
+    # Four plans priced in a few milliseconds: neither buying nor pricing sets a pace.
+    _, why = chunk_the_day({"A": 4}, ChunkPolicy(None, 2, SMALL), pricing_seconds=0.003)
+    assert "pricing-bound" not in why
