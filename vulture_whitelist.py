@@ -15,6 +15,7 @@ _is_http_url  # noqa
 _clean_prefix  # noqa
 _money  # noqa
 _consistent  # noqa
+_within_years  # noqa
 _distinct  # noqa
 schema_version  # noqa
 log_format  # noqa: validated so that a bad LOG_FORMAT is exit 78 (the CLI reads it first)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from common.domain.calendar import calendar_for
+from common.domain.calendar import today_at
 from common.logging import emit_metrics
 
 HEARTBEAT_METRIC = "run_finished"
@@ -18,7 +18,7 @@ HEARTBEAT_METRIC = "run_finished"
 def emit_heartbeat(market: str, run_date: date, now: datetime) -> bool:
     """Emit the heartbeat when `run_date` is today in the market's time zone (a rerun of an
     old day proves nothing about today's); True when it was emitted."""
-    if run_date != calendar_for(market).today(now):
+    if run_date != today_at(market, now):
         return False
     emit_metrics({HEARTBEAT_METRIC: 1}, market=market)
     return True

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from psycopg2.extensions import connection
 
+from common.domain.calendar import MarketCalendar, calendar_for
 from common.domain.models import PlanSnapshot, RunManifest
 from common.manifest_store import ManifestStore, RunLocation
 from common.marketdata.bootstrap import MarketData
@@ -41,6 +42,13 @@ class ChunkRun:
     attempt: int
     started: datetime
     timings: Mapping[str, int]  # what loading took; each step returns its own
+    calendars: Mapping[str, MarketCalendar] = field(default_factory=dict)  # from run.json
+
+    def calendar(self, mic: str) -> MarketCalendar:
+        """The run's calendar of `mic`: the planner's closures listed in run.json, else (a
+        run.json written before they were) the library's."""
+        found = self.calendars.get(mic)
+        return found if found is not None else calendar_for(mic)
 
 
 def elapsed_ms(since: float) -> int:

@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from common.domain.calendar import calendar_for
+from common.domain.calendar import MarketCalendar
 from common.domain.models import PlanSnapshot
 from common.domain.outcomes import Outcome
 from common.domain.schedule import Frequency, next_run_date
@@ -23,9 +23,11 @@ ONE = Decimal(1)
 
 
 @functools.lru_cache(maxsize=65_536)
-def following_date(anchor: date, frequency: Frequency, run_date: date, exchange: str) -> date:
+def following_date(
+    anchor: date, frequency: Frequency, run_date: date, calendar: MarketCalendar
+) -> date:
     """Cached: many plans share an anchor and frequency, and the answer is pure."""
-    return next_run_date(anchor, frequency, run_date, calendar_for(exchange))
+    return next_run_date(anchor, frequency, run_date, calendar)
 
 
 def decide(
@@ -35,9 +37,10 @@ def decide(
     *,
     run_date: date,
     share_decimals: int,
+    calendar: MarketCalendar,
 ) -> Outcome:
     """Buy, skip (amount below minimum, or too large to record) or fail (no usable price
-    or rate)."""
+    or rate). `calendar` is the plan's exchange's: it dates the plan's next run."""
     if isinstance(price, PriceFailure):
         return _outcome(plan, Decision.FAIL, price.reason)
     if price.currency and price.currency != plan.asset_currency:
@@ -50,7 +53,7 @@ def decide(
         return _outcome(
             plan, Decision.FAIL, fx.reason if fx is not None else Reason.PRICE_UNAVAILABLE
         )
-    following = following_date(plan.start_date, plan.frequency, run_date, plan.exchange)
+    following = following_date(plan.start_date, plan.frequency, run_date, calendar)
     sized = size_purchase(
         amount=plan.amount,
         fee=plan.fee,

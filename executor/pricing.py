@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, tzinfo
 
-from common.domain.calendar import calendar_for
+from common.domain.calendar import market_timezone
 from common.domain.statuses import Reason
 from common.logging import carry_context
 from common.marketdata.chain import PriceChain
@@ -50,7 +50,7 @@ def price_chunk(run: ChunkRun) -> Pricing:
         RunQuotes(run.conn, run.manifest.run_id),
         market_data.chain,
         run.manifest.run_date,
-        calendar_for(run.manifest.market).timezone,
+        market_timezone(run.manifest.market),
         run.deps.price_fetch_threads,
     )
     symbols = {p.symbol for p in run.plans}

@@ -50,6 +50,7 @@ def execute_chunk(deps: ExecutorDeps, where: RunLocation, index: int) -> ChunkRe
                 attempt=attempt,
                 started=started,
                 timings=timings,
+                calendars={mic: c.calendar(mic) for mic, c in manifest.calendars.items()},
             )
             pricing = price_chunk(run)
             written = write_chunk(run, pricing)

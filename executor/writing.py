@@ -56,6 +56,7 @@ def _decided_batches(run: ChunkRun, pricing: Pricing) -> Iterator[Batch]:
                 rates.get((p.currency, p.asset_currency)),
                 run_date=run_date,
                 share_decimals=share_decimals,
+                calendar=run.calendar(p.exchange),
             )
             for p in plans
         ]

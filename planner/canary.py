@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date
 
 from common.domain.calendar import SATURDAY
-from common.domain.models import RunManifest, run_id_for
+from common.domain.models import RunManifest, closures_of_run, run_id_for
 from common.domain.statuses import RunStatus
 from common.errors import ConfigError
 from common.manifest_store import RunLocation, encode_chunk
@@ -50,6 +50,7 @@ def plan_canary(
             item_count=0,
             chunk_count=1,
             chunks=[chunk],
+            calendars=closures_of_run(market, run_date),
         )
         deps.store.put_manifest(where, manifest)
         runs.record_manifested(

@@ -19,7 +19,7 @@ from operator import itemgetter
 from psycopg2.extensions import connection
 
 from common.domain.chunking import ChunkPolicy, chunk_the_day
-from common.domain.models import ChunkRef, RunManifest
+from common.domain.models import ChunkRef, RunManifest, closures_of_run
 from common.failpoints import failpoint
 from common.logging import get_logger
 from common.manifest_store import ManifestStore, RunLocation
@@ -96,6 +96,7 @@ def write_run(
         item_count=sum(r.items for r in refs),
         chunk_count=len(refs),
         chunks=refs,
+        calendars=closures_of_run(market, run_date),
     )
     store.put_manifest(where, manifest)
     runs.record_manifested(

@@ -2,6 +2,11 @@
 
 A date is a market day for a MIC when it is a weekday and not one of
 `holidays.financial_holidays(MIC)`. Pure: the clock is passed in.
+
+The planner asks the `holidays` library (imported on the first calendar built)
+and writes the run's closures into run.json; an executor child builds its
+calendars from those (`MarketCalendar.from_closures`), so every child of a run
+sees the planner's calendar and none pays for importing the library.
 """
 
 from __future__ import annotations
@@ -9,15 +14,13 @@ from __future__ import annotations
 import functools
 import importlib.util
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import holidays
-import holidays.registry
 
 # ISO 10383 MICs that `holidays` has exchange calendars for, with each
 # exchange's own time zone. Markets that trade Sunday to Thursday (XSAU) and
@@ -91,7 +94,7 @@ def exchanges_of_run(market: str) -> tuple[str, ...]:
     return (market, *sorted(e for e, m in RUN_MARKET.items() if m == market))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: caches key on it
 class MarketCalendar:
     """Trading days and local time of one exchange."""
 
@@ -117,19 +120,66 @@ class MarketCalendar:
 
     def today(self, now: datetime) -> date:
         """The calendar date at the exchange at instant `now` (which must be aware)."""
-        if now.tzinfo is None or now.utcoffset() is None:
-            raise ValueError("now must be timezone-aware")
-        return now.astimezone(self.timezone).date()
+        return today_at(self.mic, now)
+
+    def closures_in(self, first_year: int, last_year: int) -> dict[date, str]:
+        """Every closure other than weekends from 1 January of `first_year` to 31 December
+        of `last_year`, with its name."""
+        days: dict[date, str] = {}
+        for year in range(first_year, last_year + 1):
+            self._closures.get(date(year, 1, 1))  # the library computes a year when asked
+            days.update((d, n) for d, n in self._closures.items() if d.year == year)
+        return dict(sorted(days.items()))
+
+    @classmethod
+    def from_closures(
+        cls, mic: str, first_year: int, last_year: int, days: Mapping[date, str]
+    ) -> MarketCalendar:
+        """The calendar of `mic` from closures known for whole years (run.json's); a day
+        outside those years is asked of the library."""
+        return cls(mic, market_timezone(mic), _KnownClosures(mic, first_year, last_year, days))
+
+
+@dataclass(frozen=True)
+class _KnownClosures:
+    """Closures listed for `first_year`..`last_year`; the library's beyond them."""
+
+    mic: str
+    first_year: int
+    last_year: int
+    days: Mapping[date, str]
+
+    def __contains__(self, day: object) -> bool:
+        return self.get(day) is not None
+
+    def get(self, day: object) -> str | None:
+        if not isinstance(day, date):
+            return None
+        if self.first_year <= day.year <= self.last_year:
+            return self.days.get(day)
+        found: str | None = calendar_for(self.mic)._closures.get(day)
+        return found
+
+
+def market_timezone(mic: str) -> ZoneInfo:
+    """The exchange's own time zone; raises `UnsupportedMarket` for anything we do not know."""
+    if mic not in MARKET_TIMEZONES:
+        raise UnsupportedMarket(mic)
+    return ZoneInfo(MARKET_TIMEZONES[mic])
+
+
+def today_at(mic: str, now: datetime) -> date:
+    """The calendar date at exchange `mic` at instant `now` (which must be aware)."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(market_timezone(mic)).date()
 
 
 @functools.lru_cache(maxsize=64)
 def calendar_for(mic: str) -> MarketCalendar:
-    """The calendar of `mic`; raises `UnsupportedMarket` for anything we do not know."""
-    if mic not in MARKET_TIMEZONES:
-        raise UnsupportedMarket(mic)
-    return MarketCalendar(
-        mic=mic, timezone=ZoneInfo(MARKET_TIMEZONES[mic]), _closures=_exchange_holidays(mic)
-    )
+    """The library's calendar of `mic`; raises `UnsupportedMarket` for anything we do not
+    know."""
+    return MarketCalendar(mic=mic, timezone=market_timezone(mic), _closures=_exchange_holidays(mic))
 
 
 def _exchange_holidays(mic: str) -> Any:
@@ -142,6 +192,10 @@ def _exchange_holidays(mic: str) -> Any:
     library's base modules). A test checks that every supported MIC gets the same
     days both ways.
     """
+    # Imported here, not at the top: only a calendar built from the library needs it.
+    import holidays
+    import holidays.registry
+
     for module_name, (_, *codes) in holidays.registry.FINANCIAL.items():
         if mic in codes:
             # Each code is a class of its own (Euronext's XATH has Athens' closures).
@@ -155,7 +209,11 @@ def _module_alone(name: str) -> ModuleType | None:
     """Import `name` without running its package's `__init__` (None if it cannot be found)."""
     if name in sys.modules:
         return sys.modules[name]
-    path = Path(holidays.__file__).parent.joinpath(*name.split(".")[1:]).with_suffix(".py")
+    path = (
+        Path(sys.modules["holidays"].__file__ or "")
+        .parent.joinpath(*name.split(".")[1:])
+        .with_suffix(".py")
+    )
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None or not path.exists():
         return None

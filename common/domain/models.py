@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from common.domain import validation
-from common.domain.calendar import SUPPORTED_MICS
+from common.domain.calendar import SUPPORTED_MICS, MarketCalendar, calendar_for, exchanges_of_run
 from common.domain.currencies import ISO_4217
 from common.domain.schedule import Frequency
 from common.domain.statuses import ChunkStatus, Execution
@@ -117,6 +117,42 @@ class ChunkRef(_Strict):
     sha256: Sha256
 
 
+# The years of closures run.json lists around its run date: a yearly plan's next date is at
+# most a year and a few closed days later, and the date before it a year earlier.
+CLOSURE_YEARS_BEFORE, CLOSURE_YEARS_AFTER = 1, 2
+
+
+class Closures(_Strict):
+    """One exchange's closures (weekends aside) over whole years, as the planner's calendar
+    has them: run.json's "calendars"."""
+
+    first_year: int
+    last_year: int
+    days: dict[date, str]
+
+    @model_validator(mode="after")
+    def _within_years(self) -> Closures:
+        if self.first_year > self.last_year:
+            raise ValueError("first_year is after last_year")
+        if any(not self.first_year <= d.year <= self.last_year for d in self.days):
+            raise ValueError("a closure outside first_year..last_year")
+        return self
+
+    def calendar(self, mic: str) -> MarketCalendar:
+        return MarketCalendar.from_closures(mic, self.first_year, self.last_year, self.days)
+
+
+def closures_of_run(market: str, run_date: date) -> dict[str, Closures]:
+    """The closures of every exchange in `market`'s run, around `run_date`."""
+    first, last = run_date.year - CLOSURE_YEARS_BEFORE, run_date.year + CLOSURE_YEARS_AFTER
+    return {
+        mic: Closures(
+            first_year=first, last_year=last, days=calendar_for(mic).closures_in(first, last)
+        )
+        for mic in exchanges_of_run(market)
+    }
+
+
 class RunManifest(_Strict):
     """run.json: the run's identity and the list of its chunks."""
 
@@ -128,6 +164,9 @@ class RunManifest(_Strict):
     item_count: Count
     chunk_count: Annotated[int, Field(ge=0, le=MAX_CHUNKS)]
     chunks: list[ChunkRef]
+    # The planner's closures of the run's exchanges; empty in a run.json written before
+    # they were listed, whose executors ask the library.
+    calendars: dict[Mic, Closures] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> RunManifest:

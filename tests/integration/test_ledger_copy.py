@@ -9,6 +9,7 @@ from decimal import Decimal
 import psycopg2.extensions
 
 from common.db import connect
+from common.domain.calendar import calendar_for
 from common.domain.outcomes import Outcome
 from common.domain.statuses import Decision, Reason
 from common.marketdata.quotes import Price, Priced, PriceFailure
@@ -37,7 +38,12 @@ HOSTILE = [
 
 def _decide(plan_id: int, user_id: str, price: Priced) -> Outcome:
     return decide(
-        snapshot(plan_id, user_id=user_id), price, None, run_date=RUN_DATE, share_decimals=6
+        snapshot(plan_id, user_id=user_id),
+        price,
+        None,
+        run_date=RUN_DATE,
+        share_decimals=6,
+        calendar=calendar_for("XNYS"),
     )
 
 

@@ -5,10 +5,13 @@ import pytest
 
 from common.domain.calendar import (
     SUPPORTED_MICS,
+    MarketCalendar,
     UnsupportedMarket,
     calendar_for,
     exchanges_of_run,
+    market_timezone,
     run_market_of,
+    today_at,
 )
 
 NYSE = calendar_for("XNYS")
@@ -108,3 +111,41 @@ def test_each_exchange_s_own_module_gives_the_days_financial_holidays_gives() ->
 def _days(year: int) -> list[date]:
     first = date(year, 1, 1)
     return [first + timedelta(days=n) for n in range((date(year + 1, 1, 1) - first).days)]
+
+
+def test_a_calendar_from_listed_closures_trades_exactly_when_the_librarys_does() -> None:
+    # What the executor builds from run.json's closures (2025..2028) against the library,
+    # every day of those years and of the years around them (asked of the library).
+    for mic in sorted(SUPPORTED_MICS):
+        library = calendar_for(mic)
+        listed = MarketCalendar.from_closures(mic, 2025, 2028, library.closures_in(2025, 2028))
+        for year in range(2024, 2030):
+            days = _days(year)
+            assert [listed.is_market_day(d) for d in days] == [
+                library.is_market_day(d) for d in days
+            ], (mic, year)
+        assert listed.closure_name(date(2026, 11, 26)) == library.closure_name(date(2026, 11, 26))
+
+
+def test_closures_listed_for_whole_years_leave_other_years_to_the_library() -> None:
+    listed = MarketCalendar.from_closures("XNYS", 2026, 2026, {})
+    assert listed.is_market_day(date(2026, 12, 25))  # listed: none that year
+    assert not listed.is_market_day(date(2027, 12, 24))  # Christmas observed, the library's
+    assert listed.roll_forward(date(2027, 12, 24)) == date(2027, 12, 27)
+
+
+def test_closures_in_lists_each_year_s_weekday_closures_with_their_names() -> None:
+    days = NYSE.closures_in(2026, 2026)
+    assert days[date(2026, 11, 26)] == "Thanksgiving Day"
+    assert all(d.year == 2026 for d in days)
+    assert [d for d in _days(2026) if d.weekday() < 5 and d not in days] == [
+        d for d in _days(2026) if NYSE.is_market_day(d)
+    ]
+
+
+def test_time_zone_and_today_need_no_closures() -> None:
+    assert str(market_timezone("XJPX")) == "Asia/Tokyo"
+    late_in_new_york = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # 21:00 on the 27th there
+    assert today_at("XNYS", late_in_new_york) == date(2026, 11, 27)
+    with pytest.raises(UnsupportedMarket):
+        market_timezone("XXXX")

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from common.domain.calendar import calendar_for
 from common.domain.outcomes import Outcome
 from common.domain.statuses import Reason
 from common.marketdata.quotes import Price, PriceFailure
@@ -53,6 +54,7 @@ def _purchase(**plan: object) -> Outcome:
         None,
         run_date=date(2026, 11, 27),
         share_decimals=6,
+        calendar=calendar_for("XNYS"),
     )
 
 
@@ -142,6 +144,7 @@ def test_a_failure_leaves_every_purchase_column_null() -> None:
         None,
         run_date=date(2026, 11, 27),
         share_decimals=6,
+        calendar=calendar_for("XNYS"),
     )
 
     line = Ledger.prepare([outcome]).copy_text

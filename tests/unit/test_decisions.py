@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+from common.domain.calendar import MarketCalendar, calendar_for
 from common.domain.outcomes import Outcome
 from common.domain.statuses import Decision, Reason
 from common.marketdata.quotes import Price, Priced, PriceFailure
@@ -37,6 +38,7 @@ def _decide(
     *,
     fx: Priced | None = None,
     share_decimals: int = 6,
+    calendar: MarketCalendar | None = None,
     **plan: object,
 ) -> Outcome:
     """Decide for plan `plan_id` (the factory's defaults, changed by `plan`) at `price`."""
@@ -46,6 +48,7 @@ def _decide(
         fx,
         run_date=RUN_DATE,
         share_decimals=share_decimals,
+        calendar=calendar or calendar_for("XNYS"),
     )
 
 
@@ -70,6 +73,18 @@ def test_a_normal_purchase_is_sized_priced_and_moves_the_schedule_on() -> None:
     assert got.cost == D("99.9999")  # 0.521052 * 190 + 1 = 99.99988, to 4 places
     assert (got.price_source, got.price_time) == ("finnhub", QUOTED_AT)
     assert got.next_run_date == NEXT_RUN
+
+
+def test_the_next_date_is_the_run_calendars_not_the_librarys() -> None:
+    """The executor dates plans by the closures the planner wrote into run.json: a closure
+    the library does not know (an exchange's unscheduled closing) moves the plan on."""
+    library = calendar_for("XNYS")
+    closed = MarketCalendar.from_closures(
+        "XNYS", 2025, 2028, {**library.closures_in(2025, 2028), NEXT_RUN: "unscheduled"}
+    )
+
+    assert _decide(calendar=library).next_run_date == NEXT_RUN
+    assert _decide(calendar=closed).next_run_date == date(2026, 12, 29)
 
 
 def test_an_outcome_carries_the_plan_it_was_decided_for() -> None:

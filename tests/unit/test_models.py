@@ -12,6 +12,7 @@ from common.domain.models import (
     ChunkRef,
     PlanSnapshot,
     RunManifest,
+    closures_of_run,
     parse_run_id,
     run_id_for,
     snapshot_from_line,
@@ -112,11 +113,37 @@ def test_a_run_manifest_validates_and_checks_itself() -> None:
         ({"chunk_count": 2}, "chunk_count does not match"),
         ({"run_id": "XNYS-20261126"}, "run_id does not match"),
         ({"created_at": "2026-11-27T14:35:00"}, "timezone"),
+        ({"calendars": {"XXXX": {"first_year": 2026, "last_year": 2026, "days": {}}}}, "XNYS"),
+        (
+            {
+                "calendars": {
+                    "XNYS": {"first_year": 2026, "last_year": 2026, "days": {"2027-01-01": "x"}}
+                }
+            },
+            "outside first_year..last_year",
+        ),
+        ({"calendars": {"XNYS": {"first_year": 2027, "last_year": 2026, "days": {}}}}, "after"),
     ],
 )
 def test_an_inconsistent_run_manifest_is_rejected(change: dict[str, Any], problem: str) -> None:
     with pytest.raises(ValidationError, match=problem):
         RunManifest.model_validate_json(json.dumps(_manifest(**change)))
+
+
+def test_run_json_carries_the_closures_of_the_run_s_exchanges_around_its_day() -> None:
+    calendars = closures_of_run("XNYS", date(2026, 11, 27))
+    assert sorted(calendars) == ["XNAS", "XNYS"]
+    nyse = calendars["XNYS"]
+    assert (nyse.first_year, nyse.last_year) == (2025, 2028)
+    assert nyse.days[date(2026, 11, 26)] == "Thanksgiving Day"
+    written = json.dumps(
+        _manifest(calendars={m: c.model_dump(mode="json") for m, c in calendars.items()})
+    )
+    read = RunManifest.model_validate_json(written)
+    assert read.calendars == calendars
+    # A run.json from before the closures were listed still reads: its executors ask the
+    # library.
+    assert RunManifest.model_validate_json(json.dumps(_manifest())).calendars == {}
 
 
 def test_run_ids_name_the_market_and_day() -> None:
