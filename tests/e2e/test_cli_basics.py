@@ -84,3 +84,29 @@ def test_an_install_without_the_dev_kit_says_so_for_what_needs_it() -> None:
         assert done.returncode == 78, done.stderr
         (line,) = done.stderr.strip().splitlines()
         assert what in line and "needs the dev kit" in line
+
+
+def test_a_command_in_its_own_process_freezes_its_imports_and_a_caller_s_process_not() -> None:
+    import subprocess
+    import sys
+
+    # `worthy-batch` (cli.start) loads the handler's imports with the collector off and
+    # freezes them; `main` called by another program (the tests) leaves its process alone.
+    # A bad setting makes the executor stop (78) right after its imports.
+    probe = (
+        "import gc, sys; from common import cli; sys.argv = ['worthy-batch', 'execute']; "
+        "code = {call}; print(code, gc.get_freeze_count(), gc.isenabled())"
+    )
+    frozen = {}
+    for name, call in (("start", "cli.start()"), ("main", "cli.main(['execute'])")):
+        done = subprocess.run(
+            [sys.executable, "-c", probe.format(call=call)],
+            capture_output=True, text=True, timeout=60,
+            env={"PATH": "/usr/bin:/bin", "FINNHUB_CALLS_PER_MINUTE": "0"},
+        )  # fmt: skip
+        code, count, enabled = done.stdout.split()
+        assert (code, enabled) == ("78", "True"), done.stderr
+        assert "FINNHUB_CALLS_PER_MINUTE" in done.stderr
+        frozen[name] = int(count)
+    assert frozen["main"] == 0
+    assert frozen["start"] > 50_000  # pydantic, botocore, psycopg2, requests and ours

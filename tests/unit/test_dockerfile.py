@@ -240,7 +240,7 @@ def test_the_entrypoint_is_the_installed_console_script(final: Stage) -> None:
     assert entrypoints, "no ENTRYPOINT"
     assert json.loads(entrypoints[-1]) == ["worthy-batch"], "exec form, the console script"
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["scripts"]
-    assert scripts["worthy-batch"] == "common.cli:main"
+    assert scripts["worthy-batch"] == "common.cli:start"
     path = [i.args for i in final.instructions if i.keyword == "ENV" and "PATH=" in i.args]
     venv = re.search(r"PATH=(\S+)/bin:", path[-1])
     assert venv, "PATH puts the installed environment first"
