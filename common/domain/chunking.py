@@ -126,7 +126,7 @@ class ChildCost:
 
     where: str
     start_seconds: float  # start to exit on a chunk with nothing to buy
-    plans_per_second: float  # one child buying alone
+    plans_per_second: float  # one child buying, beside as many as run at once
     max_plans: int  # the most a child's memory holds (peak RSS grows ~2 KB a plan)
 
     @property
@@ -138,11 +138,14 @@ class ChildCost:
 
 
 # A local process: measured by `make bench` on the 2-vCPU development machine
-# (BENCHMARKS.md "Chunk sizing").
-LOCAL_CHILD = ChildCost("a local process", 0.45, 5_500, 400_000)
+# (BENCHMARKS.md "Chunk sizing": 0.34 s start to exit, two children at once buying
+# ~10,400 and ~10,800 plans a second each).
+LOCAL_CHILD = ChildCost("a local process", 0.35, 10_000, 400_000)
 # A Fargate task of the template's size (0.25 vCPU, 512 MiB): about a minute from
 # submission to running (image pull, ENI) and billed for at least one; a quarter of
-# a vCPU buys about a third as fast as a local core; 100,000 plans peak at ~290 MB.
+# a vCPU buys ~2,000 plans a second (an estimate: not measured here; any rate above
+# ~420 a second makes memory, not the start, set its chunk); 100,000 plans peak at
+# ~290 MB.
 FARGATE_CHILD = ChildCost("a Fargate task", 60.0, 2_000, 100_000)
 
 

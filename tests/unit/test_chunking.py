@@ -159,7 +159,7 @@ def test_chunk_size_overrides_the_sizing() -> None:
 
 
 def test_the_default_costs_follow_the_measured_figures() -> None:
-    # A local child's fixed cost is under half a second: ~10,000 plans amortize it.
+    # A local child's fixed cost is about a third of a second: ~14,000 plans amortize it.
     assert 5_000 <= LOCAL_CHILD.min_plans <= 20_000
     # A Fargate task's minute dwarfs its per-plan cost: memory sets its chunk size.
     assert FARGATE_CHILD.min_plans == FARGATE_CHILD.max_plans == 100_000
