@@ -11,6 +11,7 @@ run again: it rewrites the same report from the same results.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -35,14 +36,25 @@ class Finalized:
     canary: bool = False  # the smoke test's probe: its rows are gone, it is no market day
 
 
-def finalize_run(runs: RunRepository, store: ManifestStore, run_id: str) -> Finalized:
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def finalize_run(
+    runs: RunRepository,
+    store: ManifestStore,
+    run_id: str,
+    clock: Callable[[], datetime] = _utc_now,
+) -> Finalized:
     run = runs.get(run_id)
     if run is None or not run.manifest_uri:
         raise InputError(f"run {run_id} has no manifests in this database; nothing to finalize")
     where = RunLocation.from_manifest_uri(run.manifest_uri)
     chunks = runs.chunks(run_id)
     results = store.load_results(where, len(chunks))
-    report = build_report(run, [(c.chunk_index, c.status, c.attempts) for c in chunks], results)
+    report = build_report(
+        run, [(c.chunk_index, c.status, c.attempts) for c in chunks], results, clock()
+    )
     status = report["status"]
     store.put_report(where, report)
     runs.set_status(run_id, status)
@@ -59,6 +71,7 @@ def build_report(
     run: RunRecord,
     chunks: list[tuple[int, str, int]],
     results: dict[int, ChunkResult],
+    finalized_at: datetime,
 ) -> dict[str, Any]:
     """The run's outcome from its chunks' statuses and results (pure)."""
     succeeded = [i for i, status, _ in chunks if status == ChunkStatus.SUCCEEDED]
@@ -66,7 +79,9 @@ def build_report(
     pending = [
         i for i, status, _ in chunks if status not in (ChunkStatus.SUCCEEDED, ChunkStatus.FAILED)
     ]
-    if chunks and len(succeeded) == len(chunks):
+    # A run with nothing due has no chunk and succeeded (the planner closed it so); any
+    # other run without chunk rows never ran.
+    if len(succeeded) == len(chunks) and (chunks or run.chunk_count == 0):
         status = RunStatus.SUCCEEDED
     else:
         status = RunStatus.PARTIAL if succeeded else RunStatus.FAILED
@@ -104,7 +119,7 @@ def build_report(
         "market": run.market,
         "run_date": run.run_date.isoformat(),
         "status": status,
-        "finalized_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "finalized_at": finalized_at.isoformat(timespec="seconds"),
         "plans_due": run.plans_due or 0,
         "invalid_plans": run.invalid_plans or 0,
         "chunks": {

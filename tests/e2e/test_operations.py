@@ -161,6 +161,18 @@ def test_finalize_is_safe_to_run_again(
     assert first == second
 
 
+def test_finalize_on_a_day_with_nothing_due_leaves_it_succeeded(
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, market: StubMarketServer
+) -> None:
+    # The planner closes such a day itself; an operator's finalize must not fail it.
+    _plan_locally(cli)
+    assert scalar(db, "SELECT status FROM batch_runs") == "succeeded"
+    done = cli("finalize", "--run-id", RUN)
+    assert done.returncode == 0, done.stderr
+    assert run_report(aws)["status"] == "succeeded"
+    assert scalar(db, "SELECT status FROM batch_runs") == "succeeded"
+
+
 @pytest.mark.parametrize(
     ("moto_env", "code", "status"),
     [({}, 0, "SUCCEEDED"), ({"MOTO_SIMPLE_BATCH_FAIL_AFTER": "0"}, 1, "FAILED")],

@@ -15,6 +15,7 @@ from finalizer.service import MAX_LISTED_FAILURES, build_report
 
 RUN_ID = "XNYS-20261127"
 STARTED = datetime(2026, 11, 27, 14, 40, tzinfo=UTC)
+FINALIZED_AT = datetime(2026, 11, 27, 14, 52, 30, tzinfo=UTC)
 
 SUCCEEDED, FAILED = ChunkStatus.SUCCEEDED, ChunkStatus.FAILED
 PENDING, RUNNING = ChunkStatus.PENDING, ChunkStatus.RUNNING
@@ -80,21 +81,32 @@ def _chunks(*statuses: ChunkStatus) -> list[tuple[int, str, int]]:
         ((FAILED,), RunStatus.FAILED),
         ((FAILED, PENDING, RUNNING), RunStatus.FAILED),
         ((PENDING, PENDING), RunStatus.FAILED),
-        ((), RunStatus.FAILED),  # nothing ran, so nothing succeeded
+        ((), RunStatus.FAILED),  # two chunks planned, no row of them: nothing ran
     ],
 )
 def test_the_run_succeeds_only_when_every_chunk_did_and_is_partial_when_some_did(
     statuses: tuple[ChunkStatus, ...], expected: RunStatus
 ) -> None:
-    report = build_report(_run(), _chunks(*statuses), {})
+    report = build_report(_run(), _chunks(*statuses), {}, FINALIZED_AT)
 
     assert report["status"] == expected
+
+
+def test_a_run_with_nothing_due_stays_succeeded_when_finalized_again() -> None:
+    # The planner closes a day with nothing due itself; `finalize` run on it by hand must
+    # not turn it into a failure.
+    nothing = _run(plans_due=0, invalid_plans=0, chunk_count=0, status="succeeded")
+
+    report = build_report(nothing, [], {}, FINALIZED_AT)
+
+    assert report["status"] == RunStatus.SUCCEEDED
+    assert report["chunks"] == {"total": 0, "succeeded": 0, "failed": [], "pending": []}
 
 
 def test_chunks_are_counted_and_the_failed_and_unfinished_ones_listed_by_index() -> None:
     chunks = _chunks(SUCCEEDED, FAILED, PENDING, SUCCEEDED, RUNNING, FAILED)
 
-    report = build_report(_run(), chunks, {})
+    report = build_report(_run(), chunks, {}, FINALIZED_AT)
 
     assert report["chunks"] == {"total": 6, "succeeded": 2, "failed": [1, 5], "pending": [2, 4]}
 
@@ -112,7 +124,7 @@ def test_outcome_counts_and_reasons_are_summed_over_every_chunks_result() -> Non
         ),
     }
 
-    report = build_report(_run(), _chunks(SUCCEEDED, FAILED), results)
+    report = build_report(_run(), _chunks(SUCCEEDED, FAILED), results, FINALIZED_AT)
 
     assert report["outcomes"] == {"purchased": 7, "skipped": 2, "failed": 3}
     assert report["reasons"] == {
@@ -126,7 +138,7 @@ def test_outcome_counts_and_reasons_are_summed_over_every_chunks_result() -> Non
 def test_a_chunk_without_results_yet_adds_nothing_to_the_counts() -> None:
     results = {1: _result(1, purchased=4)}
 
-    report = build_report(_run(), _chunks(PENDING, SUCCEEDED), results)
+    report = build_report(_run(), _chunks(PENDING, SUCCEEDED), results, FINALIZED_AT)
 
     assert report["outcomes"] == {"purchased": 4, "skipped": 0, "failed": 0}
     assert [t["chunk"] for t in report["chunk_timings"]] == [1]
@@ -139,7 +151,7 @@ def test_money_invested_is_summed_per_currency_exactly_and_written_as_decimal_st
         2: _result(2, invested={"EUR": Decimal("0.0001")}),
     }
 
-    report = build_report(_run(), _chunks(SUCCEEDED, SUCCEEDED, SUCCEEDED), results)
+    report = build_report(_run(), _chunks(SUCCEEDED, SUCCEEDED, SUCCEEDED), results, FINALIZED_AT)
 
     # 100.1 + 0.2 in binary floating point would be 100.30000000000001.
     assert report["invested"] == {"EUR": "0.0001", "JPY": "10000", "USD": "100.3000"}
@@ -156,7 +168,7 @@ def test_api_calls_and_keys_skipped_for_a_spent_budget_are_summed_per_provider()
         2: _result(2, quota_exhausted={"alphavantage": 1, "finnhub": 5}),
     }
 
-    report = build_report(_run(), _chunks(SUCCEEDED, SUCCEEDED, SUCCEEDED), results)
+    report = build_report(_run(), _chunks(SUCCEEDED, SUCCEEDED, SUCCEEDED), results, FINALIZED_AT)
 
     assert report["api_calls"] == {"alphavantage": 4, "exchangerate": 1, "finnhub": 5}
     assert report["quota_exhausted"] == {"alphavantage": 3, "finnhub": 5}
@@ -169,7 +181,7 @@ def test_failures_are_listed_with_their_chunk_in_chunk_order() -> None:
         0: _result(0, failures=_failures(2, start=20)),
     }
 
-    report = build_report(_run(), _chunks(SUCCEEDED, SUCCEEDED), results)
+    report = build_report(_run(), _chunks(SUCCEEDED, SUCCEEDED), results, FINALIZED_AT)
 
     assert report["failures"] == [
         {"chunk": 0, "plan_id": 20, "status": "failed", "reason": "provider_error"},
@@ -185,7 +197,7 @@ def test_the_failure_list_is_capped_but_the_total_counts_every_failure() -> None
         1: _result(1, failures=_failures(5, start=MAX_LISTED_FAILURES)),
     }
 
-    report = build_report(_run(), _chunks(SUCCEEDED, SUCCEEDED), results)
+    report = build_report(_run(), _chunks(SUCCEEDED, SUCCEEDED), results, FINALIZED_AT)
 
     assert len(report["failures"]) == MAX_LISTED_FAILURES
     assert report["failures"][-1] == {
@@ -202,7 +214,7 @@ def test_each_chunks_timings_are_reported_with_its_attempt_and_size() -> None:
         0: _result(0, attempt=3, items=40, duration_ms=1234, timings_ms={"price_ms": 200}),
     }
 
-    report = build_report(_run(), _chunks(SUCCEEDED), results)
+    report = build_report(_run(), _chunks(SUCCEEDED), results, FINALIZED_AT)
 
     assert report["chunk_timings"] == [
         {"chunk": 0, "attempt": 3, "items": 40, "duration_ms": 1234, "price_ms": 200}
@@ -212,15 +224,17 @@ def test_each_chunks_timings_are_reported_with_its_attempt_and_size() -> None:
 def test_the_report_names_its_run_and_carries_the_planners_counts() -> None:
     run = _run(plans_due=250, invalid_plans=3, redrives=2)
 
-    report = build_report(run, _chunks(SUCCEEDED), {0: _result(0)})
+    report = build_report(run, _chunks(SUCCEEDED), {0: _result(0)}, FINALIZED_AT)
 
     assert (report["schema_version"], report["run_id"], report["market"]) == (1, RUN_ID, "XNYS")
     assert report["run_date"] == "2026-11-27"
     assert (report["plans_due"], report["invalid_plans"], report["redrives"]) == (250, 3, 2)
-    assert datetime.fromisoformat(report["finalized_at"]).tzinfo is not None
+    assert report["finalized_at"] == "2026-11-27T14:52:30+00:00"  # the clock it was given
 
 
 def test_a_run_the_planner_left_without_counts_reports_zeros() -> None:
-    report = build_report(_run(plans_due=None, invalid_plans=None), _chunks(SUCCEEDED), {})
+    report = build_report(
+        _run(plans_due=None, invalid_plans=None), _chunks(SUCCEEDED), {}, FINALIZED_AT
+    )
 
     assert (report["plans_due"], report["invalid_plans"]) == (0, 0)
