@@ -6,7 +6,9 @@ A date is a market day for a MIC when it is a weekday and not one of
 The planner asks the `holidays` library (imported on the first calendar built)
 and writes the run's closures into run.json; an executor child builds its
 calendars from those (`MarketCalendar.from_closures`), so every child of a run
-sees the planner's calendar and none pays for importing the library.
+sees the planner's calendar and none pays for importing the library (a run.json
+written before the closures were listed, or a day outside their years, is asked
+of the library).
 """
 
 from __future__ import annotations
@@ -122,15 +124,6 @@ class MarketCalendar:
         """The calendar date at the exchange at instant `now` (which must be aware)."""
         return today_at(self.mic, now)
 
-    def closures_in(self, first_year: int, last_year: int) -> dict[date, str]:
-        """Every closure other than weekends from 1 January of `first_year` to 31 December
-        of `last_year`, with its name."""
-        days: dict[date, str] = {}
-        for year in range(first_year, last_year + 1):
-            self._closures.get(date(year, 1, 1))  # the library computes a year when asked
-            days.update((d, n) for d, n in self._closures.items() if d.year == year)
-        return dict(sorted(days.items()))
-
     @classmethod
     def from_closures(
         cls, mic: str, first_year: int, last_year: int, days: Mapping[date, str]
@@ -153,12 +146,26 @@ class _KnownClosures:
         return self.get(day) is not None
 
     def get(self, day: object) -> str | None:
+        if isinstance(day, datetime):  # as the library reads one: its date
+            day = day.date()
         if not isinstance(day, date):
             return None
         if self.first_year <= day.year <= self.last_year:
             return self.days.get(day)
         found: str | None = calendar_for(self.mic)._closures.get(day)
         return found
+
+
+def library_closures(mic: str, first_year: int, last_year: int) -> dict[date, str]:
+    """Every closure the `holidays` library lists for `mic` from 1 January of `first_year`
+    to 31 December of `last_year`, with its name (some fall on a weekend: harmless, a
+    weekend is closed anyway)."""
+    closures = calendar_for(mic)._closures
+    days: dict[date, str] = {}
+    for year in range(first_year, last_year + 1):
+        closures.get(date(year, 1, 1))  # the library computes a year when asked
+        days.update((d, n) for d, n in closures.items() if d.year == year)
+    return dict(sorted(days.items()))
 
 
 def market_timezone(mic: str) -> ZoneInfo:

@@ -25,7 +25,12 @@ from pydantic import (
 )
 
 from common.domain import validation
-from common.domain.calendar import SUPPORTED_MICS, MarketCalendar, calendar_for, exchanges_of_run
+from common.domain.calendar import (
+    SUPPORTED_MICS,
+    MarketCalendar,
+    exchanges_of_run,
+    library_closures,
+)
 from common.domain.currencies import ISO_4217
 from common.domain.schedule import Frequency
 from common.domain.statuses import ChunkStatus, Execution
@@ -123,8 +128,8 @@ CLOSURE_YEARS_BEFORE, CLOSURE_YEARS_AFTER = 1, 2
 
 
 class Closures(_Strict):
-    """One exchange's closures (weekends aside) over whole years, as the planner's calendar
-    has them: run.json's "calendars"."""
+    """One exchange's closures over whole years, as the planner's calendar has them:
+    run.json's "calendars"."""
 
     first_year: int
     last_year: int
@@ -146,9 +151,7 @@ def closures_of_run(market: str, run_date: date) -> dict[str, Closures]:
     """The closures of every exchange in `market`'s run, around `run_date`."""
     first, last = run_date.year - CLOSURE_YEARS_BEFORE, run_date.year + CLOSURE_YEARS_AFTER
     return {
-        mic: Closures(
-            first_year=first, last_year=last, days=calendar_for(mic).closures_in(first, last)
-        )
+        mic: Closures(first_year=first, last_year=last, days=library_closures(mic, first, last))
         for mic in exchanges_of_run(market)
     }
 

@@ -9,6 +9,7 @@ from common.domain.calendar import (
     UnsupportedMarket,
     calendar_for,
     exchanges_of_run,
+    library_closures,
     market_timezone,
     run_market_of,
     today_at,
@@ -118,7 +119,7 @@ def test_a_calendar_from_listed_closures_trades_exactly_when_the_librarys_does()
     # every day of those years and of the years around them (asked of the library).
     for mic in sorted(SUPPORTED_MICS):
         library = calendar_for(mic)
-        listed = MarketCalendar.from_closures(mic, 2025, 2028, library.closures_in(2025, 2028))
+        listed = MarketCalendar.from_closures(mic, 2025, 2028, library_closures(mic, 2025, 2028))
         for year in range(2024, 2030):
             days = _days(year)
             assert [listed.is_market_day(d) for d in days] == [
@@ -132,10 +133,12 @@ def test_closures_listed_for_whole_years_leave_other_years_to_the_library() -> N
     assert listed.is_market_day(date(2026, 12, 25))  # listed: none that year
     assert not listed.is_market_day(date(2027, 12, 24))  # Christmas observed, the library's
     assert listed.roll_forward(date(2027, 12, 24)) == date(2027, 12, 27)
+    # A datetime is read as its date, as the library reads it.
+    assert not listed.is_market_day(datetime(2027, 12, 24, 10, 0))
 
 
-def test_closures_in_lists_each_year_s_weekday_closures_with_their_names() -> None:
-    days = NYSE.closures_in(2026, 2026)
+def test_library_closures_lists_each_year_s_closures_with_their_names() -> None:
+    days = library_closures("XNYS", 2026, 2026)
     assert days[date(2026, 11, 26)] == "Thanksgiving Day"
     assert all(d.year == 2026 for d in days)
     assert [d for d in _days(2026) if d.weekday() < 5 and d not in days] == [

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from common.domain.calendar import MarketCalendar, calendar_for
+from common.domain.calendar import MarketCalendar, calendar_for, library_closures
 from common.domain.outcomes import Outcome
 from common.domain.statuses import Decision, Reason
 from common.marketdata.quotes import Price, Priced, PriceFailure
@@ -80,7 +80,7 @@ def test_the_next_date_is_the_run_calendars_not_the_librarys() -> None:
     the library does not know (an exchange's unscheduled closing) moves the plan on."""
     library = calendar_for("XNYS")
     closed = MarketCalendar.from_closures(
-        "XNYS", 2025, 2028, {**library.closures_in(2025, 2028), NEXT_RUN: "unscheduled"}
+        "XNYS", 2025, 2028, {**library_closures("XNYS", 2025, 2028), NEXT_RUN: "unscheduled"}
     )
 
     assert _decide(calendar=library).next_run_date == NEXT_RUN
