@@ -25,6 +25,9 @@ class ExecutorDeps:
     write_connections: int
     share_decimals: int
     price_fetch_threads: int = 1
+    # How long a child keeps waiting for a quote another live child is fetching: an
+    # attempt's budget (EXECUTOR_TIMEOUT_SECONDS); then the plans fail, provider_error.
+    quote_wait_seconds: float = 0.0
     # Provider key variables that are not set; a canary chunk refuses to run with any.
     missing_keys: tuple[str, ...] = ()
 

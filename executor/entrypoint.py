@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
             write_batch_size=settings.write_batch_size,
             write_connections=settings.write_connections,
             price_fetch_threads=settings.price_fetch_threads,
+            quote_wait_seconds=settings.executor_timeout_seconds,
             share_decimals=settings.share_decimals,
             missing_keys=missing_provider_keys(settings),
         )

@@ -10,6 +10,13 @@ ones it got and stores them together; only keys another child holds are
 then waited for one by one. A chunk costs a handful of round trips, not
 several per symbol. The SQL is the store's (common/store/quotes.py).
 
+A held lock means a live child is working on the key (a dead child's locks go
+with its connection), and when the providers' rates set the pace it may hold
+it for as long as its own pricing takes. So a wait that reaches the
+connection's lock_timeout is waited again, up to the attempt's budget
+(EXECUTOR_TIMEOUT_SECONDS): giving up sooner would fail the plans of a symbol
+split across chunks and spend a Batch attempt for nothing.
+
 `price_chunk` is the executor's price step: it prices one chunk through a
 QuoteBook and records what the providers cost.
 """
@@ -17,18 +24,22 @@ QuoteBook and records what the providers cost.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, tzinfo
+from typing import TypeVar
 
 from common.domain.calendar import market_timezone
 from common.domain.statuses import Reason
-from common.logging import carry_context
+from common.logging import carry_context, get_logger
 from common.marketdata.chain import PriceChain
 from common.marketdata.quotes import FxRates, Price, Priced, PriceFailure, Quote, fx_key
 from common.store.quotes import Kind, LockNotAvailable, RunQuotes
 from executor.context import ChunkRun, elapsed_ms
+
+T = TypeVar("T")
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +63,7 @@ def price_chunk(run: ChunkRun) -> Pricing:
         run.manifest.run_date,
         market_timezone(run.manifest.market),
         run.deps.price_fetch_threads,
+        run.deps.quote_wait_seconds,
     )
     symbols = {p.symbol for p in run.plans}
     pairs = {(p.currency, p.asset_currency) for p in run.plans if p.currency != p.asset_currency}
@@ -75,9 +87,11 @@ class QuoteBook:
         run_date: date,
         tz: tzinfo,
         fetch_threads: int = 1,
+        wait_seconds: float = 0.0,
     ) -> None:
         self._quotes = quotes
         self._chain = chain
+        self._wait_seconds = wait_seconds  # how long to keep waiting for a held key
         self._run_date = run_date
         self._tz = tz
         self._fetch_threads = fetch_threads
@@ -124,7 +138,7 @@ class QuoteBook:
         return [s for s in symbols if s not in taken]
 
     def _fetch_price(self, symbol: str) -> Priced:
-        try:
+        def fetch() -> Priced:
             with self._quotes.transaction() as tx:
                 tx.lock(Kind.PRICE, symbol)
                 stored = tx.load(Kind.PRICE, [symbol])
@@ -135,12 +149,16 @@ class QuoteBook:
                     return got
                 tx.store(Kind.PRICE, [(symbol, _from_quote(got))])
                 return _from_quote(got)
-        except LockNotAvailable:
+
+        found = self._patiently(fetch, symbol)
+        if found is None:
             return PriceFailure(symbol, Reason.PROVIDER_ERROR, "another child is still pricing it")
+        return found
 
     def _fetch_fx(self, base: str, quotes: list[str]) -> dict[str, Priced]:
         keys = [fx_key(base, q) for q in quotes]
-        try:
+
+        def fetch() -> dict[str, Priced]:
             with self._quotes.transaction() as tx:
                 tx.lock(Kind.FX, base)
                 stored = tx.load(Kind.FX, keys)
@@ -152,11 +170,26 @@ class QuoteBook:
                 rates = _rates(got)
                 tx.store(Kind.FX, [(fx_key(base, q), price) for q, price in rates.items()])
                 return {q: rates.get(q) or _no_rate(base, q) for q in quotes}
-        except LockNotAvailable:
+
+        found = self._patiently(fetch, base)
+        if found is None:
             failure = PriceFailure(
                 base, Reason.PROVIDER_ERROR, "another child is still fetching rates"
             )
             return {q: failure for q in quotes}
+        return found
+
+    def _patiently(self, fetch: Callable[[], T], key: str) -> T | None:
+        """`fetch()`, which waits for `key`'s lock, tried again each time the wait reaches
+        the lock_timeout, until `wait_seconds` have passed; None then."""
+        deadline = time.monotonic() + self._wait_seconds
+        while True:
+            try:
+                return fetch()
+            except LockNotAvailable:
+                if time.monotonic() >= deadline:
+                    return None
+                log.info("another child is still pricing %s: waiting on", key)
 
 
 def _from_quote(quote: Quote) -> Price:
