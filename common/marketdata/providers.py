@@ -42,21 +42,35 @@ class SourceClass(Protocol[S_co]):
 
 @dataclass(frozen=True, slots=True)
 class Provider(Generic[S]):
-    """One market-data provider: the source class that calls it, and the names of the
-    `Settings` fields that configure it (field `x_y` is read from the variable `X_Y`)."""
+    """One market-data provider: the source class that calls it, and the prefix of the
+    `Settings` fields that configure it (`<prefix>_api_key`, `_base_url`,
+    `_calls_per_minute`, `_calls_per_day`; field `x_y` is read from the variable `X_Y`)."""
 
     source: SourceClass[S]
-    api_key: str
-    base_url: str
-    calls_per_minute: str
-    calls_per_day: str
+    prefix: str
 
     def __post_init__(self) -> None:
-        # A misspelt field fails at import, not in the first chunk that needs the provider.
+        # A misspelt prefix fails at import, not in the first chunk that needs the provider.
         fields = (self.api_key, self.base_url, self.calls_per_minute, self.calls_per_day)
         unknown = [name for name in fields if name not in Settings.model_fields]
         if unknown:
             raise ValueError(f"not Settings fields: {unknown}")
+
+    @property
+    def api_key(self) -> str:
+        return f"{self.prefix}_api_key"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.prefix}_base_url"
+
+    @property
+    def calls_per_minute(self) -> str:
+        return f"{self.prefix}_calls_per_minute"
+
+    @property
+    def calls_per_day(self) -> str:
+        return f"{self.prefix}_calls_per_day"
 
     @property
     def key_variable(self) -> str:
@@ -67,26 +81,8 @@ class Provider(Generic[S]):
         return key
 
 
-FINNHUB: Provider[PriceSource] = Provider(
-    FinnhubSource,
-    api_key="finnhub_api_key",
-    base_url="finnhub_base_url",
-    calls_per_minute="finnhub_calls_per_minute",
-    calls_per_day="finnhub_calls_per_day",
-)
-ALPHA_VANTAGE: Provider[PriceSource] = Provider(
-    AlphaVantageSource,
-    api_key="alpha_vantage_api_key",
-    base_url="alpha_vantage_base_url",
-    calls_per_minute="alpha_vantage_calls_per_minute",
-    calls_per_day="alpha_vantage_calls_per_day",
-)
-EXCHANGE_RATE: Provider[FxSource] = Provider(
-    ExchangeRateSource,
-    api_key="exchange_rate_api_key",
-    base_url="exchange_rate_base_url",
-    calls_per_minute="exchange_rate_calls_per_minute",
-    calls_per_day="exchange_rate_calls_per_day",
-)
+FINNHUB: Provider[PriceSource] = Provider(FinnhubSource, "finnhub")
+ALPHA_VANTAGE: Provider[PriceSource] = Provider(AlphaVantageSource, "alpha_vantage")
+EXCHANGE_RATE: Provider[FxSource] = Provider(ExchangeRateSource, "exchange_rate")
 PRICE_PROVIDERS = (FINNHUB, ALPHA_VANTAGE)  # in the order the chain tries them
 FX_PROVIDER = EXCHANGE_RATE
