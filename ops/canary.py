@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -26,19 +24,16 @@ from common.domain.statuses import RunStatus
 from common.errors import ConfigError, JobFailed, TransientError
 from common.manifest_store import RunLocation
 from common.submitters.batch import finalizer_job_name
-from ops.submit import POLL_SECONDS, submit_planner, wait_for
+from ops.submit import JobWatch, submit_planner
 
 if TYPE_CHECKING:
-    from mypy_boto3_batch import BatchClient
-    from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_s3 import S3Client
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
 
 
 def run_canary(
-    batch: BatchClient,
-    logs: CloudWatchLogsClient,
+    watch: JobWatch,
     s3: S3Client,
     *,
     queue: str,
@@ -47,12 +42,9 @@ def run_canary(
     market: str,
     run_date: date,
     timeout: float,
-    out: IO[str],
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    poll: float = POLL_SECONDS,
 ) -> dict[str, Any]:
     """Run the canary; return its report. Raises JobFailed when any step failed."""
+    batch, out, clock = watch.batch, watch.out, watch.clock
     deadline = clock() + timeout
     planner_id = submit_planner(
         batch, queue=queue, definition=definition, market=market,
@@ -61,10 +53,7 @@ def run_canary(
     out.write(f"submitted canary planner job {planner_id}\n")
 
     def follow(job_id: str) -> None:
-        job = wait_for(
-            batch, logs, job_id, timeout=max(0.0, deadline - clock()), out=out,
-            sleep=sleep, clock=clock, poll=poll,
-        )  # fmt: skip
+        job = watch.wait(job_id, max(0.0, deadline - clock()))
         if job["status"] == "FAILED":
             raise JobFailed(job_id, job.get("statusReason", ""))
 
@@ -135,10 +124,9 @@ def run_command(args: argparse.Namespace) -> int:
     )  # fmt: skip
     try:
         run_canary(
-            aws.batch_client(), aws.logs_client(), aws.s3_client(),
+            JobWatch(aws.batch_client(), aws.logs_client(), sys.stdout), aws.s3_client(),
             queue=settings.batch_job_queue, definition=settings.planner_job_definition,
             where=where, market=args.market, run_date=run_date, timeout=args.timeout,
-            out=sys.stdout,
         )  # fmt: skip
     except (BotoCoreError, ClientError) as exc:
         raise TransientError(f"AWS call failed: {exc}") from None

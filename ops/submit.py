@@ -11,6 +11,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
@@ -83,41 +84,42 @@ def follow_log(
         token = following
 
 
-def wait_for(
-    batch: BatchClient,
-    logs: CloudWatchLogsClient,
-    job_id: str,
-    *,
-    timeout: float,
-    out: IO[str],
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    poll: float = POLL_SECONDS,
-) -> dict[str, Any]:
-    """Follow the job until it ends; return its final description."""
-    deadline = clock() + timeout
-    status, token = None, None
-    while True:
-        job: dict[str, Any] = dict(batch.describe_jobs(jobs=[job_id])["jobs"][0])
-        if job["status"] != status:
-            status = job["status"]
-            reason = f" ({job['statusReason']})" if job.get("statusReason") else ""
-            out.write(f"{datetime.now(UTC):%H:%M:%S} job {job_id} {status}{reason}\n")
-            out.flush()
-        stream = job.get("container", {}).get("logStreamName")
-        if stream:
-            group = (
-                job.get("container", {})
-                .get("logConfiguration", {})
-                .get("options", {})
-                .get("awslogs-group", DEFAULT_LOG_GROUP)
-            )
-            token = follow_log(logs, group, stream, token, out)
-        if status in FINISHED:
-            return job
-        if clock() >= deadline:
-            raise WaitTimedOut(job_id, timeout)
-        sleep(poll)
+@dataclass(frozen=True)
+class JobWatch:
+    """How a command follows AWS Batch jobs: their status and their log lines, to `out`."""
+
+    batch: BatchClient
+    logs: CloudWatchLogsClient
+    out: IO[str]
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    poll: float = POLL_SECONDS
+
+    def wait(self, job_id: str, timeout: float) -> dict[str, Any]:
+        """Follow the job until it ends; return its final description."""
+        deadline = self.clock() + timeout
+        status, token = None, None
+        while True:
+            job: dict[str, Any] = dict(self.batch.describe_jobs(jobs=[job_id])["jobs"][0])
+            if job["status"] != status:
+                status = job["status"]
+                reason = f" ({job['statusReason']})" if job.get("statusReason") else ""
+                self.out.write(f"{datetime.now(UTC):%H:%M:%S} job {job_id} {status}{reason}\n")
+                self.out.flush()
+            stream = job.get("container", {}).get("logStreamName")
+            if stream:
+                group = (
+                    job.get("container", {})
+                    .get("logConfiguration", {})
+                    .get("options", {})
+                    .get("awslogs-group", DEFAULT_LOG_GROUP)
+                )
+                token = follow_log(self.logs, group, stream, token, self.out)
+            if status in FINISHED:
+                return job
+            if self.clock() >= deadline:
+                raise WaitTimedOut(job_id, timeout)
+            self.sleep(self.poll)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(f"submitted planner job {job_id}\n")
         if not args.wait:
             return 0
-        job = wait_for(batch, aws.logs_client(), job_id, timeout=args.timeout, out=sys.stdout)
+        job = JobWatch(batch, aws.logs_client(), sys.stdout).wait(job_id, args.timeout)
     except (BotoCoreError, ClientError) as exc:
         raise TransientError(f"AWS Batch call failed: {exc}") from None
     if job["status"] == "FAILED":

@@ -16,6 +16,7 @@ from common.errors import JobFailed
 from common.manifest_store import RunLocation
 from devkit.stubs.market_server import StubMarketServer
 from ops.canary import run_canary
+from ops.submit import JobWatch
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, rows, scalar
@@ -146,11 +147,11 @@ def test_submit_canary_follows_the_jobs_checks_the_report_and_deletes_every_vers
     batch = CanaryJobsRunOnSubmit(aws.batch(), cli, _batch_env(aws))
     out = io.StringIO()
     report = run_canary(
-        batch, aws.client("logs"), s3,
+        JobWatch(batch, aws.client("logs"), out, poll=0.2), s3,
         queue=aws.queue, definition=aws.executor_definition,
         where=RunLocation.for_run(aws.bucket, "recurring-investments", "XNYS",
                                   date(2026, 11, 28), RUN),
-        market="XNYS", run_date=date(2026, 11, 28), timeout=60, out=out, poll=0.2,
+        market="XNYS", run_date=date(2026, 11, 28), timeout=60,
     )  # fmt: skip
     assert report["run_id"] == RUN and report["status"] == "succeeded"
     text = out.getvalue()
@@ -171,9 +172,9 @@ def test_a_canary_whose_planner_fails_still_deletes_its_files(aws: AwsStack) -> 
     out = io.StringIO()
     with pytest.raises(JobFailed, match="no finalizer"):
         run_canary(
-            aws.batch(), aws.client("logs"), s3,
+            JobWatch(aws.batch(), aws.client("logs"), out, poll=0.2), s3,
             queue=aws.queue, definition=aws.executor_definition, where=where,
-            market="XNYS", run_date=date(2026, 11, 28), timeout=60, out=out, poll=0.2,
+            market="XNYS", run_date=date(2026, 11, 28), timeout=60,
         )  # fmt: skip
     assert aws.object_keys() == []
     assert "deleted 1 object version(s)" in out.getvalue()
