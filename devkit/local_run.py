@@ -19,7 +19,8 @@ import shutil
 import signal
 import subprocess
 import sys
-from contextlib import ExitStack, suppress
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -116,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     if not os.environ.get("LOG_FORMAT"):
         setup_logging("text")  # a person is reading: the stages' lines are text too
     try:
-        return _run(args, market, run_date)
+        with interrupted_by_sigterm():
+            return _run(args, market, run_date)
     except KeyboardInterrupt:
         resume = f"worthy-batch local-run --date {run_date.isoformat()} --market {market}"
         if args.plans is not None:
@@ -129,6 +131,21 @@ def run(args: argparse.Namespace) -> int:
             f"{shown(local_dir())}: run the same command again to resume it ({resume})\n"
         )
         return 130
+
+
+@contextmanager
+def interrupted_by_sigterm() -> Iterator[None]:
+    """SIGTERM (`timeout`, `docker stop`, a closing terminal) stops like Ctrl-C: the stages
+    and servers are stopped, not left running without their S3."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(args: argparse.Namespace, market: str, run_date: date) -> int:

@@ -225,7 +225,7 @@ class LocalS3:
         self._objects = Objects(self.directory / "objects.sqlite")
         layer = WriteThrough(
             DomainDispatcherApplication(create_backend_app),
-            lambda: self._objects.sync(self._client) if self._objects else None,
+            self._save,
         )
         self._server = make_server(
             "127.0.0.1", 0, layer, threaded=True, request_handler=MotoRequestHandler
@@ -243,6 +243,12 @@ class LocalS3:
         tmp = self._endpoint_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"pid": os.getpid(), "url": self.endpoint}))
         tmp.replace(self._endpoint_file)
+
+    def _save(self) -> None:
+        objects = self._objects
+        if objects is None:  # closing: the client must not be told its write is kept
+            raise RuntimeError("the local S3 store is closing")
+        objects.sync(self._client)
 
     def _restore(self) -> None:
         assert self._objects is not None

@@ -26,6 +26,7 @@ from devkit.embedded_pg import bundled_psql, ensure_running, local_dir, shown
 from devkit.embedded_pg import stop as stop_database
 from devkit.local_run import (
     REAL_KEYS,
+    interrupted_by_sigterm,
     latest_market_day,
     s3_dir,
     stage_environment,
@@ -74,7 +75,8 @@ def ops(args: list[str]) -> int:
         env = stage_environment(dsn, s3.endpoint, stub)
         child = subprocess.Popen(python_command(args), env=env, process_group=0)
         try:
-            return child.wait()
+            with interrupted_by_sigterm():
+                return child.wait()
         except KeyboardInterrupt:
             stop_group(child)
             sys.stderr.write(f"worthy-batch {args[0]}: interrupted\n")

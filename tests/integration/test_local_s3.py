@@ -11,6 +11,8 @@ import json
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +20,8 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from devkit.local_s3 import in_use
 
@@ -132,3 +135,52 @@ def test_a_failed_request_changes_nothing_on_disk(tmp_path: Path) -> None:
     with served(tmp_path) as (_, second):
         assert [b["Name"] for b in client(second["url"]).list_buckets()["Buckets"]] == ["runs"]
         assert contents(second["url"], "runs") == {}
+
+
+def test_a_kill_in_the_middle_of_writes_keeps_each_object_whole_and_no_acknowledged_one_lost(
+    tmp_path: Path,
+) -> None:
+    acknowledged: dict[str, bytes] = {}
+    in_flight: dict[str, bytes] = {}  # sent when the kill came: either outcome is right
+    for round_, kill_after in enumerate((0.3, 0.7, 1.1)):
+        with served(tmp_path) as (server, started):
+            s3 = client(started["url"])
+            s3.create_bucket(Bucket="runs")
+            kept = {k: v for k, (v, _) in contents(started["url"], "runs").items()}
+            assert acknowledged.keys() <= kept.keys() <= acknowledged.keys() | in_flight.keys()
+            for key, body in kept.items():
+                assert body in (acknowledged.get(key), in_flight.get(key)), key
+            acknowledged.update(kept)
+            in_flight.clear()
+            once = boto3.client(
+                "s3",
+                endpoint_url=started["url"],
+                region_name="us-east-1",
+                aws_access_key_id="local",
+                aws_secret_access_key="local",
+                config=Config(retries={"max_attempts": 1}),
+            )
+
+            def write(round_: int = round_, s3: Any = once) -> None:
+                for n in range(100_000):
+                    key, body = f"r{round_}/{n % 7}", f"{round_}:{n}".encode() * 100
+                    in_flight[key] = body
+                    try:
+                        s3.put_object(Bucket="runs", Key=key, Body=body)
+                    except (ClientError, BotoCoreError):
+                        return  # the server died under this write
+                    acknowledged[key] = body
+                    del in_flight[key]
+
+            writer = threading.Thread(target=write)
+            writer.start()
+            time.sleep(kill_after)
+            server.send_signal(signal.SIGKILL)
+            server.wait(timeout=10)
+            writer.join(timeout=30)
+        assert len(acknowledged) > round_ * 7
+    with served(tmp_path) as (_, last):
+        kept = {k: v for k, (v, _) in contents(last["url"], "runs").items()}
+        for key, body in kept.items():
+            assert body in (acknowledged.get(key), in_flight.get(key)), key
+        assert kept.keys() >= acknowledged.keys()
