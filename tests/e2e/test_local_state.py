@@ -17,7 +17,7 @@ import psycopg2.extensions
 
 from tests.conftest import leaked_sentinels
 from tests.e2e.conftest import CLI, Runner
-from tests.factories import rows, scalar
+from tests.factories import insert_plans, plan, rows, scalar
 from tests.runs import child_env
 
 RUN = "XNYS-20261127"
@@ -174,3 +174,36 @@ def test_local_run_help_names_the_latest_market_day_as_the_default_date(cli: Run
     assert done.returncode == 0
     assert "default: the latest market day" in " ".join(done.stdout.split())
     assert "default: today" not in done.stdout
+
+
+def test_psql_opens_the_local_database(
+    db: psycopg2.extensions.connection, database_dsn: str, tmp_path: Path
+) -> None:
+    insert_plans(db, [plan(user_id="psql", symbol="AAPL")])
+    done = _ops(
+        database_dsn, tmp_path, "psql", "-At", "-c", "SELECT user_id FROM recurring_investments"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "psql"
+
+
+def test_without_any_psql_a_line_of_sql_still_gets_its_rows(
+    db: psycopg2.extensions.connection, database_dsn: str
+) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from devkit.local_state import repl; sys.exit(repl(sys.argv[1]))",
+            database_dsn,
+        ],
+        input="SELECT 40 + 2, 'x'\nSELECT nonsense\nSELECT 7\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "42\tx" in lines and "7" in lines
+    assert any(line.startswith("error: ") and "nonsense" in line for line in lines)
