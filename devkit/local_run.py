@@ -254,10 +254,15 @@ def _worthy(args: list[str], env: dict[str, str]) -> int:
     that an interrupt stops them all, whoever received it: Ctrl-C or `kill -INT`."""
     child = subprocess.Popen(python_command(args), env=env, process_group=0)
     try:
-        return child.wait()
+        return exit_status(child.wait())
     except KeyboardInterrupt:
         stop_group(child)
         raise
+
+
+def exit_status(code: int) -> int:
+    """A child's return code as a shell reports it: killed by signal N is 128 + N."""
+    return 128 - code if code < 0 else code
 
 
 def stop_group(child: subprocess.Popen[bytes]) -> None:

@@ -26,6 +26,7 @@ from devkit.embedded_pg import bundled_psql, ensure_running, local_dir, shown
 from devkit.embedded_pg import stop as stop_database
 from devkit.local_run import (
     REAL_KEYS,
+    exit_status,
     interrupted_by_sigterm,
     latest_market_day,
     s3_dir,
@@ -76,7 +77,7 @@ def ops(args: list[str]) -> int:
         child = subprocess.Popen(python_command(args), env=env, process_group=0)
         try:
             with interrupted_by_sigterm():
-                return child.wait()
+                return exit_status(child.wait())
         except KeyboardInterrupt:
             stop_group(child)
             sys.stderr.write(f"worthy-batch {args[0]}: interrupted\n")
