@@ -48,7 +48,10 @@ from devkit.stubs.market_server import StubMarketServer
 log = get_logger(__name__)
 
 BUCKET = "worthy-local-runs"
-STOP_GRACE_SECONDS = 10.0  # after SIGTERM, how long the stages get before SIGKILL
+STOP_GRACE_SECONDS = 10.0
+# In every stage's environment: who started it (pid) for which local state, so that
+# stages left running by a local-run that was killed (SIGKILL, OOM) can be found.
+STAGE_MARK = "WORTHY_LOCAL_STAGE_OF"  # after SIGTERM, how long the stages get before SIGKILL
 REAL_KEYS = ("FINNHUB_API_KEY", "ALPHA_VANTAGE_API_KEY")
 # Against the stub, limits the user did not set are lifted so the demo runs in seconds; the
 # stub enforces the ones set (per key, as the providers do), so pacing shows and nothing 429s.
@@ -100,6 +103,7 @@ def stage_environment(dsn: str, endpoint: str, stub: StubMarketServer | None) ->
         "AWS_DEFAULT_REGION": "us-east-1",
         "MANIFEST_BUCKET": BUCKET,
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
+        STAGE_MARK: f"{os.getpid()}:{local_dir()}",
     }
     if stub is not None:
         env.update(stub.environment())
@@ -160,6 +164,7 @@ def _run(args: argparse.Namespace, market: str, run_date: date) -> int:
         migrate(conn)
         conn.autocommit = False
         s3 = stack.enter_context(LocalS3(s3_dir()))
+        stop_orphans(s3)
         seeded = seed_demo(conn, args.plans, run_date, s3, runs_dir)
         where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else shown(local_dir() / "pgdata")
         print(f"database: PostgreSQL ({where}); {seeded} demo plans")
@@ -276,6 +281,43 @@ def stop_group(child: subprocess.Popen[bytes]) -> None:
     finally:
         _signal_group(child.pid, signal.SIGKILL)
         child.wait()
+
+
+def stop_orphans(s3: LocalS3) -> None:
+    """SIGKILL the stages that a killed local-run (or local-ops) left running on this local
+    state: without their S3 and market data they can only fail, and would do it beside
+    this run. Only the process that serves the state looks (no other one is then alive)."""
+    if not s3.owner:
+        return
+    mine = str(local_dir())
+    groups = set()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # ended meanwhile, or not ours
+        for item in environ:
+            name, _, value = item.decode(errors="replace").partition("=")
+            if name != STAGE_MARK:
+                continue
+            starter, _, where = value.partition(":")
+            if where == mine and starter.isdigit() and not _alive(int(starter)):
+                with suppress(ProcessLookupError):
+                    groups.add(os.getpgid(int(entry.name)))
+    for group in groups:
+        _signal_group(group, signal.SIGKILL)
+    if groups:
+        print(f"stopped the stages an earlier, killed local-run left running ({len(groups)})")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _group_alive(child: subprocess.Popen[bytes]) -> bool:

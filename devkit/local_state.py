@@ -33,6 +33,7 @@ from devkit.local_run import (
     stage_environment,
     start_stub,
     stop_group,
+    stop_orphans,
 )
 from devkit.local_s3 import LocalS3, in_use
 from devkit.local_submitter import python_command
@@ -71,6 +72,7 @@ def ops(args: list[str]) -> int:
     with ExitStack() as stack:
         dsn = os.environ.get("DATABASE_URL") or ensure_running()
         s3 = stack.enter_context(LocalS3(s3_dir()))
+        stop_orphans(s3)
         real = all(os.environ.get(k) for k in REAL_KEYS)
         stub = None if real else start_stub(stack, day, market)
         env = stage_environment(dsn, s3.endpoint, stub)

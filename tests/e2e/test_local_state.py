@@ -53,6 +53,16 @@ def _ops(database_dsn: str, local: Path, *args: str) -> subprocess.CompletedProc
     return done
 
 
+def _wait_for_pricing(local_run: subprocess.Popen[str], local: Path) -> None:
+    """Until the executor has started its chunk (pricing comes first), and 2 s more."""
+    logs = local / "runs" / RUN
+    deadline = time.monotonic() + 60
+    while not any("chunk started" in p.read_text() for p in logs.glob("*execute*.log")):
+        assert time.monotonic() < deadline and local_run.poll() is None, "pricing never began"
+        time.sleep(0.2)
+    time.sleep(2)
+
+
 def _purchases_once_each(db: psycopg2.extensions.connection) -> None:
     """Every plan of the run has one outcome; each purchased one exactly one transaction."""
     due = scalar(db, "SELECT plans_due FROM batch_runs WHERE run_id = %s", (RUN,))
@@ -83,12 +93,7 @@ def test_ctrl_c_in_the_middle_of_pricing_then_the_same_command_finishes_the_day(
     with subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as first:
-        logs = tmp_path / "runs" / RUN
-        deadline = time.monotonic() + 60
-        while not any("chunk started" in p.read_text() for p in logs.glob("*execute*.log")):
-            assert time.monotonic() < deadline and first.poll() is None, "pricing never began"
-            time.sleep(0.2)
-        time.sleep(2)
+        _wait_for_pricing(first, tmp_path)
         first.send_signal(signal.SIGINT)  # `kill -INT`: only local-run gets it
         out, err = first.communicate(timeout=60)
     assert first.returncode == 130, out + err
@@ -117,6 +122,27 @@ def test_ctrl_c_in_the_middle_of_pricing_then_the_same_command_finishes_the_day(
     _purchases_once_each(db)
     verified = cli("verify", "--run-id", RUN)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_after_local_run_is_killed_the_same_command_stops_what_it_left_and_finishes(
+    cli: Runner, db: psycopg2.extensions.connection, database_dsn: str, tmp_path: Path
+) -> None:
+    env = {"WORTHY_LOCAL_DIR": str(tmp_path), "FINNHUB_CALLS_PER_MINUTE": "240"}
+    argv = [CLI, *LOCAL_RUN, "--plans", "60"]
+    with subprocess.Popen(
+        argv, env=child_env(database_dsn, **env), stdout=subprocess.DEVNULL, text=True
+    ) as first:
+        _wait_for_pricing(first, tmp_path)
+        first.kill()  # SIGKILL (the OOM killer): nothing of local-run cleans up
+        first.wait(timeout=10)
+    assert _processes_using(tmp_path) != []  # its stages, cut off from S3 and market data
+
+    again = cli(*LOCAL_RUN, "--plans", "60", env=env, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "stopped the stages an earlier, killed local-run left running" in again.stdout
+    assert f"== {RUN}: succeeded ==" in again.stdout
+    assert _processes_using(tmp_path) == []
+    _purchases_once_each(db)
 
 
 def test_operator_commands_work_after_local_run_against_its_state(
