@@ -142,7 +142,7 @@ def interrupted_by_sigterm() -> Iterator[None]:
     """SIGTERM (`timeout`, `docker stop`, a closing terminal) stops like Ctrl-C: the stages
     and servers are stopped, not left running without their S3."""
 
-    def interrupt(signum: int, frame: object) -> None:
+    def interrupt(*_: object) -> None:  # a signal handler's (signum, frame)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
