@@ -48,10 +48,10 @@ from devkit.stubs.market_server import StubMarketServer
 log = get_logger(__name__)
 
 BUCKET = "worthy-local-runs"
-STOP_GRACE_SECONDS = 10.0
+STOP_GRACE_SECONDS = 10.0  # after SIGTERM, how long the stages get before SIGKILL
 # In every stage's environment: who started it (pid) for which local state, so that
 # stages left running by a local-run that was killed (SIGKILL, OOM) can be found.
-STAGE_MARK = "WORTHY_LOCAL_STAGE_OF"  # after SIGTERM, how long the stages get before SIGKILL
+STAGE_MARK = "WORTHY_LOCAL_STAGE_OF"
 REAL_KEYS = ("FINNHUB_API_KEY", "ALPHA_VANTAGE_API_KEY")
 # Against the stub, limits the user did not set are lifted so the demo runs in seconds; the
 # stub enforces the ones set (per key, as the providers do), so pacing shows and nothing 429s.
@@ -316,7 +316,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # alive, and someone else's
     return True
 
 
