@@ -2,7 +2,9 @@
 
 closed day?            record market_closed, done
 claim the run          (under its advisory lock; a finished run is left alone)
-snapshot + manifests   unless submission already started
+snapshot + manifests   unless submission already started; a day whose estimate cannot
+                       fit an executor attempt is refused here, before anything is written
+pin the release        job definitions as revisions, and the attempt timeout, recorded
 submit                 exactly once, job ids recorded as they appear
 """
 
@@ -18,12 +20,12 @@ from common.domain.calendar import calendar_for, run_market_of
 from common.domain.chunking import ChunkPolicy
 from common.domain.models import run_id_for
 from common.domain.statuses import FINISHED_RUN, RunStatus
-from common.errors import ConfigError
+from common.errors import ConfigError, EstimateTooLong
 from common.failpoints import failpoint
 from common.logging import get_logger, log_context
 from common.manifest_store import ManifestStore, RunLocation
 from common.store.runs import RunRepository
-from common.submitters import JobSubmitter, RunToSubmit
+from common.submitters import JobSubmitter, Release, RunToSubmit
 from planner.estimate import PricingLimits
 from planner.manifests import write_run
 
@@ -138,22 +140,28 @@ def _plan_locked(
     where = RunLocation.for_run(deps.bucket, deps.prefix, market, run_date, run_id)
     if run.status in (RunStatus.PLANNING, RunStatus.MANIFESTED):
         # Nothing was submitted yet, so the manifests may be (re)written from a fresh snapshot.
-        manifest = write_run(
-            deps.connect,
-            runs,
-            deps.store,
-            where,
-            run_id,
-            market,
-            run_date,
-            request.chunking,
-            deps.clock,
-            request.workers,
-            request.pricing,
-        )
+        try:
+            manifest, timeout = write_run(
+                deps.connect,
+                runs,
+                deps.store,
+                where,
+                run_id,
+                market,
+                run_date,
+                request.chunking,
+                deps.clock,
+                request.workers,
+                request.pricing,
+            )
+        except EstimateTooLong:
+            runs.forget_refused(run_id)
+            raise
+        release: Release | None = Release(executor_timeout_seconds=timeout)
     else:  # RunStatus.SUBMITTING: manifests are final; finish the submission without repeating it.
         log.info("resuming an interrupted submission")
         manifest = deps.store.load_manifest(where)
+        release = runs.release_of(run_id)
     if manifest.chunk_count == 0:
         runs.set_status(run_id, RunStatus.SUCCEEDED, detail="nothing due")
         return PlanResult(
@@ -165,9 +173,12 @@ def _plan_locked(
             where.manifest_uri,
         )
     failpoint("planner.after_manifests")
+    if release is None or release.executor_definition is None:
+        release = deps.submitter.pin(release or Release())
+        runs.record_release(run_id, release)
     runs.set_status(run_id, RunStatus.SUBMITTING)
     message = deps.submitter.submit(
-        RunToSubmit(run_id, where.manifest_uri, manifest.chunk_count),
+        RunToSubmit(run_id, where.manifest_uri, manifest.chunk_count, release=release),
         lambda **jobs: runs.record_job(run_id, **jobs),
     )
     failpoint("planner.after_submit")

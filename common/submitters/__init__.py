@@ -5,6 +5,6 @@ LocalSubmitter   OS processes on this machine, then finalize
 NoneSubmitter    nothing; prints the commands that would run each chunk
 """
 
-from common.submitters.base import JobRecorder, JobSubmitter, RunToSubmit
+from common.submitters.base import JobRecorder, JobSubmitter, Release, RunToSubmit
 
-__all__ = ["JobRecorder", "JobSubmitter", "RunToSubmit"]
+__all__ = ["JobRecorder", "JobSubmitter", "Release", "RunToSubmit"]

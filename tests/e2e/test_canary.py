@@ -1,6 +1,7 @@
-"""The smoke test's canary through the CLI: `plan --canary` writes a run with one empty
-chunk and submits its executor and finalizer; the executor checks every provider key and
-calls no provider; the finalizer writes the report and deletes the run's rows."""
+"""The smoke test's canary through the CLI: `plan --canary` checks the Batch API a run
+needs, writes a run with one empty chunk and submits its executor and finalizer; the
+executor checks every provider key and fetches one quote and one FX rate through the
+providers' chain; the finalizer writes the report and deletes the run's rows."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def test_the_canary_exercises_every_stage_buys_nothing_and_leaves_no_rows(
     assert report["status"] == "succeeded"
     assert report["outcomes"] == {"purchased": 0, "skipped": 0, "failed": 0}
     assert f"{PREFIX}/results/00000.json" in aws.object_keys()
-    assert market.calls() == 0, "no provider was called"
+    # The network proof: one quote and one FX rate, through the providers' stub.
+    assert market.calls() == 2, market.call_counts()
     for table in ("batch_runs", "batch_chunks", "plan_executions", "transactions", "run_quotes"):
         assert scalar(db, f"SELECT count(*) FROM {table}") == 0, table
 

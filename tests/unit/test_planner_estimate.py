@@ -17,12 +17,14 @@ def test_finnhub_paces_the_estimate_unless_only_alpha_vantage_has_a_key() -> Non
     assert only_av.price == Pace("alphavantage", 5)
 
 
-def test_the_warning_names_the_setting_and_what_to_do() -> None:
-    limits = pricing_limits(Settings(executor_timeout_seconds=600))
+def test_a_day_too_long_for_the_ceiling_is_refused_naming_the_rate_to_raise() -> None:
+    limits = pricing_limits(
+        Settings(executor_timeout_seconds=600, executor_max_timeout_seconds=3600)
+    )
     fits = estimate_pricing(symbols=500, fx_bases=2, price=limits.price, fx=limits.fx)
     assert too_slow(fits, limits) is None  # 500 calls at 60/min: about 8 min
-    long = estimate_pricing(symbols=2000, fx_bases=2, price=limits.price, fx=limits.fx)
-    warning = too_slow(long, limits)
-    assert warning is not None
-    assert "about 34 min" in warning and "EXECUTOR_TIMEOUT_SECONDS=600" in warning
-    assert "*_CALLS_PER_MINUTE" in warning
+    long = estimate_pricing(symbols=3000, fx_bases=2, price=limits.price, fx=limits.fx)
+    refusal = too_slow(long, limits)
+    assert refusal is not None
+    assert "EXECUTOR_MAX_TIMEOUT_SECONDS=3600" in refusal
+    assert "raise FINNHUB_CALLS_PER_MINUTE to at least" in refusal
