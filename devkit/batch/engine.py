@@ -176,6 +176,11 @@ class BatchEmulator:
             revisions.append(registered)
             return registered
 
+    def definition(self, reference: str) -> JobDefinition:
+        """The revision `reference` names (the latest without one), as SubmitJob reads it."""
+        with self._lock:
+            return self._definition(reference)
+
     def extend_environment(self, variables: Mapping[str, str]) -> None:
         """Add to the environment every process starts with."""
         with self._lock:

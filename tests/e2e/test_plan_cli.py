@@ -141,7 +141,7 @@ def test_a_secondary_market_is_refused_with_a_hint(
     assert "use --market XNYS" in done.stderr
 
 
-def test_dry_run_states_the_calls_and_the_time_pricing_needs_and_warns_past_the_timeout(
+def test_dry_run_states_the_pricing_time_and_the_attempt_timeout_or_the_refusal(
     cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, idle_batch: LocalBatch
 ) -> None:
     insert_plans(db, [*many_plans(240, symbols=120), *many_plans(4, symbols=2, currency="JPY")])
