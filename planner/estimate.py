@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from common.config import Settings
 from common.domain.attempt_timeout import AttemptTimeout, TimeoutBounds, attempt_timeout
-from common.domain.chunking import LOCAL_CHILD, ChildCost, Chunking
+from common.domain.chunking import ChildCost, Chunking
 from common.domain.pricing_time import Pace, PricingEstimate, estimate_pricing
 from common.errors import EstimateTooLong
 from common.marketdata.alphavantage import NAME as ALPHA_VANTAGE
@@ -90,13 +90,3 @@ def checked_timeout(
     if found.refusal is not None:
         raise EstimateTooLong(found.refusal)
     return found.seconds
-
-
-def too_slow(
-    estimate: PricingEstimate,
-    limits: PricingLimits,
-    chunk_plans: int = 0,
-    cost: ChildCost | None = None,
-) -> str | None:
-    """Why the day cannot be planned (the refusal's text); None when it fits."""
-    return timeout_for(estimate, chunk_plans, cost or LOCAL_CHILD, limits).refusal
