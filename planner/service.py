@@ -2,16 +2,18 @@
 
 closed day?            record market_closed, done
 claim the run          (under its advisory lock; a finished run is left alone)
+pin the release        the queue checked, job definitions as revisions (nothing is written
+                       when they cannot be found)
 snapshot + manifests   unless submission already started; a day whose estimate cannot
-                       fit an executor attempt is refused here, before anything is written
-pin the release        job definitions as revisions, and the attempt timeout, recorded
+                       fit an executor attempt is refused here, before anything is written;
+                       the release and the attempt timeout recorded on the run
 submit                 exactly once, job ids recorded as they appear
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from psycopg2.extensions import connection
@@ -20,7 +22,7 @@ from common.domain.calendar import calendar_for, run_market_of
 from common.domain.chunking import ChunkPolicy
 from common.domain.models import run_id_for
 from common.domain.statuses import FINISHED_RUN, RunStatus
-from common.errors import ConfigError, EstimateTooLong
+from common.errors import ConfigError
 from common.failpoints import failpoint
 from common.logging import get_logger, log_context
 from common.manifest_store import ManifestStore, RunLocation
@@ -141,6 +143,7 @@ def _plan_locked(
     if run.status in (RunStatus.PLANNING, RunStatus.MANIFESTED):
         # Nothing was submitted yet, so the manifests may be (re)written from a fresh snapshot.
         try:
+            pinned = deps.submitter.pin(Release())
             manifest, timeout = write_run(
                 deps.connect,
                 runs,
@@ -154,14 +157,15 @@ def _plan_locked(
                 request.workers,
                 request.pricing,
             )
-        except EstimateTooLong:
+        except ConfigError:  # a refused day, or a release that cannot be found
             runs.forget_refused(run_id)
             raise
-        release: Release | None = Release(executor_timeout_seconds=timeout)
+        release = replace(pinned, executor_timeout_seconds=timeout)
+        runs.record_release(run_id, release)
     else:  # RunStatus.SUBMITTING: manifests are final; finish the submission without repeating it.
         log.info("resuming an interrupted submission")
         manifest = deps.store.load_manifest(where)
-        release = runs.release_of(run_id)
+        release = runs.release_of(run_id) or deps.submitter.pin(Release())
     if manifest.chunk_count == 0:
         runs.set_status(run_id, RunStatus.SUCCEEDED, detail="nothing due")
         return PlanResult(
@@ -173,9 +177,6 @@ def _plan_locked(
             where.manifest_uri,
         )
     failpoint("planner.after_manifests")
-    if release is None or release.executor_definition is None:
-        release = deps.submitter.pin(release or Release())
-        runs.record_release(run_id, release)
     runs.set_status(run_id, RunStatus.SUBMITTING)
     message = deps.submitter.submit(
         RunToSubmit(run_id, where.manifest_uri, manifest.chunk_count, release=release),

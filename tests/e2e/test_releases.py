@@ -112,3 +112,17 @@ def test_a_redrive_after_a_deploy_runs_the_release_that_planned_the_run(
     assert revisions_run(batch) == {f"{EXECUTOR}:1", f"{FINALIZER}:1"}, batch.graph()
     assert scalar(db, "SELECT status FROM batch_runs") == "succeeded", batch.graph()
     assert scalar(db, "SELECT count(*) FROM transactions") == 6
+
+
+def test_a_job_definition_that_does_not_exist_stops_the_planner_before_it_writes(
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, idle_batch: LocalBatch
+) -> None:
+    insert_plans(db, many_plans(4, symbols=2))
+    env = {**aws.env, **idle_batch.environment(), "EXECUTOR_JOB_DEFINITION": f"{EXECUTOR}:7"}
+    done = cli("plan", "--run-date", DAY, "--submitter", "batch", env=env)
+    assert done.returncode == 78, done.stderr
+    assert f"EXECUTOR_JOB_DEFINITION: no ACTIVE job definition {EXECUTOR}:7" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert scalar(db, "SELECT count(*) FROM batch_runs") == 0
+    assert aws.object_keys() == []
+    assert idle_batch.emulator.jobs() == []
