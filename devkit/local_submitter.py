@@ -47,7 +47,7 @@ class LocalSubmitter:
         self._log_dir = log_dir or local_dir() / "runs"
         self._out = out or sys.stdout
 
-    def pin(self, release: Release) -> Release:
+    def pin(self, release: Release, *, strict: bool = False) -> Release:
         # Each play starts an emulator with the template's definitions, one revision each.
         return release
 

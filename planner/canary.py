@@ -38,7 +38,7 @@ def plan_canary(
         )
     assert deps.store is not None and deps.submitter is not None
     try:
-        release = deps.submitter.pin(Release())
+        release = deps.submitter.pin(Release(), strict=True)
     except TransientError as exc:  # Batch did not answer: no route to its endpoint
         raise Unreachable("AWS Batch", str(exc)) from None
     run_id = run_id_for(market, run_date)

@@ -42,10 +42,11 @@ class JobSubmitter(Protocol):
 
     name: str
 
-    def pin(self, release: Release) -> Release:
+    def pin(self, release: Release, *, strict: bool = False) -> Release:
         """`release` with the job definitions this submitter will run the run's jobs with,
         as revisions that a later deploy does not change (recorded; redrives reuse them).
-        Raises when the queue or a job definition cannot be found or reached."""
+        Raises when the queue or a job definition cannot be found or reached; `strict`
+        (the canary) also when this process may not look them up."""
         ...
 
     def submit(self, run: RunToSubmit, record: JobRecorder) -> str:

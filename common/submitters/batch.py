@@ -72,8 +72,10 @@ class BatchSubmitter:
         self._finalizer = finalizer_definition
         self._own_job_id = own_job_id
 
-    def pin(self, release: Release) -> Release:
-        """Check the queue; resolve both job definitions to revision ARNs."""
+    def pin(self, release: Release, *, strict: bool = False) -> Release:
+        """Check the queue; resolve both job definitions to revision ARNs. Without the IAM
+        rights to describe them (batch:DescribeJobQueues, batch:DescribeJobDefinitions) a
+        run goes on with the definitions as configured, warned; `strict` (the canary) fails."""
         try:
             queues = self._batch.describe_job_queues(jobQueues=[self._queue])["jobQueues"]
             if not queues:
@@ -85,6 +87,18 @@ class BatchSubmitter:
                 release.finalizer_definition or self._finalizer, "FINALIZER_JOB_DEFINITION"
             )
         except ClientError as exc:
+            denied = exc.response.get("Error", {}).get("Code") == "AccessDeniedException"
+            if denied and not strict:
+                log.warning(
+                    "cannot pin this run's job definitions to revisions (%s); submitting by "
+                    "the configured ones, which a deploy during the run may change",
+                    exc.response.get("Error", {}).get("Message", "access denied"),
+                )
+                return Release(
+                    release.executor_definition or self._executor,
+                    release.finalizer_definition or self._finalizer,
+                    release.executor_timeout_seconds,
+                )
             raise _translated(exc, "DescribeJobDefinitions") from None
         except BotoCoreError as exc:
             raise BatchUnavailable(str(exc)) from None

@@ -15,7 +15,7 @@ class NoneSubmitter:
     def __init__(self, out: IO[str] | None = None) -> None:
         self._out = out or sys.stdout
 
-    def pin(self, release: Release) -> Release:
+    def pin(self, release: Release, *, strict: bool = False) -> Release:
         return release  # nothing is submitted, so nothing to pin
 
     def submit(self, run: RunToSubmit, record: JobRecorder) -> str:
