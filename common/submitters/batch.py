@@ -29,6 +29,7 @@ from common.errors import ConfigError, SubmissionRefused, TransientError
 from common.failpoints import failpoint
 from common.logging import get_logger
 from common.submitters.base import JobRecorder, Release, RunToSubmit
+from common.submitters.revisions import latest_revision
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
@@ -80,12 +81,15 @@ class BatchSubmitter:
             queues = self._batch.describe_job_queues(jobQueues=[self._queue])["jobQueues"]
             if not queues:
                 raise ConfigError({"BATCH_JOB_QUEUE": f"no job queue {self._queue}"})
-            executor = self._revision(
-                release.executor_definition or self._executor, "EXECUTOR_JOB_DEFINITION"
+            executor = latest_revision(
+                self._batch,
+                release.executor_definition or self._executor,
+                "EXECUTOR_JOB_DEFINITION",
             )
-            finalizer = self._revision(
-                release.finalizer_definition or self._finalizer, "FINALIZER_JOB_DEFINITION"
-            )
+            finalizer = latest_revision(
+                self._batch, release.finalizer_definition or self._finalizer,
+                "FINALIZER_JOB_DEFINITION",
+            )  # fmt: skip
         except ClientError as exc:
             denied = exc.response.get("Error", {}).get("Code") == "AccessDeniedException"
             if denied and not strict:
@@ -104,23 +108,6 @@ class BatchSubmitter:
             raise BatchUnavailable(str(exc)) from None
         log.info("this run's jobs: executor %s, finalizer %s", executor, finalizer)
         return Release(executor, finalizer, release.executor_timeout_seconds)
-
-    def _revision(self, reference: str, variable: str) -> str:
-        """The ARN, with revision, that SubmitJob would use for `reference` right now."""
-        name, revision = parse_definition(reference)
-        if revision is not None:
-            found = self._batch.describe_job_definitions(jobDefinitions=[reference])
-            listed = found["jobDefinitions"]
-        else:
-            pages = self._batch.get_paginator("describe_job_definitions").paginate(
-                jobDefinitionName=name, status="ACTIVE"
-            )
-            listed = [d for page in pages for d in page["jobDefinitions"]]
-        active = [d for d in listed if d.get("status", "ACTIVE") == "ACTIVE"]
-        if not active:
-            raise ConfigError({variable: f"no ACTIVE job definition {reference}"})
-        latest = max(active, key=lambda d: int(d["revision"]))
-        return str(latest["jobDefinitionArn"])
 
     def submit(self, run: RunToSubmit, record: JobRecorder) -> str:
         depends = [self._own_job_id] if self._own_job_id else []
@@ -242,15 +229,6 @@ class BatchSubmitter:
         jobs = self._batch.describe_jobs(jobs=[job_id])["jobs"]
         listed = {d["jobId"] for job in jobs for d in job.get("dependsOn", [])}
         return listed == set(depends)
-
-
-def parse_definition(reference: str) -> tuple[str, int | None]:
-    """(name, revision or None) of `name`, `name:revision`, or an ARN with or without one."""
-    tail = reference.rsplit("/", 1)[-1] if reference.startswith("arn:") else reference
-    name, _, revision = tail.partition(":")
-    if revision and not revision.isdigit():
-        raise ConfigError({"job definition": f"{reference}: the revision must be a number"})
-    return name, int(revision) if revision else None
 
 
 def _translated(exc: ClientError, what: str) -> Exception:

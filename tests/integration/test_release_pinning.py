@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError
 
 from common.errors import ConfigError
 from common.submitters import Release
-from common.submitters.batch import BatchSubmitter, parse_definition
+from common.submitters.batch import BatchSubmitter
+from common.submitters.revisions import parse_definition
 from devkit.batch.local import EXECUTOR, FINALIZER, LocalBatch
 
 
