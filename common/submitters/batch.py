@@ -245,6 +245,11 @@ def _chunk_environment(
     run: RunToSubmit, chunks: Sequence[int], redrive: int | None
 ) -> list[dict[str, str]]:
     environment = [{"name": "MANIFEST_URI", "value": run.manifest_uri}]
+    if run.release.executor_timeout_seconds:
+        # The child's own budget (how long it waits on a quote another child fetches)
+        # is its attempt's timeout, the one submitted, not the job definition's.
+        timeout = str(run.release.executor_timeout_seconds)
+        environment.append({"name": "EXECUTOR_TIMEOUT_SECONDS", "value": timeout})
     if len(chunks) == 1:
         environment.append({"name": "CHUNK_INDEX", "value": str(chunks[0])})
     elif redrive is not None:

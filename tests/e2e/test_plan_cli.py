@@ -241,6 +241,9 @@ def test_the_submitted_executor_jobs_carry_the_timeout_derived_from_the_estimate
     finalizer = client.describe_jobs(jobs=[names["worthy-finalize-XNYS-20261127"]])["jobs"][0]
     assert finalizer["timeout"] == {"attemptDurationSeconds": 900}, "the job definition's"
     assert rows(db, "SELECT executor_timeout_seconds FROM batch_runs") == [(expected,)]
+    # Each child knows its attempt's budget (how long it may wait on another's quote).
+    told = {e["name"]: e["value"] for e in child["container"]["environment"]}
+    assert told["EXECUTOR_TIMEOUT_SECONDS"] == str(expected)
 
 
 def test_without_chunk_size_the_planner_sizes_chunks_from_the_work_and_says_why(
