@@ -16,8 +16,8 @@
    local-run`. Every job must succeed, and the report must agree with the
    database. A write outside /tmp fails its job: the root is read-only.
 5. The canary (the smoke test's run, one empty chunk) and the planner's command as
-   its job definition has it (no arguments: today), each in a fresh database; the
-   canary's child gives a child's start-to-exit time in the container.
+   its job definition has it (no arguments: today), in a fresh database with no
+   plans; the canary's child gives a child's start-to-exit time in the container.
 6. Two broken images, thin layers over the built one (the executor package
    removed; an entrypoint that writes outside /tmp), each play a small day that must
    fail: the test can fail.
@@ -549,10 +549,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"base: Debian {SUITE} (mmdebstrap, minbase, python3) as {BASE} ...", flush=True
                 )
                 build_base(work)
+                print(f"base: built in {time.monotonic() - started:.0f}s")
             print(f"build: docker/Dockerfile as {IMAGE} (PYTHON_IMAGE={BASE}) ...", flush=True)
+            building = time.monotonic()
             build_image()
-            built = time.monotonic() - started
-            print(f"build: done after {built:.0f}s")
+            print(f"build: built in {time.monotonic() - building:.0f}s")
             check_image()
             admin_dsn = ensure_running()
             where = psycopg2.extensions.parse_dsn(admin_dsn)
