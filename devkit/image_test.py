@@ -78,7 +78,7 @@ BROKEN_PLANS = 30
 DAY_TIMEOUT_SECONDS = 900.0
 BUILD_TIMEOUT_SECONDS = 1800.0
 CHECK_TIMEOUT_SECONDS = 120.0
-RDS_CA_STAND_IN = "rds-ca-standin"  # docker/Dockerfile's stage: this machine's CA file
+RDS_CA_STAND_IN = "rds-ca-standin"  # docker/Dockerfile's stage: the base's CA file stands in
 PIP_CA = "/usr/local/share/worthy-batch-test/pip-ca.crt"
 SITE = "/opt/worthy-batch/lib/python3*/site-packages"
 
@@ -264,6 +264,10 @@ def check_image() -> None:
     if shown_help.returncode != 0 or "usage: worthy-batch" not in shown_help.stdout:
         raise ImageTestFailed(f"worthy-batch --help exited {shown_help.returncode}")
     print("image: worthy-batch --help runs")
+    user = run_in_image("-u", entrypoint="id")
+    if user.returncode != 0 or user.stdout.strip() in ("", "0"):
+        raise ImageTestFailed(f"the image runs as uid {user.stdout.strip() or '?'}, not non-root")
+    print(f"image: runs as uid {user.stdout.strip()} (the job definitions name no User)")
     devkit = run_in_image("-c", "import devkit", entrypoint="python")
     if devkit.returncode == 0 or "No module named 'devkit'" not in devkit.stderr:
         raise ImageTestFailed("the dev kit can be imported inside the image")
@@ -579,6 +583,9 @@ def main(argv: list[str] | None = None) -> int:
             size = image_size(IMAGE)
     except ImageTestFailed as exc:
         print(f"image-test: FAILED: {exc}; logs in {shown(runs_dir())}")
+        return 1
+    except (subprocess.SubprocessError, OSError) as exc:  # podman missing, a step hung
+        print(f"image-test: could not run: {exc}; `make image-test` installs what it needs")
         return 1
     o = day.outcomes
     print(f"\nimage-test: passed in {time.monotonic() - started:.0f}s; logs in {shown(runs_dir())}")
