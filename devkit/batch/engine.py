@@ -15,8 +15,10 @@ SUCCEEDED | FAILED, as AWS Batch documents it
   the parent waits for the whole array.
 - Each attempt is one process: the job definition's command after the
   emulator's entrypoint (the image's ENTRYPOINT), `Ref::name` replaced by the
-  job's parameters, with the job definition's environment, the submission's
-  overrides and Batch's own variables (job_env_vars.html). A failed attempt is
+  job's parameters, or, with a container launcher (container.py), one
+  container of the image started as the job definition says, with the job
+  definition's environment, the submission's overrides and Batch's own
+  variables (job_env_vars.html). A failed attempt is
   retried by the job's RetryStrategy (rules.py). A timed-out attempt gets
   SIGTERM, then SIGKILL 30 seconds later, and is not retried (job_timeouts.html).
 
@@ -42,7 +44,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from devkit.batch import rules
 from devkit.batch.rules import (
@@ -72,11 +74,23 @@ def _arn(kind: str, name: str) -> str:
 
 
 @dataclass(frozen=True)
+class ContainerSpec:
+    """How a job definition's container is started (ContainerProperties): what a
+    container launcher applies and a process launcher cannot."""
+
+    read_only_root: bool = False  # ReadonlyRootFilesystem
+    init_process: bool = False  # LinuxParameters.InitProcessEnabled
+    user: str | None = None  # User; None: the image's USER
+    scratch: tuple[str, ...] = ()  # MountPoints of volumes on the task's own storage
+
+
+@dataclass(frozen=True)
 class JobDefinition:
     """What a job definition holds that the emulator uses."""
 
     name: str
     command: tuple[str, ...]
+    container: ContainerSpec = field(default_factory=ContainerSpec)
     environment: Mapping[str, str] = field(default_factory=dict)
     parameters: Mapping[str, str] = field(default_factory=dict)
     retry: RetryStrategy = field(default_factory=RetryStrategy)
@@ -133,6 +147,36 @@ class Job:
         return self.name if self.index is None else f"{self.name}[{self.index}]"
 
 
+class Launcher(Protocol):
+    """How an attempt starts and is killed: a process (ProcessLauncher) or a container."""
+
+    def command(
+        self, job: Job, attempt: int, env: dict[str, str]
+    ) -> tuple[list[str], dict[str, str]]:
+        """The argv to run and the environment to run it with."""
+        ...
+
+    def kill(self, job: Job, attempt: int) -> None:
+        """SIGKILL the attempt (its process is running)."""
+        ...
+
+
+class ProcessLauncher:
+    """Each attempt a process on this machine: `entrypoint` + the job's command."""
+
+    def __init__(self, entrypoint: Sequence[str] = ()) -> None:
+        self._entrypoint = list(entrypoint)
+
+    def command(
+        self, job: Job, attempt: int, env: dict[str, str]
+    ) -> tuple[list[str], dict[str, str]]:
+        return [*self._entrypoint, *job.command], env
+
+    def kill(self, job: Job, attempt: int) -> None:
+        if job.process is not None:
+            job.process.kill()
+
+
 class BatchEmulator:
     """One job queue on one compute environment with `slots` containers at a time."""
 
@@ -142,6 +186,7 @@ class BatchEmulator:
         log_dir: Path,
         slots: int = 2,
         entrypoint: Sequence[str] = (),
+        launcher: Launcher | None = None,
         base_env: Mapping[str, str] | None = None,
         queue: str = "worthy-local",
         compute_environment: str = "worthy-local-ce",
@@ -152,7 +197,7 @@ class BatchEmulator:
         self.compute_environment = compute_environment
         self.slots = max(1, slots)
         self.log_dir = log_dir
-        self._entrypoint = list(entrypoint)
+        self._launcher: Launcher = launcher or ProcessLauncher(entrypoint)
         self._base_env = dict(os.environ if base_env is None else base_env)
         self._clock = clock
         self._definitions: dict[str, list[JobDefinition]] = {}  # name -> revisions 1, 2, ...
@@ -205,7 +250,7 @@ class BatchEmulator:
         with self._lock:
             for job in self._jobs.values():
                 if job.process is not None and job.process.poll() is None:
-                    job.process.kill()
+                    self._launcher.kill(job, len(job.attempts))
                     job.process.wait(timeout=10)
                 if job.log is not None:
                     job.log.close()
@@ -310,7 +355,7 @@ class BatchEmulator:
                     continue
                 if target.process is not None and target.process.poll() is None:
                     target.kill_reason = reason
-                    target.process.kill()
+                    self._launcher.kill(target, len(target.attempts))
                 else:
                     self._set(target, FAILED, reason)
             self._changed.notify_all()
@@ -408,9 +453,10 @@ class BatchEmulator:
         job.log = open(path, "ab")  # noqa: SIM115 (closed when the attempt ends)
         job.log.write(f"== {job.label} attempt {attempt.number}\n".encode())
         job.log.flush()
+        argv, env = self._launcher.command(job, attempt.number, env)
         try:
             job.process = subprocess.Popen(
-                [*self._entrypoint, *job.command],
+                argv,
                 env=env,
                 stdout=job.log,
                 stderr=subprocess.STDOUT,
@@ -447,7 +493,7 @@ class BatchEmulator:
                     job.kill_reason = rules.TIMED_OUT
                     job.process.send_signal(signal.SIGTERM)
                 elif now - job.terminate_sent_at >= KILL_AFTER_TERM_SECONDS:
-                    job.process.kill()
+                    self._launcher.kill(job, attempt.number)
             return False
         attempt.stopped_at = now
         # A container killed by a signal reports 128 + the signal, as Docker does.
