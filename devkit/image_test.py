@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -58,7 +59,7 @@ from devkit.batch.engine import Job
 from devkit.batch.local import EXECUTOR, PLANNER, LocalBatch
 from devkit.batch.rules import SUCCEEDED
 from devkit.embedded_pg import ensure_running, local_dir, shown
-from devkit.local_run import BUCKET, LIFTED, latest_market_day, start_moto, start_stub
+from devkit.local_run import BUCKET, LIFTED, latest_market_day, start_stub
 from devkit.template import ROOT
 from ops.submit import submit_planner
 
@@ -144,6 +145,18 @@ class DayResult:
 
 
 # -- building ------------------------------------------------------------------------------
+
+
+def start_moto(stack: ExitStack) -> str:
+    """A throwaway moto S3 on loopback for the image's day (its objects die with it)."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    stack.callback(server.stop)
+    host, port = server.get_host_and_port()
+    return f"http://{host}:{port}"
 
 
 def podman(*args: str, timeout: float = CHECK_TIMEOUT_SECONDS, **kw: Any) -> str:
