@@ -18,7 +18,11 @@
     │   └── QuotaExhausted           our daily budget for the provider is spent; no call made
     ├── LedgerViolation    (1)       `verify` found the ledger inconsistent
     ├── JobFailed          (1)       `submit --wait` saw the planner job fail
-    └── SubmissionRefused  (1)       AWS Batch refused a job (ClientException); nothing submitted
+    └── SubmissionRefused  (1)       AWS Batch refused a job for a reason of its own (its limits);
+                                     an unknown queue or job definition is a ConfigError (78)
+
+Foreign errors (botocore, psycopg2) become these in one place: common/error_map.py.
+An exception nobody translated is a bug: exit 70. Ctrl-C: exit 130.
 
 Messages never contain secrets: adapters build them from redacted URLs and
 provider names, never from request headers or raw query strings.
@@ -38,6 +42,7 @@ class ExitCode(IntEnum):
     DATA = 65
     TEMPFAIL = 75
     CONFIG = 78
+    INTERRUPTED = 130  # Ctrl-C (SIGINT): 128 + 2, as a shell reports it
 
 
 class WorthyError(Exception):
@@ -198,8 +203,9 @@ class JobFailed(WorthyError):
 class SubmissionRefused(WorthyError):
     """AWS Batch refused a SubmitJob request (a ClientException): that job does not exist.
 
-    Not a configuration error and not transient: Batch said no to this request
-    (its limits, a missing queue or job definition), and says why."""
+    Not transient: Batch said no to this request (its limits, a parameter it
+    rejects), and says why. A queue or job definition that does not exist is a
+    configuration error instead (exit 78, common/error_map.py)."""
 
     exit_code = ExitCode.FAILED
 

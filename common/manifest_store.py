@@ -27,7 +27,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from common.domain.models import ChunkRef, ChunkResult, PlanSnapshot, RedriveList, RunManifest
-from common.errors import ManifestError, StorageUnavailable
+from common.error_map import translate
+from common.errors import ManifestError, StorageUnavailable, TransientError, WorthyError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -125,7 +126,7 @@ class ManifestStore:
         try:
             self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
         except (BotoCoreError, ClientError) as exc:
-            raise StorageUnavailable(f"writing s3://{bucket}/{key}: {_why(exc)}") from None
+            raise _storage_error(exc, f"writing s3://{bucket}/{key}") from None
 
     # -- reading -------------------------------------------------------------------------
 
@@ -208,10 +209,19 @@ class ManifestStore:
         except ClientError as exc:
             if _code(exc) in _MISSING:
                 raise ManifestError(uri, "not found") from None
-            raise StorageUnavailable(f"reading {uri}: {_why(exc)}") from None
+            raise _storage_error(exc, f"reading {uri}") from None
         except BotoCoreError as exc:
-            raise StorageUnavailable(f"reading {uri}: {_why(exc)}") from None
+            raise _storage_error(exc, f"reading {uri}") from None
         return body
+
+
+def _storage_error(exc: BotoCoreError | ClientError, doing: str) -> WorthyError:
+    """What an S3 failure means (common/error_map.py): a missing or misnamed bucket or
+    access denied is configuration (78); anything transient is `StorageUnavailable` (75)."""
+    error = translate(exc, doing)
+    if isinstance(error, TransientError):
+        return StorageUnavailable(f"{doing}: {_why(exc)}")
+    return error
 
 
 def _gunzip(uri: str, data: bytes) -> bytes:

@@ -24,8 +24,10 @@ from typing import Any
 import boto3
 
 from common.db import connect
-from common.domain.calendar import calendar_for
+from common.config import load_settings
+from common.domain.calendar import RunDateRefused, calendar_for, check_run_date
 from common.domain.models import run_id_for
+from common.errors import ConfigError
 from common.logging import get_logger, setup_logging
 from common.store.migrate import migrate
 from common.store.runs import RunRepository
@@ -107,9 +109,24 @@ def stage_environment(dsn: str, endpoint: str, stub: StubMarketServer | None) ->
     return env
 
 
+def checked_date(args: argparse.Namespace, now: datetime) -> date:
+    """--date (checked as `plan` checks it), else the latest market day; and the
+    environment parsed as the stages will, so a bad value stops here in one line (78)."""
+    load_settings()
+    today = calendar_for(args.market).today(now)
+    if args.date is None:
+        return latest_market_day(args.market, today)
+    try:
+        check_run_date(args.market, args.date, today, allow_future=args.allow_future_date)
+    except RunDateRefused as exc:
+        raise ConfigError({"--date": str(exc)}) from None
+    chosen: date = args.date
+    return chosen
+
+
 def run(args: argparse.Namespace) -> int:
     market = args.market
-    run_date = args.date or latest_market_day(market, calendar_for(market).today(datetime.now(UTC)))
+    run_date = checked_date(args, datetime.now(UTC))
     run_id = run_id_for(market, run_date)
     runs_dir = local_dir() / "runs"
     failing = [s.strip().upper() for s in (args.fail_symbols or "").split(",") if s.strip()]
@@ -153,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
                 run_date.isoformat(),
                 "--submitter",
                 "local",
+                *(["--allow-future-date"] if args.allow_future_date else []),
             ],
             env,
         )

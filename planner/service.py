@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 from psycopg2.extensions import connection
 
-from common.domain.calendar import calendar_for, run_market_of
+from common.domain.calendar import RunDateRefused, calendar_for, check_run_date, run_market_of
 from common.domain.chunking import ChunkPolicy
 from common.domain.models import run_id_for
 from common.domain.statuses import FINISHED_RUN, RunStatus
@@ -38,6 +38,7 @@ class PlanRequest:
     workers: int = 1  # processes that validate and compress chunks on big runs
     canary_tag: str | None = None  # set: plan the smoke test's canary (planner/canary.py)
     pricing: PricingLimits | None = None  # to estimate the pricing time; None: no estimate
+    allow_future_date: bool = False  # --allow-future-date: the operator means a later day
 
 
 @dataclass
@@ -74,7 +75,23 @@ def resolve_run(request: PlanRequest, clock: Callable[[], datetime]) -> tuple[st
                 f"use --market {owner}"
             }
         )
-    return request.market, request.run_date or calendar.today(clock())
+    today = calendar.today(clock())
+    run_date = request.run_date or today
+    try:
+        catch_up = check_run_date(
+            request.market, run_date, today, allow_future=request.allow_future_date
+        )
+    except RunDateRefused as exc:
+        raise ConfigError({"--run-date": str(exc)}) from None
+    if catch_up:
+        log.info(
+            "catch-up run for %s (today is %s in %s)",
+            run_date,
+            today,
+            request.market,
+            extra={"catch_up": True},
+        )
+    return request.market, run_date
 
 
 def plan_run(deps: PlannerDeps, request: PlanRequest) -> PlanResult:

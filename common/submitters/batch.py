@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.errors import ConfigError, SubmissionRefused, TransientError
+from common.error_map import ServiceRefused, translate
+from common.errors import SubmissionRefused
 from common.failpoints import failpoint
 from common.logging import get_logger
 from common.submitters.base import JobRecorder, RunToSubmit
@@ -36,11 +37,6 @@ REUSABLE = frozenset({"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING",
 def finalizer_job_name(label: str) -> str:
     """The finalizer's job name for a run (or a canary) labelled `label`."""
     return f"{JOB_NAME_PREFIX}-finalize-{label}"
-
-
-class BatchUnavailable(TransientError):
-    def __init__(self, what: str) -> None:
-        super().__init__(f"AWS Batch call failed: {what}")
 
 
 class BatchSubmitter:
@@ -151,16 +147,13 @@ class BatchSubmitter:
                 dependsOn=[{"jobId": d} for d in depends],
                 **request,
             )
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            message = str(error.get("Message") or exc)
-            if error.get("Code") == "AccessDeniedException":
-                raise ConfigError({"BATCH_JOB_QUEUE/JOB_DEFINITION (IAM)": message}) from None
-            if error.get("Code") == "ClientException":
-                raise SubmissionRefused(base, message) from None
-            raise BatchUnavailable(message) from None
-        except BotoCoreError as exc:
-            raise BatchUnavailable(str(exc)) from None
+        except (BotoCoreError, ClientError) as exc:
+            # Sorted by common/error_map.py: an unknown queue or job definition, or access
+            # denied, is configuration (78); throttling, 5xx, lost connections transient (75).
+            error = translate(exc, f"submitting job {base}")
+            if isinstance(error, ServiceRefused):  # Batch's own reasons (its limits)
+                raise SubmissionRefused(base, error.message) from None
+            raise error from None
         job_id = str(response["jobId"])
         log.info("submitted job %s as %s", name, job_id, extra={"depends_on": depends})
         return job_id
