@@ -23,8 +23,8 @@ from typing import Any
 
 import boto3
 
-from common.db import connect
 from common.config import load_settings
+from common.db import connect
 from common.domain.calendar import RunDateRefused, calendar_for, check_run_date
 from common.domain.models import run_id_for
 from common.errors import ConfigError
