@@ -2,6 +2,8 @@
 
     WorthyError                      base; carries an exit code and a one-line message
     ├── ConfigError        (78)      a setting or option is missing or malformed
+    │   ├── UnknownRun               no run with that id (names the latest ones)
+    │   ├── ChunkOutOfRange          no chunk with that index (names the run's chunks)
     │   └── DatabaseTlsRefused       the database's TLS certificate did not verify
     ├── InputError         (65)      data we were handed is wrong; retrying will not help
     │   └── ManifestError            run.json or a chunk is corrupt, tampered or mismatched
@@ -66,6 +68,37 @@ class ConfigError(WorthyError):
         self.problems = dict(problems)
         detail = "; ".join(f"{name}: {why}" for name, why in sorted(self.problems.items()))
         super().__init__(f"bad configuration: {detail}")
+
+
+class UnknownRun(ConfigError):
+    """A run id this database has no run for; the message names the latest it has."""
+
+    hint = "check the id (`worthy-batch status` shows the latest run)"
+
+    def __init__(self, run_id: str, known: list[str], limit: int) -> None:
+        self.run_id = run_id
+        listed = (
+            f"known runs: {', '.join(known)} (latest {limit})"
+            if known
+            else "this database has no runs yet"
+        )
+        super().__init__({"--run-id": f"no run {run_id}; {listed}"})
+
+
+class ChunkOutOfRange(ConfigError):
+    """A chunk index the run does not have; the message names the ones it has."""
+
+    hint = "pick one of those"
+
+    def __init__(self, run_id: str, index: int, count: int) -> None:
+        self.run_id, self.index, self.count = run_id, index, count
+        if count == 0:
+            has = "has no chunks"
+        elif count == 1:
+            has = "has 1 chunk: 0"
+        else:
+            has = f"has {count} chunks: 0-{count - 1}"
+        super().__init__({"--chunk-index": f"{index} is not a chunk of run {run_id}, which {has}"})
 
 
 class DatabaseTlsRefused(ConfigError):
