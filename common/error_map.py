@@ -104,6 +104,8 @@ BOTOCORE_CLASSES: dict[str, Rule] = {
     "BotoCoreError": Rule(Kind.TRANSIENT, "AWS call failed"),
 }
 
+BOTOCORE_BAD_BUCKET = re.compile(r'Invalid bucket name "[^"]*"')
+
 # PostgreSQL SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html).
 PG_SQLSTATES: dict[str, Rule] = {
     "28P01": Rule(Kind.CONFIG, "password authentication failed (check DATABASE_URL)"),
@@ -183,9 +185,12 @@ def rule_for(exc: BaseException) -> tuple[Rule, str, str] | None:
     if botocore is not None and isinstance(exc, botocore.ClientError):
         return _aws_rule(exc)
     if botocore is not None and isinstance(exc, botocore.BotoCoreError):
+        bad_name = BOTOCORE_BAD_BUCKET.search(str(exc))
+        if bad_name:  # botocore checks a bucket's name before sending anything
+            return AWS_CODES["InvalidBucketName"], "S3", bad_name.group(0)
         for klass in type(exc).__mro__:
             if klass.__name__ in BOTOCORE_CLASSES:
-                return BOTOCORE_CLASSES[klass.__name__], "AWS", _one_line(exc)
+                return BOTOCORE_CLASSES[klass.__name__], "AWS", " ".join(str(exc).split())
     psycopg2 = sys.modules.get("psycopg2")
     if psycopg2 is not None and isinstance(exc, psycopg2.Error):
         return _pg_rule(exc)

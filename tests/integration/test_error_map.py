@@ -129,7 +129,9 @@ MOTO_ROWS = [
 ]
 
 
-@pytest.mark.parametrize(("call", "code", "raised"), MOTO_ROWS, ids=lambda v: getattr(v, "__name__", str(v)))
+@pytest.mark.parametrize(
+    ("call", "code", "raised"), MOTO_ROWS, ids=lambda v: getattr(v, "__name__", str(v))
+)
 def test_aws_errors_from_moto_get_their_exit_code(
     aws: AwsStack, call: Callable[[AwsStack], Any], code: ExitCode, raised: str
 ) -> None:
@@ -255,7 +257,9 @@ def test_throttling_5xx_and_timeouts_are_transient(
         exc = caught(lambda: aws.get_object(Bucket="b", Key="k"))
     else:
         exc = caught(lambda: aws.list_jobs(jobQueue="q"))
-    found = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") or type(exc).__name__
+    found = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") or type(
+        exc
+    ).__name__
     assert found == code
     assert_sorted(exc, TRANSIENT)
 
@@ -358,10 +362,13 @@ def _pg_refusing(sqlstate: str, message: str) -> Iterator[str]:
             with peer:
                 (length,) = struct.unpack("!I", peer.recv(4))
                 peer.recv(length - 4)
-                fields = b"".join(
-                    tag + text.encode() + b"\0"
-                    for tag, text in ((b"S", "FATAL"), (b"C", sqlstate), (b"M", message))
-                ) + b"\0"
+                fields = (
+                    b"".join(
+                        tag + text.encode() + b"\0"
+                        for tag, text in ((b"S", "FATAL"), (b"C", sqlstate), (b"M", message))
+                    )
+                    + b"\0"
+                )
                 peer.sendall(b"E" + struct.pack("!I", len(fields) + 4) + fields)
 
     threading.Thread(target=serve, daemon=True).start()
