@@ -38,7 +38,6 @@ class Kind(Enum):
     CONFIG = ExitCode.CONFIG
     TRANSIENT = ExitCode.TEMPFAIL
     REFUSED = ExitCode.FAILED
-    INTERNAL = ExitCode.SOFTWARE
 
 
 @dataclass(frozen=True)
@@ -174,7 +173,6 @@ class InternalError(WorthyError):
     exit_code = ExitCode.SOFTWARE
 
     def __init__(self, exc: BaseException) -> None:
-        self.original = exc
         super().__init__(f"internal error: {type(exc).__name__}: {exc} - please report it")
 
 
@@ -214,13 +212,7 @@ def translate(exc: BaseException, doing: str = "") -> WorthyError:
         return ServiceConfigError(service, text)
     if rule.kind is Kind.TRANSIENT:
         return ServiceTransientError(f"{service}: {text}")
-    if rule.kind is Kind.REFUSED:
-        return ServiceRefused(service, detail)
-    return InternalError(exc)
-
-
-def exit_code_of(exc: BaseException) -> ExitCode:
-    return translate(exc).exit_code
+    return ServiceRefused(service, detail)
 
 
 def _aws_rule(exc: BaseException) -> tuple[Rule, str, str]:

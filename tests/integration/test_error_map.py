@@ -17,6 +17,8 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -346,6 +348,7 @@ def test_a_malformed_dsn_is_not_quoted_in_the_message() -> None:
     assert "SECRET-w9" not in str(translate(exc))
 
 
+@contextmanager
 def _pg_refusing(sqlstate: str, message: str) -> Iterator[str]:
     """A loopback server that answers any startup with one FATAL ErrorResponse."""
     listener = socket.socket()
@@ -386,8 +389,8 @@ def _pg_refusing(sqlstate: str, message: str) -> Iterator[str]:
     ],
 )
 def test_a_server_refusing_the_login_is_sorted_by_its_words(sqlstate: str, message: str) -> None:
-    for dsn in _pg_refusing(sqlstate, message):
-        exc = caught(lambda: psycopg2.connect(dsn))
+    with _pg_refusing(sqlstate, message) as dsn:
+        exc = caught(partial(psycopg2.connect, dsn))
         assert isinstance(exc, psycopg2.OperationalError)
         assert message in str(exc)
         expected = PG_SQLSTATES[sqlstate].kind.value
