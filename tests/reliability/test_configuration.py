@@ -115,7 +115,7 @@ def test_each_bad_or_missing_variable_exits_78_naming_it_and_touches_nothing(
         elif "Traceback" in done.out:
             failed[f"{command} {change}"] = "a traceback in the log"
     assert failed == {}
-    assert len(CASES) == 104
+    assert len(CASES) == 103
     assert scalar(db, "SELECT count(*) FROM batch_runs") == 0
     assert aws.object_keys() == []
     jobs = aws.batch().list_jobs(
