@@ -3,7 +3,9 @@
 Parsers live here (argparse only, cheap to import); each handler is imported
 when its subcommand runs, so an executor child does not pay for the planner's
 imports. This is the process edge: deliberate errors become their exit code
-and one line on stderr; anything else is a bug (exit 70) and is logged whole.
+and one line on stderr, AWS and database errors are sorted by the table of
+common/error_map.py (78 configuration, 75 transient), Ctrl-C is 130, and
+anything else is a bug (exit 70) and is logged whole.
 """
 
 from __future__ import annotations

@@ -8,8 +8,10 @@
 
 Chunks are gzipped JSON Lines; their sha256 (of the stored bytes) is listed in
 run.json, so a reader detects any corruption, truncation or substitution
-before it buys anything. Storage failures become `StorageUnavailable` (exit
-75); files that fail verification become `ManifestError` (exit 65).
+before it buys anything. Transient storage failures become `StorageUnavailable`
+(exit 75); a bucket that does not exist, a bad bucket name or access denied
+become a `ConfigError` (78, common/error_map.py); files that fail verification
+become `ManifestError` (exit 65).
 """
 
 from __future__ import annotations
