@@ -25,7 +25,7 @@ import boto3
 
 from common.config import load_settings
 from common.db import connect
-from common.domain.calendar import RunDateRefused, calendar_for, check_run_date
+from common.domain.calendar import RunDateRefused, calendar_for, check_run_date, run_market_of
 from common.domain.models import run_id_for
 from common.errors import ConfigError
 from common.logging import get_logger, setup_logging
@@ -113,6 +113,9 @@ def checked_date(args: argparse.Namespace, now: datetime) -> date:
     """--date (checked as `plan` checks it), else the latest market day; and the
     environment parsed as the stages will, so a bad value stops here in one line (78)."""
     load_settings()
+    owner = run_market_of(args.market)
+    if owner != args.market:
+        raise ConfigError({"--market": f"{args.market} plans run in the {owner} run; use {owner}"})
     today = calendar_for(args.market).today(now)
     if args.date is None:
         return latest_market_day(args.market, today)

@@ -87,6 +87,7 @@ def test_an_unknown_job_definition_is_configuration_for_plan_and_submit_alike(
         ((), {"ALPHA_VANTAGE_CALLS_PER_DAY": "lots"}, "ALPHA_VANTAGE_CALLS_PER_DAY"),
         ((), {"DATABASE_URL": "garbage"}, "DATABASE_URL"),
         (("--market", "XXXX"), {}, "unsupported market 'XXXX'"),
+        (("--market", "XNAS"), {}, "XNAS plans run in the XNYS run"),
         (("--date", "2126-12-04"), {}, "outside the years XNYS's calendar data covers"),
         (("--date", "2015-12-25", "--market", "XPAR"), {}, "(2019-2100)"),
     ],

@@ -29,6 +29,7 @@ import psycopg2.extensions
 import pytest
 from botocore.config import Config
 
+from common.db import connect
 from common.error_map import (
     AWS_CODES,
     BOTOCORE_CLASSES,
@@ -37,7 +38,13 @@ from common.error_map import (
     ServiceRefused,
     translate,
 )
-from common.errors import ConfigError, DatabaseTlsRefused, ExitCode, TransientError
+from common.errors import (
+    ConfigError,
+    DatabaseTlsRefused,
+    DatabaseUnavailable,
+    ExitCode,
+    TransientError,
+)
 from tests.conftest import AwsStack
 from tests.servers import MotoServer
 
@@ -341,6 +348,17 @@ def test_database_errors_from_the_embedded_server_get_their_exit_code(
     exc = caught(lambda: call(database_dsn))
     assert isinstance(exc, psycopg2.Error), exc
     assert_sorted(exc, code)
+
+
+def test_connect_gives_up_at_once_on_what_retrying_cannot_fix(database_dsn: str) -> None:
+    slept: list[float] = []
+    wrong = psycopg2.extensions.make_dsn(database_dsn, dbname="no_such_db_w")
+    with pytest.raises(ConfigError, match="the database or role does not exist"):
+        connect(wrong, attempts=5, sleep=slept.append)
+    assert slept == []  # no backoff: the next attempt would fail the same way
+    with pytest.raises(DatabaseUnavailable, match="after 2 attempt"):
+        connect(_closed_pg_port(), attempts=2, sleep=slept.append)
+    assert len(slept) == 1
 
 
 def test_a_malformed_dsn_is_not_quoted_in_the_message() -> None:
