@@ -232,6 +232,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.set_defaults(handler="ops.submit:run")
 
+    watchdog = commands.add_parser(
+        "watchdog",
+        help="exit 1 when a market day's run is missing or not final (the schedule's alarm)",
+        description="Exit 0 when the market is closed on the day or its run is final "
+        "(succeeded, partial or failed); exit 1 with one line saying what to do when the "
+        "market trades and the run is missing or unfinished. A second schedule submits it "
+        "after the day's run should have ended; the failed-job alarm rides on it.",
+    )
+    watchdog.add_argument(
+        "--run-date",
+        type=iso_date,
+        metavar="YYYY-MM-DD",
+        help="the day to check (default: today in the market's time zone)",
+    )
+    watchdog.add_argument("--market", type=mic, default=DEFAULT_MARKET, metavar="MIC")
+    watchdog.set_defaults(handler="ops.watchdog:run")
+
     migrate = commands.add_parser(
         "migrate",
         help="apply schema migrations (idempotent)",

@@ -286,4 +286,12 @@ def print_report(report: dict[str, Any], stub_calls: dict[str, Any] | None, save
             f"  chunk {timing['chunk']:>3}: {timing['items']:>5} plans in "
             f"{timing['duration_ms'] / 1000:5.2f}s (attempt {timing['attempt']})\n"
         )
+    cost = report.get("cost")
+    if cost:
+        out.write(
+            f"cost: {cost['vcpu_seconds']} vCPU-s, {cost['gb_seconds']} GB-s measured "
+            f"({cost['billed_vcpu_seconds']} vCPU-s billed, a minute a job at least); "
+            f"estimated ${cost['estimated_usd']} (Fargate ${cost['fargate_usd']}, "
+            "providers' calls the rest; README: Cost per run)\n"
+        )
     out.write(f"report: {shown(saved)}\n")

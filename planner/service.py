@@ -16,7 +16,7 @@ from psycopg2.extensions import connection
 
 from common.domain.calendar import RunDateRefused, calendar_for, check_run_date, run_market_of
 from common.domain.chunking import ChunkPolicy
-from common.domain.models import run_id_for
+from common.domain.models import JobUsage, run_id_for
 from common.domain.statuses import FINISHED_RUN, RunStatus
 from common.errors import ConfigError
 from common.failpoints import failpoint
@@ -49,6 +49,9 @@ class PlannerDeps:
     prefix: str
     submitter: JobSubmitter | None
     clock: Callable[[], datetime]
+    # The planner job's usage so far (common/jobclock.py), recorded on the run as it
+    # submits; None: not measured.
+    usage: Callable[[], JobUsage] | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,8 @@ def _plan_locked(
         )
     failpoint("planner.after_manifests")
     runs.set_status(run_id, RunStatus.SUBMITTING)
+    if deps.usage is not None:
+        runs.record_planner_usage(run_id, deps.usage())
     message = deps.submitter.submit(
         RunToSubmit(run_id, where.manifest_uri, manifest.chunk_count),
         lambda **jobs: runs.record_job(run_id, **jobs),

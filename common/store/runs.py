@@ -21,7 +21,7 @@ import psycopg2.extras
 from psycopg2.extensions import connection
 
 from common.db import array_literal
-from common.domain.models import ChunkRef
+from common.domain.models import ChunkRef, JobUsage
 from common.domain.statuses import FINISHED_RUN, ChunkStatus, RunStatus
 from common.errors import InputError, UnknownRun
 
@@ -193,6 +193,20 @@ class RunRepository:
             "WHERE run_id = %s",
             (executor, finalizer, run_id),
         )
+
+    def record_planner_usage(self, run_id: str, usage: JobUsage) -> None:
+        """The planner's usage until it submitted the run's jobs (the last planner's, when
+        one resumed another's run)."""
+        self._execute(
+            "UPDATE batch_runs SET planner_usage = %s::jsonb WHERE run_id = %s",
+            (usage.model_dump_json(), run_id),
+        )
+
+    def planner_usage(self, run_id: str) -> JobUsage | None:
+        rows = self._execute("SELECT planner_usage FROM batch_runs WHERE run_id = %s", (run_id,))
+        if not rows or rows[0][0] is None:
+            return None
+        return JobUsage.model_validate(rows[0][0])
 
     def count_redrive(self, run_id: str) -> None:
         self._execute(
