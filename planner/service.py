@@ -81,26 +81,30 @@ def resolve_run(request: PlanRequest, clock: Callable[[], datetime]) -> tuple[st
     today = calendar.today(clock())
     run_date = request.run_date or today
     try:
-        catch_up = check_run_date(
-            request.market, run_date, today, allow_future=request.allow_future_date
-        )
+        check_run_date(request.market, run_date, today, allow_future=request.allow_future_date)
     except RunDateRefused as exc:
         raise ConfigError({"--run-date": str(exc)}) from None
-    if catch_up:
+    return request.market, run_date
+
+
+def log_catch_up(market: str, run_date: date, clock: Callable[[], datetime]) -> None:
+    """Say so when the run's date is before the market's today: a catch-up run."""
+    today = calendar_for(market).today(clock())
+    if run_date < today:
         log.info(
             "catch-up run for %s (today is %s in %s)",
             run_date,
             today,
-            request.market,
+            market,
             extra={"catch_up": True},
         )
-    return request.market, run_date
 
 
 def plan_run(deps: PlannerDeps, request: PlanRequest) -> PlanResult:
     market, run_date = resolve_run(request, deps.clock)
     run_id = run_id_for(market, run_date)
     with log_context(run_id=run_id, market=market):
+        log_catch_up(market, run_date, deps.clock)
         closed = calendar_for(market).closure_name(run_date)
         conn = deps.connect()
         try:

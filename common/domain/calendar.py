@@ -175,16 +175,16 @@ def check_run_date(mic: str, day: date, today: date, *, allow_future: bool = Fal
 
     Refused: a day outside the years of the market's calendar data, and a day after
     `today` unless `allow_future` (the operator means it)."""
+    if day > today and not allow_future:
+        raise RunDateRefused(
+            f"{day} is in the future (today is {today} in {mic}): it would buy before the "
+            "day, at earlier prices; pass --allow-future-date if you mean it"
+        )
     first, last = covered_years(mic)
     if not first <= day.year <= last:
         raise RunDateRefused(
             f"{day} is outside the years {mic}'s calendar data covers ({first}-{last}); "
             "its holidays are unknown there"
-        )
-    if day > today and not allow_future:
-        raise RunDateRefused(
-            f"{day} is after today in {mic} ({today}): it would buy before the day, at "
-            "earlier prices; pass --allow-future-date if you mean it"
         )
     return day < today
 
