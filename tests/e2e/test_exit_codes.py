@@ -231,7 +231,7 @@ def test_ctrl_c_exits_130_with_one_line(
     _, err = child.communicate(timeout=60)
     assert child.returncode == 130, err
     (line,) = err.strip().splitlines()
-    assert line.startswith("worthy-batch plan: interrupted")
+    assert line == "worthy-batch plan: interrupted - run the same command again to resume"
     assert "Traceback" not in err
 
 
