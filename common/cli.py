@@ -260,17 +260,25 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser(
         "local-run",
         help="both stages on this machine (what `make local-run` calls)",
-        description="Starts the embedded PostgreSQL, a loopback moto S3 and the stub market "
-        "server (unless real API keys are set), seeds demo plans once, plans the day on the "
-        "local AWS Batch emulator (the stack's job definitions and rules), prints the job "
-        "graph and the report.",
+        description="Starts the embedded PostgreSQL, a loopback moto S3 (objects kept in "
+        ".local/s3/) and the stub market server (unless real API keys are set), seeds demo "
+        "plans once, plans the day on the local AWS Batch emulator (the stack's job "
+        "definitions and rules), prints the job graph and the report. Interrupted (Ctrl-C, "
+        "exit 130) or crashed, the same command again resumes the day.",
     )
     local.add_argument(
-        "--date", type=iso_date, metavar="YYYY-MM-DD", help="default: the latest market day"
+        "--date",
+        type=iso_date,
+        metavar="YYYY-MM-DD",
+        help="the market day to run (default: the latest market day, today included)",
     )
     local.add_argument("--allow-future-date", action="store_true", help=FUTURE_HELP)
     local.add_argument(
-        "--plans", type=int, default=2000, metavar="N", help="demo plans to seed (default 2000)"
+        "--plans",
+        type=int,
+        metavar="N",
+        help="demo plans to seed (default: 2000, or what is seeded); a number other than "
+        "what is seeded starts the demo over",
     )
     local.add_argument("--market", type=mic, default=DEFAULT_MARKET, metavar="MIC")
     local.add_argument(

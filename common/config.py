@@ -34,6 +34,9 @@ ALPHA_VANTAGE_FREE_CALLS_PER_DAY = 25
 UNLIMITED = "unlimited"  # a `*_CALLS_PER_DAY` value: no daily budget
 # The executor job definition's Timeout.AttemptDurationSeconds (infra/template.yaml).
 EXECUTOR_TIMEOUT_SECONDS = 3600
+# The longest executor attempt the planner will submit (README "Timeouts"): a run that
+# starts at 09:35 New York time must end well before the close, with room for a retry.
+EXECUTOR_MAX_TIMEOUT_SECONDS = 4 * 3600
 
 # The template's defaults for the jobs' Fargate size (infra/template.yaml parameters
 # JobVcpus/JobMemoryMiB for executor and finalizer, PlannerVcpus/PlannerMemoryMiB for
@@ -94,6 +97,7 @@ class Settings(BaseSettings):
     alpha_vantage_calls_per_day: DailyBudget = ALPHA_VANTAGE_FREE_CALLS_PER_DAY
     exchange_rate_calls_per_day: DailyBudget = None
     executor_timeout_seconds: PositiveInt = EXECUTOR_TIMEOUT_SECONDS
+    executor_max_timeout_seconds: PositiveInt = EXECUTOR_MAX_TIMEOUT_SECONDS
     provider_max_attempts: PositiveInt = 3
     provider_backoff_seconds: PositiveFloat = 0.5
     http_connect_timeout: PositiveFloat = 3.05
