@@ -70,7 +70,7 @@ def test_an_unknown_job_definition_is_configuration_for_plan_and_submit_alike(
         "PLANNER_JOB_DEFINITION": "nosuch-planner",
     }
     planned = cli("plan", "--run-date", "2026-11-27", "--submitter", "batch", env=batch)
-    one_line(planned, 78, "unknown job definition or queue", "nosuch-executor")
+    one_line(planned, 78, "EXECUTOR_JOB_DEFINITION", "nosuch-executor")
     submitted = cli("submit", "--run-date", "2026-11-27", "--wait", env=batch)
     one_line(submitted, 78, "unknown job definition or queue", "nosuch-planner")
     queue = cli("submit", "--run-date", "2026-11-27", env={**batch, "BATCH_JOB_QUEUE": "noq"})
