@@ -3,7 +3,9 @@
 Parsers live here (argparse only, cheap to import); each handler is imported
 when its subcommand runs, so an executor child does not pay for the planner's
 imports. This is the process edge: deliberate errors become their exit code
-and one line on stderr; anything else is a bug (exit 70) and is logged whole.
+and one line on stderr, AWS and database errors are sorted by the table of
+common/error_map.py (78 configuration, 75 transient), Ctrl-C is 130, and
+anything else is a bug (exit 70) and is logged whole.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from datetime import date
 from typing import NoReturn
 
 from common import failpoints
-from common.domain.calendar import DEFAULT_MARKET
-from common.errors import DatabaseUnavailable, ExitCode, TransientError, WorthyError
+from common.domain.calendar import DEFAULT_MARKET, SUPPORTED_MICS, UnsupportedMarket
+from common.error_map import InternalError, translate
+from common.errors import ExitCode
 from common.logging import get_logger, setup_logging
 from common.redact import redact
 
@@ -28,13 +31,22 @@ MAX_ERROR_LINE = 1000  # characters of the one stderr line a failing command pri
 
 EPILOG = """\
 exit codes: 0 done (also: market closed, nothing due, already complete)
+            1 a check found a problem (verify; the job submit --wait followed failed)
             65 bad input data (corrupt manifest) - never retried
-            75 transient failure (database, S3, providers) - Batch retries
-            78 bad configuration or arguments
+            70 internal error (a bug) - please report it
+            75 transient failure (database, S3, Batch, providers) - Batch retries
+            78 bad configuration or arguments (missing bucket, unknown run id, ...)
+            130 interrupted (Ctrl-C)
 environment: see README.md "Configuration" (DATABASE_URL, MANIFEST_BUCKET, ...)
 """
 
 Handler = Callable[[argparse.Namespace], int]
+
+RUN_ID_HELP = "the run: MIC-YYYYMMDD, e.g. XNYS-20261127 (`worthy-batch status` shows the latest)"
+FUTURE_HELP = (
+    "run a date after today in the market's time zone (refused otherwise: it would buy "
+    "before the day, at earlier prices)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,7 +67,19 @@ def iso_date(text: str) -> date:
 def mic(text: str) -> str:
     if len(text) != 4 or not text.isalnum():
         raise argparse.ArgumentTypeError(f"not a market identifier code: {text!r} (e.g. XNYS)")
+    if text.upper() not in SUPPORTED_MICS:
+        raise argparse.ArgumentTypeError(str(UnsupportedMarket(text.upper())))
     return text.upper()
+
+
+def chunk_number(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a chunk index: {text!r} (0, 1, ...)") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{number}: chunk indexes start at 0")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,8 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-date",
         type=iso_date,
         metavar="YYYY-MM-DD",
-        help="the market day to run (default: today in the market's time zone)",
+        help="the market day to run (default: today in the market's time zone); a past "
+        "date is a catch-up, a future one needs --allow-future-date",
     )
+    plan.add_argument("--allow-future-date", action="store_true", help=FUTURE_HELP)
     plan.add_argument(
         "--market",
         type=mic,
@@ -123,10 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S3_URI",
         help="s3://bucket/.../run.json of the run (default: MANIFEST_URI, else from --run-id)",
     )
-    source.add_argument("--run-id", metavar="ID", help="the run, e.g. XNYS-20261127")
+    source.add_argument("--run-id", metavar="ID", help=RUN_ID_HELP)
     execute.add_argument(
         "--chunk-index",
-        type=int,
+        type=chunk_number,
         metavar="N",
         help="which chunk (default: CHUNK_INDEX, else AWS_BATCH_JOB_ARRAY_INDEX, else 0)",
     )
@@ -138,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reads every results/N.json of the run, writes report.json, sets the run's "
         "status (succeeded, partial, failed) and emits metrics. Safe to run again.",
     )
-    finalize.add_argument("--run-id", required=True, metavar="ID")
+    finalize.add_argument("--run-id", required=True, metavar="ID", help=RUN_ID_HELP)
     finalize.set_defaults(handler="finalizer.entrypoint:run")
 
     status = commands.add_parser(
@@ -148,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         "attempts, counts and duration.",
     )
     which = status.add_mutually_exclusive_group()
-    which.add_argument("--run-id", metavar="ID")
+    which.add_argument("--run-id", metavar="ID", help=RUN_ID_HELP)
     which.add_argument("--run-date", type=iso_date, metavar="YYYY-MM-DD")
     status.add_argument("--market", type=mic, default=DEFAULT_MARKET, metavar="MIC")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -160,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reruns every chunk whose status is not succeeded: as local processes, or "
         "as AWS Batch jobs in AWS. Nothing is bought twice.",
     )
-    redrive.add_argument("--run-id", required=True, metavar="ID")
+    redrive.add_argument("--run-id", required=True, metavar="ID", help=RUN_ID_HELP)
     redrive.add_argument(
         "--submitter",
         choices=("batch", "local"),
@@ -175,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
         "each holding equals the sum of its transactions; no plan is due again on or before "
         "a date it was bought for.",
     )
-    verify.add_argument("--run-id", metavar="ID", help="limit the checks to one run")
+    verify.add_argument(
+        "--run-id", metavar="ID", help="limit the checks to one run: " + RUN_ID_HELP.split(": ")[1]
+    )
     verify.set_defaults(handler="ops.verify:run")
 
     submit = commands.add_parser(
@@ -185,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
         "would. With --wait, follows the job and its CloudWatch log stream until it ends.",
     )
     submit.add_argument("--run-date", type=iso_date, metavar="YYYY-MM-DD")
+    submit.add_argument("--allow-future-date", action="store_true", help=FUTURE_HELP)
     submit.add_argument("--market", type=mic, default=DEFAULT_MARKET, metavar="MIC")
     submit.add_argument("--wait", action="store_true", help="follow the job until it ends")
     submit.add_argument(
@@ -243,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="YYYY-MM-DD",
         help="the market day to run (default: the latest market day, today included)",
     )
+    local.add_argument("--allow-future-date", action="store_true", help=FUTURE_HELP)
     local.add_argument(
         "--plans",
         type=int,
@@ -312,47 +342,18 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
     command = f"{PROG} {args.command}"
     try:
         return _load(args.handler, own_process)(args)
-    except WorthyError as exc:
-        sys.stderr.write(one_line(f"{command}: {exc}") + "\n")
-        return int(exc.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write(f"{command}: interrupted\n")
-        return 130
-    except Exception as exc:  # the process edge: a lost connection, or a bug
-        lost = connection_lost(exc)
-        if lost is not None:
-            # Whenever it happens (an RDS failover mid-snapshot, S3 unreachable while
-            # writing), a lost connection is transient: exit 75, and Batch retries.
-            sys.stderr.write(one_line(f"{command}: {lost}") + "\n")
-            return int(lost.exit_code)
-        get_logger("cli").exception("unexpected error")
-        sys.stderr.write(
-            one_line(f"{command}: internal error: {type(exc).__name__}: {exc} - please report it")
-            + "\n"
-        )
-        return int(ExitCode.SOFTWARE)
-
-
-def connection_lost(exc: BaseException) -> TransientError | None:
-    """The transient error `exc` means when it is a dropped or refused connection to the
-    database or AWS, else None.
-
-    psycopg2's OperationalError and InterfaceError (a terminated backend, a server
-    restart, a closed connection) and botocore's connection errors (refused,
-    reset, timed out). Only modules already loaded are consulted, so this edge
-    imports nothing."""
-    psycopg2 = sys.modules.get("psycopg2")
-    if psycopg2 is not None and isinstance(
-        exc, (psycopg2.OperationalError, psycopg2.InterfaceError)
-    ):
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return DatabaseUnavailable(f"connection lost: {first}")
-    botocore = sys.modules.get("botocore.exceptions")
-    if botocore is not None and isinstance(
-        exc, (botocore.HTTPClientError, botocore.ConnectionError)
-    ):
-        return TransientError(f"AWS unreachable: {exc}")
-    return None
+        sys.stderr.write(f"{command}: interrupted - run the same command again to resume\n")
+        return int(ExitCode.INTERRUPTED)
+    except Exception as exc:  # the process edge: ours, AWS's or the database's, or a bug
+        # Whenever it happens (an RDS failover mid-snapshot, S3 unreachable while
+        # writing, a bucket that does not exist), a foreign error is sorted by the one
+        # table of common/error_map.py: 78 configuration, 75 transient, 70 a bug.
+        error = translate(exc)
+        if isinstance(error, InternalError):
+            get_logger("cli").exception("unexpected error")
+        sys.stderr.write(one_line(f"{command}: {error}") + "\n")
+        return int(error.exit_code)
 
 
 def one_line(message: str, limit: int = MAX_ERROR_LINE) -> str:

@@ -14,7 +14,8 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from common.config import Settings
-from common.errors import ConfigError, DatabaseTlsRefused, DatabaseUnavailable
+from common.error_map import translate
+from common.errors import ConfigError, DatabaseUnavailable, TransientError
 from common.logging import get_logger
 from common.plugins import devkit
 from common.redact import register_secret
@@ -30,15 +31,6 @@ BACKOFF_CAP_SECONDS = 8.0
 # Where docker/Dockerfile puts Amazon RDS's CA bundle: the default root of trust in AWS Batch.
 RDS_CA_BUNDLE = "/etc/worthy-batch/rds-global-bundle.pem"
 VERIFYING_MODES = ("verify-ca", "verify-full")
-# libpq's words for a TLS failure that retrying cannot fix.
-_TLS_REFUSALS = (
-    "certificate verify failed",
-    "does not match host name",
-    "root certificate file",
-    "server does not support ssl",
-    "certificate is not yet valid",
-    "certificate has expired",
-)
 
 
 class CountingCursor(psycopg2.extensions.cursor):
@@ -131,8 +123,10 @@ def connect(
 ) -> psycopg2.extensions.connection:
     """Connect, retrying `attempts` times with jittered exponential backoff.
 
-    Raises `DatabaseUnavailable` (exit 75) when every attempt fails, and at once
-    `DatabaseTlsRefused` (exit 78) when TLS verification fails.
+    Raises `DatabaseUnavailable` (exit 75) when every attempt fails, and at once a
+    `ConfigError` (exit 78) when retrying cannot help: TLS verification failed
+    (`DatabaseTlsRefused`), a wrong password, a database or role that does not exist,
+    a DSN that does not parse (common/error_map.py sorts them).
     """
     for attempt in range(1, attempts + 1):
         try:
@@ -145,10 +139,13 @@ def connect(
                 f"-c lock_timeout={LOCK_TIMEOUT_MS}",
             )
             return conn
-        except psycopg2.OperationalError as exc:
+        except (psycopg2.OperationalError, psycopg2.ProgrammingError) as exc:
             reason = first_line(exc)
-            if any(words in str(exc).lower() for words in _TLS_REFUSALS):
-                raise DatabaseTlsRefused(reason) from None
+            error = translate(exc)
+            if isinstance(error, ConfigError):
+                raise error from None
+            if not isinstance(error, TransientError):
+                raise
             if attempt == attempts:
                 raise DatabaseUnavailable(reason, attempts) from None
             delay = backoff_delay(attempt)

@@ -2,6 +2,8 @@
 
     WorthyError                      base; carries an exit code and a one-line message
     ├── ConfigError        (78)      a setting or option is missing or malformed
+    │   ├── UnknownRun               no run with that id (names the latest ones)
+    │   ├── ChunkOutOfRange          no chunk with that index (names the run's chunks)
     │   ├── DatabaseTlsRefused       the database's TLS certificate did not verify
     │   ├── EstimateTooLong          the day's pricing cannot fit an executor attempt
     │   └── Unreachable              the canary could not reach a provider or AWS Batch
@@ -20,7 +22,11 @@
     │   └── QuotaExhausted           our daily budget for the provider is spent; no call made
     ├── LedgerViolation    (1)       `verify` found the ledger inconsistent
     ├── JobFailed          (1)       `submit --wait` saw the planner job fail
-    └── SubmissionRefused  (1)       AWS Batch refused a job (ClientException); nothing submitted
+    └── SubmissionRefused  (1)       AWS Batch refused a job for a reason of its own (its limits);
+                                     an unknown queue or job definition is a ConfigError (78)
+
+Foreign errors (botocore, psycopg2) become these in one place: common/error_map.py.
+An exception nobody translated is a bug: exit 70. Ctrl-C: exit 130.
 
 Messages never contain secrets: adapters build them from redacted URLs and
 provider names, never from request headers or raw query strings.
@@ -40,6 +46,7 @@ class ExitCode(IntEnum):
     DATA = 65
     TEMPFAIL = 75
     CONFIG = 78
+    INTERRUPTED = 130  # Ctrl-C (SIGINT): 128 + 2, as a shell reports it
 
 
 class WorthyError(Exception):
@@ -63,6 +70,37 @@ class ConfigError(WorthyError):
         self.problems = dict(problems)
         detail = "; ".join(f"{name}: {why}" for name, why in sorted(self.problems.items()))
         super().__init__(f"bad configuration: {detail}")
+
+
+class UnknownRun(ConfigError):
+    """A run id this database has no run for; the message names the latest it has."""
+
+    hint = "check the id (`worthy-batch status` shows the latest run)"
+
+    def __init__(self, run_id: str, known: list[str], limit: int) -> None:
+        self.run_id = run_id
+        listed = (
+            f"known runs: {', '.join(known)} (latest {limit})"
+            if known
+            else "this database has no runs yet"
+        )
+        super().__init__({"--run-id": f"no run {run_id}; {listed}"})
+
+
+class ChunkOutOfRange(ConfigError):
+    """A chunk index the run does not have; the message names the ones it has."""
+
+    hint = "pick one of those"
+
+    def __init__(self, run_id: str, index: int, count: int) -> None:
+        self.run_id, self.index, self.count = run_id, index, count
+        if count == 0:
+            has = "has no chunks"
+        elif count == 1:
+            has = "has 1 chunk: 0"
+        else:
+            has = f"has {count} chunks: 0-{count - 1}"
+        super().__init__({"--chunk-index": f"{index} is not a chunk of run {run_id}, which {has}"})
 
 
 class DatabaseTlsRefused(ConfigError):
@@ -222,8 +260,9 @@ class JobFailed(WorthyError):
 class SubmissionRefused(WorthyError):
     """AWS Batch refused a SubmitJob request (a ClientException): that job does not exist.
 
-    Not a configuration error and not transient: Batch said no to this request
-    (its limits, a missing queue or job definition), and says why."""
+    Not transient: Batch said no to this request (its limits, a parameter it
+    rejects), and says why. A queue or job definition that does not exist is a
+    configuration error instead (exit 78, common/error_map.py)."""
 
     exit_code = ExitCode.FAILED
 

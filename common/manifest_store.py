@@ -8,8 +8,10 @@
 
 Chunks are gzipped JSON Lines; their sha256 (of the stored bytes) is listed in
 run.json, so a reader detects any corruption, truncation or substitution
-before it buys anything. Storage failures become `StorageUnavailable` (exit
-75); files that fail verification become `ManifestError` (exit 65).
+before it buys anything. Transient storage failures become `StorageUnavailable`
+(exit 75); a bucket that does not exist, a bad bucket name or access denied
+become a `ConfigError` (78, common/error_map.py); files that fail verification
+become `ManifestError` (exit 65).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from common.domain.models import ChunkRef, ChunkResult, PlanSnapshot, RedriveList, RunManifest
-from common.errors import ManifestError, StorageUnavailable
+from common.error_map import translate
+from common.errors import ManifestError, StorageUnavailable, TransientError, WorthyError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -125,7 +128,7 @@ class ManifestStore:
         try:
             self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
         except (BotoCoreError, ClientError) as exc:
-            raise StorageUnavailable(f"writing s3://{bucket}/{key}: {_why(exc)}") from None
+            raise _storage_error(exc, f"writing s3://{bucket}/{key}") from None
 
     # -- reading -------------------------------------------------------------------------
 
@@ -208,10 +211,19 @@ class ManifestStore:
         except ClientError as exc:
             if _code(exc) in _MISSING:
                 raise ManifestError(uri, "not found") from None
-            raise StorageUnavailable(f"reading {uri}: {_why(exc)}") from None
+            raise _storage_error(exc, f"reading {uri}") from None
         except BotoCoreError as exc:
-            raise StorageUnavailable(f"reading {uri}: {_why(exc)}") from None
+            raise _storage_error(exc, f"reading {uri}") from None
         return body
+
+
+def _storage_error(exc: BotoCoreError | ClientError, doing: str) -> WorthyError:
+    """What an S3 failure means (common/error_map.py): a missing or misnamed bucket or
+    access denied is configuration (78); anything transient is `StorageUnavailable` (75)."""
+    error = translate(exc, doing)
+    if isinstance(error, TransientError):
+        return StorageUnavailable(f"{doing}: {_why(exc)}")
+    return error
 
 
 def _gunzip(uri: str, data: bytes) -> bytes:

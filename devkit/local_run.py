@@ -31,8 +31,9 @@ from typing import Any
 import boto3
 from psycopg2.extensions import connection
 
+from common.config import load_settings
 from common.db import connect
-from common.domain.calendar import calendar_for
+from common.domain.calendar import RunDateRefused, calendar_for, check_run_date, run_market_of
 from common.domain.models import run_id_for
 from common.errors import ConfigError
 from common.logging import get_logger, setup_logging
@@ -111,13 +112,31 @@ def stage_environment(dsn: str, endpoint: str, stub: StubMarketServer | None) ->
     return env
 
 
+def checked_date(args: argparse.Namespace, now: datetime) -> date:
+    """--date (checked as `plan` checks it), else the latest market day; and the
+    environment parsed as the stages will, so a bad value stops here in one line (78)."""
+    load_settings()
+    owner = run_market_of(args.market)
+    if owner != args.market:
+        raise ConfigError({"--market": f"{args.market} plans run in the {owner} run; use {owner}"})
+    today = calendar_for(args.market).today(now)
+    if args.date is None:
+        return latest_market_day(args.market, today)
+    try:
+        check_run_date(args.market, args.date, today, allow_future=args.allow_future_date)
+    except RunDateRefused as exc:
+        raise ConfigError({"--date": str(exc)}) from None
+    chosen: date = args.date
+    return chosen
+
+
 def s3_dir() -> Path:
     return local_dir() / "s3"
 
 
 def run(args: argparse.Namespace) -> int:
     market = args.market
-    run_date = args.date or latest_market_day(market, calendar_for(market).today(datetime.now(UTC)))
+    run_date = checked_date(args, datetime.now(UTC))
     if not os.environ.get("LOG_FORMAT"):
         setup_logging("text")  # a person is reading: the stages' lines are text too
     try:
@@ -129,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
             resume += f" --plans {args.plans}"
         if args.fail_symbols:
             resume += f" --fail-symbols {args.fail_symbols}"
+        if args.allow_future_date:
+            resume += " --allow-future-date"
         sys.stdout.flush()
         sys.stderr.write(
             f"\nworthy-batch local-run: interrupted; {run_id_for(market, run_date)} is kept under "
@@ -190,6 +211,7 @@ def _run(args: argparse.Namespace, market: str, run_date: date) -> int:
                 run_date.isoformat(),
                 "--submitter",
                 "local",
+                *(["--allow-future-date"] if args.allow_future_date else []),
             ],
             env,
         )

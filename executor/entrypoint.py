@@ -12,7 +12,7 @@ from common import aws
 from common.config import Settings, load_settings
 from common.db import connect, database_url
 from common.domain.models import parse_run_id
-from common.errors import ConfigError, ManifestError, ProvidersUnavailable
+from common.errors import ChunkOutOfRange, ConfigError, ManifestError, ProvidersUnavailable
 from common.jobclock import job_usage
 from common.logging import get_logger
 from common.manifest_store import ManifestStore, RunLocation
@@ -59,17 +59,14 @@ def locate(args: argparse.Namespace, settings: Settings, dsn: str) -> RunLocatio
         return RunLocation.from_manifest_uri(uri)
     if not args.run_id:
         raise ConfigError({"--manifest/--run-id": "one is required (or MANIFEST_URI)"})
-    try:
-        market, run_date = parse_run_id(args.run_id)
-    except ValueError as exc:
-        raise ConfigError({"--run-id": str(exc)}) from None
     conn = connect(dsn, attempts=settings.db_connect_attempts)
     try:
-        record = RunRepository(conn).get(args.run_id)
+        record = RunRepository(conn).require(args.run_id)  # unknown: 78, naming the known
     finally:
         conn.close()
-    if record is not None and record.manifest_uri:
+    if record.manifest_uri:
         return RunLocation.from_manifest_uri(record.manifest_uri)
+    market, run_date = parse_run_id(args.run_id)
     if not settings.manifest_bucket:
         raise ConfigError({"MANIFEST_BUCKET": f"missing, and run {args.run_id} is not recorded"})
     return RunLocation.for_run(
@@ -100,6 +97,12 @@ def run(args: argparse.Namespace) -> int:
         where = locate(args, settings, dsn)
         store = ManifestStore(aws.s3_client())
         index = chunk_index(args, settings, store, where)
+        if args.chunk_index is not None:
+            # An operator's --chunk-index is an argument: out of range is 78, naming the
+            # run's chunks (an index from Batch past run.json stays a manifest mismatch, 65).
+            count = store.load_manifest(where).chunk_count
+            if index >= count:
+                raise ChunkOutOfRange(where.run_id, index, count)
         deps = ExecutorDeps(
             connect=partial(
                 connect,

@@ -57,8 +57,8 @@ def finalize_run(
     clock: Callable[[], datetime] = _utc_now,
     costing: Costing | None = None,
 ) -> Finalized:
-    run = runs.get(run_id)
-    if run is None or not run.manifest_uri:
+    run = runs.require(run_id)
+    if not run.manifest_uri:
         raise InputError(f"run {run_id} has no manifests in this database; nothing to finalize")
     where = RunLocation.from_manifest_uri(run.manifest_uri)
     chunks = runs.chunks(run_id)

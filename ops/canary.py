@@ -23,7 +23,8 @@ from common.config import load_settings
 from common.domain.calendar import SATURDAY, calendar_for, last_weekend_day
 from common.domain.models import run_id_for
 from common.domain.statuses import RunStatus
-from common.errors import ConfigError, JobFailed, TransientError
+from common.error_map import translate
+from common.errors import ConfigError, JobFailed
 from common.manifest_store import RunLocation
 from common.submitters.batch import JOB_NAME_PREFIX, finalizer_job_name
 from ops.submit import JobWatch, submit_planner
@@ -44,13 +45,14 @@ def run_canary(
     market: str,
     run_date: date,
     timeout: float,
+    allow_future_date: bool = False,
 ) -> dict[str, Any]:
     """Run the canary; return its report. Raises JobFailed when any step failed."""
     batch, out, clock = watch.batch, watch.out, watch.clock
     deadline = clock() + timeout
     planner_id = submit_planner(
         batch, queue=queue, definition=definition, market=market,
-        run_date=run_date.isoformat(), canary=True,
+        run_date=run_date.isoformat(), canary=True, allow_future_date=allow_future_date,
     )  # fmt: skip
     out.write(f"submitted canary planner job {planner_id}\n")
 
@@ -137,7 +139,8 @@ def run_command(args: argparse.Namespace) -> int:
             JobWatch(aws.batch_client(), aws.logs_client(), sys.stdout), aws.s3_client(),
             queue=settings.batch_job_queue, definition=settings.planner_job_definition,
             where=where, market=args.market, run_date=run_date, timeout=args.timeout,
+            allow_future_date=args.allow_future_date,
         )  # fmt: skip
     except (BotoCoreError, ClientError) as exc:
-        raise TransientError(f"AWS call failed: {exc}") from None
+        raise translate(exc, "running the canary") from None
     return 0

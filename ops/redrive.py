@@ -35,9 +35,7 @@ log = get_logger(__name__)
 def redrive_run(
     runs: RunRepository, submitter: JobSubmitter, run_id: str, store: ManifestStore
 ) -> str:
-    run = runs.get(run_id)
-    if run is None:
-        raise InputError(f"no run {run_id} in this database")
+    run = runs.require(run_id)
     if run.status == RunStatus.MARKET_CLOSED:
         return f"run {run_id} was a closed market day; nothing to redrive"
     if (

@@ -11,7 +11,7 @@ from typing import IO, Any
 from common.config import load_settings
 from common.db import connect, database_url
 from common.domain.models import run_id_for
-from common.errors import InputError
+from common.errors import ConfigError
 from common.store.runs import ChunkRecord, RunRecord, RunRepository
 
 
@@ -61,13 +61,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         runs = RunRepository(conn)
         if args.run_id:
-            record = runs.get(args.run_id)
+            record: RunRecord | None = runs.require(args.run_id)
         elif args.run_date:
-            record = runs.get(run_id_for(args.market, args.run_date))
+            record = runs.require(run_id_for(args.market, args.run_date))
         else:
             record = runs.latest(args.market)
         if record is None:
-            raise InputError("no such run in this database (see `worthy-batch status`)")
+            raise ConfigError({"--market": f"no run of {args.market} in this database yet"})
         chunks = runs.chunks(record.run_id)
     finally:
         conn.close()

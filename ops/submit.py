@@ -19,7 +19,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from common import aws
 from common.config import load_settings
-from common.errors import JobFailed, TransientError
+from common.domain.calendar import RunDateRefused, calendar_for, check_run_date
+from common.error_map import translate
+from common.errors import ConfigError, JobFailed, TransientError
 from common.redact import redact
 
 if TYPE_CHECKING:
@@ -44,9 +46,11 @@ def submit_planner(
     market: str,
     run_date: str | None,
     canary: bool = False,
+    allow_future_date: bool = False,
 ) -> str:
     command = ["plan", "--market", market] + (["--run-date", run_date] if run_date else [])
     command += ["--canary"] if canary else []
+    command += ["--allow-future-date"] if allow_future_date else []
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     kind = "canary" if canary else "plan"
     response = batch.submit_job(
@@ -122,7 +126,24 @@ class JobWatch:
             self.sleep(self.poll)
 
 
+def check_requested_date(args: argparse.Namespace, now: datetime) -> None:
+    """--run-date, refused (78) before anything is submitted when the planner would refuse
+    it: after the market's today without --allow-future-date, or outside its calendar data."""
+    if args.run_date is None:
+        return
+    today = calendar_for(args.market).today(now)
+    try:
+        catch_up = check_run_date(
+            args.market, args.run_date, today, allow_future=args.allow_future_date
+        )
+    except RunDateRefused as exc:
+        raise ConfigError({"--run-date": str(exc)}) from None
+    if catch_up:
+        sys.stdout.write(f"catch-up run for {args.run_date} (today is {today} in {args.market})\n")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_requested_date(args, datetime.now(UTC))
     if args.canary:
         from ops.canary import run_command  # it builds on this module
 
@@ -138,13 +159,14 @@ def run(args: argparse.Namespace) -> int:
             definition=settings.planner_job_definition,
             market=args.market,
             run_date=run_date,
+            allow_future_date=args.allow_future_date,
         )
         sys.stdout.write(f"submitted planner job {job_id}\n")
         if not args.wait:
             return 0
         job = JobWatch(batch, aws.logs_client(), sys.stdout).wait(job_id, args.timeout)
     except (BotoCoreError, ClientError) as exc:
-        raise TransientError(f"AWS Batch call failed: {exc}") from None
+        raise translate(exc, "submitting or following the planner job") from None
     if job["status"] == "FAILED":
         raise JobFailed(job_id, job.get("statusReason", ""))
     return 0

@@ -9,6 +9,7 @@ import sys
 from common.config import load_settings
 from common.db import connect, database_url
 from common.errors import LedgerViolation
+from common.store.runs import RunRepository
 from common.store.verify import CHECKS, violations
 
 MAX_LISTED = 50
@@ -18,6 +19,8 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     conn = connect(database_url(settings), attempts=settings.db_connect_attempts)
     try:
+        if args.run_id:
+            RunRepository(conn).require(args.run_id)  # an unknown run is never "OK"
         found = violations(conn, args.run_id)
     finally:
         conn.close()

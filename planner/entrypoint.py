@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         chunk_policy(kind, settings),
         workers,
         pricing=pricing_limits(settings),
+        allow_future_date=args.allow_future_date,
     )
     if args.canary:
         request = canary_request(args, settings, request)

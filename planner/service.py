@@ -18,7 +18,7 @@ from datetime import date, datetime
 
 from psycopg2.extensions import connection
 
-from common.domain.calendar import calendar_for, run_market_of
+from common.domain.calendar import RunDateRefused, calendar_for, check_run_date, run_market_of
 from common.domain.chunking import ChunkPolicy
 from common.domain.models import JobUsage, run_id_for
 from common.domain.statuses import FINISHED_RUN, RunStatus
@@ -42,6 +42,7 @@ class PlanRequest:
     workers: int = 1  # processes that validate and compress chunks on big runs
     canary_tag: str | None = None  # set: plan the smoke test's canary (planner/canary.py)
     pricing: PricingLimits | None = None  # to estimate the pricing time; None: no estimate
+    allow_future_date: bool = False  # --allow-future-date: the operator means a later day
 
 
 @dataclass
@@ -81,13 +82,33 @@ def resolve_run(request: PlanRequest, clock: Callable[[], datetime]) -> tuple[st
                 f"use --market {owner}"
             }
         )
-    return request.market, request.run_date or calendar.today(clock())
+    today = calendar.today(clock())
+    run_date = request.run_date or today
+    try:
+        check_run_date(request.market, run_date, today, allow_future=request.allow_future_date)
+    except RunDateRefused as exc:
+        raise ConfigError({"--run-date": str(exc)}) from None
+    return request.market, run_date
+
+
+def log_catch_up(market: str, run_date: date, clock: Callable[[], datetime]) -> None:
+    """Say so when the run's date is before the market's today: a catch-up run."""
+    today = calendar_for(market).today(clock())
+    if run_date < today:
+        log.info(
+            "catch-up run for %s (today is %s in %s)",
+            run_date,
+            today,
+            market,
+            extra={"catch_up": True},
+        )
 
 
 def plan_run(deps: PlannerDeps, request: PlanRequest) -> PlanResult:
     market, run_date = resolve_run(request, deps.clock)
     run_id = run_id_for(market, run_date)
     with log_context(run_id=run_id, market=market):
+        log_catch_up(market, run_date, deps.clock)
         closed = calendar_for(market).closure_name(run_date)
         conn = deps.connect()
         try:

@@ -156,6 +156,39 @@ class _KnownClosures:
         return found
 
 
+class RunDateRefused(ValueError):
+    """A run date that must not run: after the market's today, or outside the years its
+    calendar data covers (where every weekday would look open)."""
+
+
+def covered_years(mic: str) -> tuple[int, int]:
+    """The first and last year the `holidays` library has `mic`'s closures for (its
+    financial classes' `start_year` and `end_year`). Outside them the library lists no
+    closure at all, so every weekday would count as a market day."""
+    closures = calendar_for(mic)._closures
+    return int(closures.start_year), int(closures.end_year)
+
+
+def check_run_date(mic: str, day: date, today: date, *, allow_future: bool = False) -> bool:
+    """Raise `RunDateRefused` when `day` must not be run for `mic`; else return whether it
+    is a catch-up (a day before `today`, the market's current date, passed in).
+
+    Refused: a day outside the years of the market's calendar data, and a day after
+    `today` unless `allow_future` (the operator means it)."""
+    if day > today and not allow_future:
+        raise RunDateRefused(
+            f"{day} is in the future (today is {today} in {mic}): it would buy before the "
+            "day, at earlier prices; pass --allow-future-date if you mean it"
+        )
+    first, last = covered_years(mic)
+    if not first <= day.year <= last:
+        raise RunDateRefused(
+            f"{day} is outside the years {mic}'s calendar data covers ({first}-{last}); "
+            "its holidays are unknown there"
+        )
+    return day < today
+
+
 def library_closures(mic: str, first_year: int, last_year: int) -> dict[date, str]:
     """Every closure the `holidays` library lists for `mic` from 1 January of `first_year`
     to 31 December of `last_year`, with its name (some fall on a weekend: harmless, a

@@ -23,9 +23,10 @@ from psycopg2.extensions import connection
 from common.db import array_literal
 from common.domain.models import ChunkRef, JobUsage
 from common.domain.statuses import FINISHED_RUN, ChunkStatus, RunStatus
-from common.errors import InputError
+from common.errors import InputError, UnknownRun
 from common.submitters.base import Release
 
+KNOWN_RUNS_LISTED = 5  # an unknown run id's error names this many of the latest runs
 # `detail` of a canary run: the smoke test's probe on a weekend date (planner --canary).
 CANARY = "canary"
 
@@ -91,6 +92,17 @@ class RunRepository:
     def get(self, run_id: str) -> RunRecord | None:
         rows = self._execute(f"SELECT {_RUN_COLUMNS} FROM batch_runs WHERE run_id = %s", (run_id,))
         return RunRecord(*rows[0]) if rows else None
+
+    def require(self, run_id: str) -> RunRecord:
+        """The run `run_id`; `UnknownRun` (78, naming the latest runs) when there is none."""
+        found = self.get(run_id)
+        if found is None:
+            rows = self._execute(
+                "SELECT run_id FROM batch_runs ORDER BY run_date DESC, run_id LIMIT %s",
+                (KNOWN_RUNS_LISTED,),
+            )
+            raise UnknownRun(run_id, [str(r[0]) for r in rows], KNOWN_RUNS_LISTED)
+        return found
 
     def latest(self, market: str | None = None) -> RunRecord | None:
         rows = self._execute(

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.errors import ConfigError, SubmissionRefused, TransientError
+from common.error_map import ServiceRefused, translate
+from common.errors import ConfigError, SubmissionRefused
 from common.failpoints import failpoint
 from common.logging import get_logger
 from common.submitters.base import JobRecorder, Release, RunToSubmit
@@ -45,11 +46,6 @@ REUSABLE = frozenset({"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING",
 def finalizer_job_name(label: str) -> str:
     """The finalizer's job name for a run (or a canary) labelled `label`."""
     return f"{JOB_NAME_PREFIX}-finalize-{label}"
-
-
-class BatchUnavailable(TransientError):
-    def __init__(self, what: str) -> None:
-        super().__init__(f"AWS Batch call failed: {what}")
 
 
 class BatchSubmitter:
@@ -103,9 +99,9 @@ class BatchSubmitter:
                     release.finalizer_definition or self._finalizer,
                     release.executor_timeout_seconds,
                 )
-            raise _translated(exc, "DescribeJobDefinitions") from None
+            raise _translated(exc, "describing the job queue and definitions") from None
         except BotoCoreError as exc:
-            raise BatchUnavailable(str(exc)) from None
+            raise _translated(exc, "describing the job queue and definitions") from None
         log.info("this run's jobs: executor %s, finalizer %s", executor, finalizer)
         return Release(executor, finalizer, release.executor_timeout_seconds)
 
@@ -198,10 +194,8 @@ class BatchSubmitter:
                 dependsOn=[{"jobId": d} for d in depends],
                 **request,
             )
-        except ClientError as exc:
-            raise _translated(exc, base) from None
-        except BotoCoreError as exc:
-            raise BatchUnavailable(str(exc)) from None
+        except (BotoCoreError, ClientError) as exc:
+            raise _translated(exc, f"submitting job {base}", base) from None
         job_id = str(response["jobId"])
         log.info("submitted job %s as %s", name, job_id, extra={"depends_on": depends})
         return job_id
@@ -231,14 +225,14 @@ class BatchSubmitter:
         return listed == set(depends)
 
 
-def _translated(exc: ClientError, what: str) -> Exception:
-    error = exc.response.get("Error", {})
-    message = str(error.get("Message") or exc)
-    if error.get("Code") == "AccessDeniedException":
-        return ConfigError({"BATCH_JOB_QUEUE/JOB_DEFINITION (IAM)": message})
-    if error.get("Code") == "ClientException":
-        return SubmissionRefused(what, message)
-    return BatchUnavailable(message)
+def _translated(exc: BotoCoreError | ClientError, doing: str, job: str = "") -> Exception:
+    """Sorted by common/error_map.py: an unknown queue or job definition, or access denied,
+    is configuration (78); throttling, 5xx, lost connections transient (75); Batch's own
+    refusals (its limits) a `SubmissionRefused` naming the job (1)."""
+    error = translate(exc, doing)
+    if isinstance(error, ServiceRefused):
+        return SubmissionRefused(job or doing, error.message)
+    return error
 
 
 def _chunk_environment(

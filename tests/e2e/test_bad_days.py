@@ -19,7 +19,7 @@ import yaml
 
 from common import aws as aws_clients
 from common.db import connect
-from common.errors import SubmissionRefused
+from common.errors import ConfigError
 from common.manifest_store import ManifestStore
 from common.store.runs import RunRepository
 from devkit.batch.local import LocalBatch
@@ -213,7 +213,7 @@ def test_a_redrive_batch_refuses_says_so_and_leaves_the_redrive_count(
     conn = connect(database_dsn)
     try:
         with LocalBatch(log_dir=tmp_path, slots=1, base_env=env, template=broken) as batch:
-            with pytest.raises(SubmissionRefused) as refused:
+            with pytest.raises(ConfigError) as refused:
                 redrive_run(
                     RunRepository(conn),
                     batch.submitter(),
@@ -224,8 +224,10 @@ def test_a_redrive_batch_refuses_says_so_and_leaves_the_redrive_count(
     finally:
         conn.close()
     message = str(refused.value)
-    assert refused.value.exit_code == 1
-    assert "AWS Batch refused job worthy-refinalize1-XNYS-20261127" in message
+    # A job definition that does not exist is configuration (78), as for `plan`.
+    assert refused.value.exit_code == 78
+    assert "unknown job definition or queue" in message
+    assert "submitting job worthy-refinalize1-XNYS-20261127" in message
     assert "'worthy-batch-finalizer' does not exist" in message
     assert scalar(db, "SELECT redrives FROM batch_runs") == 0  # not accepted: not counted
 

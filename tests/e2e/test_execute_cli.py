@@ -299,14 +299,20 @@ def test_a_corrupt_chunk_exits_65_and_writes_nothing(
     assert scalar(db, "SELECT attempts FROM batch_chunks") == 0
 
 
-def test_a_chunk_index_out_of_range_exits_65(
+def test_a_chunk_index_out_of_range_is_an_argument_error_naming_the_chunks(
     cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, market: StubMarketServer
 ) -> None:
     insert_plans(db, many_plans(5))
     plan_for_children(cli)
     done = _execute(cli, 7)
-    assert done.returncode == 65
-    assert "out of range" in done.stderr
+    assert done.returncode == 78, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "7 is not a chunk of run XNYS-20261127, which has 1 chunk: 0" in line
+    negative = cli("execute", "--run-id", RUN, "--chunk-index", "-1")
+    assert negative.returncode == 78
+    (line,) = negative.stderr.strip().splitlines()
+    assert "--chunk-index: -1: chunk indexes start at 0" in line
+    assert scalar(db, "SELECT attempts FROM batch_chunks") == 0  # nothing ran
 
 
 def test_the_chunk_index_comes_from_the_batch_array_index(
