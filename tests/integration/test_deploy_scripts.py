@@ -584,6 +584,27 @@ def test_the_smoke_test_needs_a_deployed_stack(smoke: Tools) -> None:
     assert "cannot read the outputs" in one_line_refusal(smoke.run(SMOKE))
 
 
+def test_make_deploy_and_make_smoke_wrap_the_scripts() -> None:
+    def recipe(*args: str) -> list[str]:
+        done = subprocess.run(
+            ["make", "--no-print-directory", "-n", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout.strip().splitlines()
+
+    assert recipe("deploy", "PLAN=1", "ARGS=--profile prod")[-1].split() == [
+        "infra/deploy.sh", "--plan", "--profile", "prod",
+    ]  # fmt: skip
+    assert recipe("deploy")[-1].split() == ["infra/deploy.sh"]
+    assert recipe("smoke", "ARGS=--region eu-west-1")[-1].split() == [
+        "infra/smoke-test.sh", "--region", "eu-west-1",
+    ]  # fmt: skip
+
+
 def test_the_scripts_are_executable() -> None:
     assert os.access(DEPLOY, os.X_OK) and os.access(SMOKE, os.X_OK)
 
