@@ -198,6 +198,12 @@ step "account $account, region $region, stack $stack"
 stack_status=$(aws_ cloudformation describe-stacks --stack-name "$stack" \
   --query 'Stacks[0].StackStatus' --output text 2>/dev/null) || stack_status=""
 [[ $stack_status != REVIEW_IN_PROGRESS ]] || stack_status=""
+case $stack_status in
+  ROLLBACK_COMPLETE | ROLLBACK_FAILED | DELETE_FAILED)
+    die "stack $stack is $stack_status (its creation or deletion failed; nothing runs): delete it (aws cloudformation delete-stack --stack-name $stack) and deploy again" ;;
+  *_IN_PROGRESS)
+    die "stack $stack is $stack_status: wait until it is done (aws cloudformation wait), then deploy again" ;;
+esac
 stack_params=""
 if [[ -n $stack_status ]]; then
   stack_params=$(aws_ cloudformation describe-stacks --stack-name "$stack" \

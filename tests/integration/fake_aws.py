@@ -65,7 +65,7 @@ def main(argv: list[str]) -> int:
         if state["stack"] is None:
             fail("An error occurred (ValidationError): Stack with id worthy-batch does not exist")
         if "StackStatus" in query:
-            print("UPDATE_COMPLETE")
+            print(env("FAKE_STACK_STATUS", "UPDATE_COMPLETE"))
         elif "Parameters" in query:
             print("\n".join(f"{k}\t{v}" for k, v in state["stack"].items()))
         else:

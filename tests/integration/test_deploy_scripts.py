@@ -462,6 +462,20 @@ def test_a_deploy_without_changes_still_checks_the_schedules(tools: Tools) -> No
     assert run.called("aws", "scheduler", "get-schedule")
 
 
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [("ROLLBACK_COMPLETE", "delete it"), ("UPDATE_IN_PROGRESS", "wait until it is done")],
+)
+def test_a_stack_that_cannot_take_a_change_set_is_refused(
+    tools: Tools, status: str, said: str
+) -> None:
+    tools.env |= {"FAKE_STACK_EXISTS": "1", "FAKE_REPO_EXISTS": "1", "FAKE_STACK_STATUS": status}
+    run = tools.run(DEPLOY, "--image-tag", "abc123")
+    line = one_line_refusal(run)
+    assert f"is {status}" in line and said in line
+    assert not run.called("docker") and not run.called("aws", "cloudformation", "create-change-set")
+
+
 def test_a_failed_stack_update_is_refused_in_one_line(tools: Tools) -> None:
     tools.env |= {"FAKE_STACK_EXISTS": "1", "FAKE_REPO_EXISTS": "1", "FAKE_STACK_FAILS": "1"}
     run = tools.run(DEPLOY, "--image-tag", "abc123")
