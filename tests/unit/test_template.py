@@ -912,3 +912,18 @@ def test_max_children_is_what_the_compute_environment_runs_at_once(
     planner = resolve(template, job_definitions["planner"])
     environment = {v["Name"]: v["Value"] for v in planner["ContainerProperties"]["Environment"]}
     assert environment["MAX_CHILDREN"] == TEMPLATE_MAX_CHILDREN
+
+
+def test_the_batch_emulator_leaves_the_outside_worlds_settings_to_the_local_environment(
+    template: dict[str, Any],
+) -> None:
+    """The provider plans and the trust store describe the real providers and RDS; locally
+    the stub's limits and the embedded server apply (devkit/batch/stack.py)."""
+    from devkit.batch.stack import job_definitions as emulated
+
+    definitions = {d.name.rsplit("-", 1)[1]: d for d in emulated(template)}
+    assert set(definitions) == {"planner", "executor", "finalizer", "watchdog"}
+    for stage, definition in definitions.items():
+        assert definition.environment["LOG_FORMAT"] == "json", stage
+        assert not [k for k in definition.environment if "_CALLS_PER_" in k], stage
+        assert "DATABASE_SSLROOTCERT" not in definition.environment, stage
