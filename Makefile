@@ -20,7 +20,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV := $(TOOLS)/checkov/bin/checkov
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test lint fmt local-run bench bench-quotas clean deploy smoke
+.PHONY: help install lock test lint fmt local-run local-ops psql reset-local bench bench-quotas image-test clean deploy smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -79,8 +79,27 @@ fmt: install ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Podman and mmdebstrap from Debian's packages (runc: podman's default crun cannot
+# start a container on these machines' cgroups), installed when missing.
+IMAGE_TEST_PACKAGES := podman runc catatonit mmdebstrap
+image-test: install ## build docker/Dockerfile here (base from Debian packages) and play a day in it, each job a container as AWS Batch starts it
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null \
+	  && command -v catatonit >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	         --no-install-recommends $(IMAGE_TEST_PACKAGES) >/dev/null; }
+	$(BIN)/python -m devkit.image_test $(IMAGE_TEST_ARGS)
+
 local-run: install ## both stages on this machine (DATE=YYYY-MM-DD, PLANS=N, FAIL_SYMBOLS=SYM,...)
 	$(BIN)/worthy-batch local-run $(if $(DATE),--date $(DATE)) $(if $(PLANS),--plans $(PLANS)) $(if $(FAIL_SYMBOLS),--fail-symbols $(FAIL_SYMBOLS))
+
+local-ops: install ## a worthy-batch command against local-run's state (ARGS="status", "verify", "finalize --run-id ID", ...)
+	$(BIN)/python -m devkit.local_state ops $(ARGS)
+
+psql: install ## psql on the local database (ARGS="-c 'SELECT ...'" passed to psql)
+	$(BIN)/python -m devkit.local_state psql $(ARGS)
+
+reset-local: ## start the demo over: stop the embedded database, remove .local/ (keeps .venv/)
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m devkit.local_state reset; else rm -rf .local; fi
 
 bench: install ## both stages vs the seed-style baseline and the COPY floor, chunk sizing, a child's fixed cost (PLANS=200000 SYMBOLS=2000 SIZING_PLANS=100000)
 	$(BIN)/python -m tests.bench.main --plans $(or $(PLANS),200000) --symbols $(SYMBOLS) --sizing-plans $(or $(SIZING_PLANS),100000)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from common.domain.models import ChunkResult, Failure
+from common.domain.models import ChunkResult, Failure, JobUsage
 from common.domain.statuses import ChunkStatus, Execution, Reason
 from common.logging import emit_metrics
 from common.store.runs import RunRepository
@@ -27,7 +27,8 @@ def report_chunk(run: ChunkRun, pricing: Pricing, written: Mapping[str, int]) ->
     runs = RunRepository(run.conn)
     state = runs.outcomes([(p.plan_id, p.scheduled_date) for p in run.plans])
     timings = {**run.timings, **pricing.timings, **written}
-    result = chunk_result(run, pricing, state, run.deps.clock(), timings)
+    usage = run.deps.usage() if run.deps.usage is not None else None
+    result = chunk_result(run, pricing, state, run.deps.clock(), timings, usage)
     run.deps.store.put_result(run.where, result)
     succeeded = result.status == ChunkStatus.SUCCEEDED
     runs.finish_chunk(
@@ -57,6 +58,7 @@ def chunk_result(
     state: State,
     finished: datetime,
     timings: dict[str, int],
+    usage: JobUsage | None = None,
 ) -> ChunkResult:
     """results/N.json from the plans' recorded outcomes (pure)."""
     statuses = Counter(status for _, status, _ in state)
@@ -84,6 +86,7 @@ def chunk_result(
         quota_exhausted=pricing.quota_exhausted,
         failures=failures,
         timings_ms=timings,
+        usage=usage,
     )
 
 

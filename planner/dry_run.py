@@ -16,7 +16,7 @@ from common.domain.models import run_id_for, snapshot_from_line
 from common.domain.statuses import RunStatus
 from common.domain.validation import InvalidPlan
 from common.store.snapshot import DueQuery, Snapshot
-from planner.estimate import estimate_run, too_slow
+from planner.estimate import estimate_run, largest_chunk, timeout_for
 from planner.service import PlanRequest, PlanResult, resolve_run
 
 SHOW_SYMBOLS = 50
@@ -46,12 +46,20 @@ def preview(
             estimate = None
             if request.pricing is not None:
                 estimate = estimate_run(snapshot, demand, run_id, request.pricing)
-                warning = too_slow(estimate, request.pricing)
-                said = [f"pricing: {estimate}"] + ([f"warning: {warning}"] if warning else [])
             chunking, why = chunk_the_day(
                 demand.counts_by_symbol, request.chunking, estimate.seconds if estimate else None
             )
-            said.insert(0, why)
+            said.append(why)
+            if estimate is not None and request.pricing is not None:
+                found = timeout_for(
+                    estimate, largest_chunk(chunking), request.chunking.cost, request.pricing
+                )
+                said.append(f"pricing: {estimate}")
+                said.append(
+                    f"refused: {found.refusal}"
+                    if found.refusal
+                    else f"executor attempt timeout: {found.seconds} s"
+                )
             for _, line in snapshot.lines_by_chunk(chunking):
                 checked = snapshot_from_line(line)
                 if isinstance(checked, InvalidPlan):

@@ -15,10 +15,18 @@ SUCCEEDED | FAILED, as AWS Batch documents it
   the parent waits for the whole array.
 - Each attempt is one process: the job definition's command after the
   emulator's entrypoint (the image's ENTRYPOINT), `Ref::name` replaced by the
-  job's parameters, with the job definition's environment, the submission's
-  overrides and Batch's own variables (job_env_vars.html). A failed attempt is
+  job's parameters, or, with a container launcher (container.py), one
+  container of the image started as the job definition says, with the job
+  definition's environment, the submission's overrides and Batch's own
+  variables (job_env_vars.html). A failed attempt is
   retried by the job's RetryStrategy (rules.py). A timed-out attempt gets
   SIGTERM, then SIGKILL 30 seconds later, and is not retried (job_timeouts.html).
+
+Job definitions have revisions: registering a name again adds revision n+1;
+a job names one as `name`, `name:revision` or an ARN with or without the
+revision, and "if the revision is not specified, then the latest active
+revision is used" (API_SubmitJob.html, jobDefinition). A job keeps the
+revision it was submitted with, whatever is registered later.
 
 Every status change is a "Batch Job State Change" event, handed to the
 EventBridge rules (events.py) after the engine's lock is released.
@@ -33,10 +41,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from devkit.batch import rules
 from devkit.batch.rules import (
@@ -66,11 +74,23 @@ def _arn(kind: str, name: str) -> str:
 
 
 @dataclass(frozen=True)
+class ContainerSpec:
+    """How a job definition's container is started (ContainerProperties): what a
+    container launcher applies and a process launcher cannot."""
+
+    read_only_root: bool = False  # ReadonlyRootFilesystem
+    init_process: bool = False  # LinuxParameters.InitProcessEnabled
+    user: str | None = None  # User; None: the image's USER
+    scratch: tuple[str, ...] = ()  # MountPoints of volumes on the task's own storage
+
+
+@dataclass(frozen=True)
 class JobDefinition:
     """What a job definition holds that the emulator uses."""
 
     name: str
     command: tuple[str, ...]
+    container: ContainerSpec = field(default_factory=ContainerSpec)
     environment: Mapping[str, str] = field(default_factory=dict)
     parameters: Mapping[str, str] = field(default_factory=dict)
     retry: RetryStrategy = field(default_factory=RetryStrategy)
@@ -127,6 +147,36 @@ class Job:
         return self.name if self.index is None else f"{self.name}[{self.index}]"
 
 
+class Launcher(Protocol):
+    """How an attempt starts and is killed: a process (ProcessLauncher) or a container."""
+
+    def command(
+        self, job: Job, attempt: int, env: dict[str, str]
+    ) -> tuple[list[str], dict[str, str]]:
+        """The argv to run and the environment to run it with."""
+        ...
+
+    def kill(self, job: Job, attempt: int) -> None:
+        """SIGKILL the attempt (its process is running)."""
+        ...
+
+
+class ProcessLauncher:
+    """Each attempt a process on this machine: `entrypoint` + the job's command."""
+
+    def __init__(self, entrypoint: Sequence[str] = ()) -> None:
+        self._entrypoint = list(entrypoint)
+
+    def command(
+        self, job: Job, attempt: int, env: dict[str, str]
+    ) -> tuple[list[str], dict[str, str]]:
+        return [*self._entrypoint, *job.command], env
+
+    def kill(self, job: Job, attempt: int) -> None:
+        if job.process is not None:
+            job.process.kill()
+
+
 class BatchEmulator:
     """One job queue on one compute environment with `slots` containers at a time."""
 
@@ -136,6 +186,7 @@ class BatchEmulator:
         log_dir: Path,
         slots: int = 2,
         entrypoint: Sequence[str] = (),
+        launcher: Launcher | None = None,
         base_env: Mapping[str, str] | None = None,
         queue: str = "worthy-local",
         compute_environment: str = "worthy-local-ce",
@@ -146,10 +197,10 @@ class BatchEmulator:
         self.compute_environment = compute_environment
         self.slots = max(1, slots)
         self.log_dir = log_dir
-        self._entrypoint = list(entrypoint)
+        self._launcher: Launcher = launcher or ProcessLauncher(entrypoint)
         self._base_env = dict(os.environ if base_env is None else base_env)
         self._clock = clock
-        self._definitions: dict[str, JobDefinition] = {}
+        self._definitions: dict[str, list[JobDefinition]] = {}  # name -> revisions 1, 2, ...
         self._jobs: dict[str, Job] = {}
         self._order: list[str] = []  # job ids in submission order
         self._sinks: list[EventSink] = []
@@ -162,9 +213,18 @@ class BatchEmulator:
 
     # -- set-up ----------------------------------------------------------------------
 
-    def register(self, definition: JobDefinition) -> None:
+    def register(self, definition: JobDefinition) -> JobDefinition:
+        """RegisterJobDefinition: the definition as the next revision of its name."""
         with self._lock:
-            self._definitions[definition.name] = definition
+            revisions = self._definitions.setdefault(definition.name, [])
+            registered = replace(definition, revision=len(revisions) + 1)
+            revisions.append(registered)
+            return registered
+
+    def definition(self, reference: str) -> JobDefinition:
+        """The revision `reference` names (the latest without one), as SubmitJob reads it."""
+        with self._lock:
+            return self._definition(reference)
 
     def extend_environment(self, variables: Mapping[str, str]) -> None:
         """Add to the environment every process starts with."""
@@ -190,7 +250,7 @@ class BatchEmulator:
         with self._lock:
             for job in self._jobs.values():
                 if job.process is not None and job.process.poll() is None:
-                    job.process.kill()
+                    self._launcher.kill(job, len(job.attempts))
                     job.process.wait(timeout=10)
                 if job.log is not None:
                     job.log.close()
@@ -295,7 +355,7 @@ class BatchEmulator:
                     continue
                 if target.process is not None and target.process.poll() is None:
                     target.kill_reason = reason
-                    target.process.kill()
+                    self._launcher.kill(target, len(target.attempts))
                 else:
                     self._set(target, FAILED, reason)
             self._changed.notify_all()
@@ -393,9 +453,10 @@ class BatchEmulator:
         job.log = open(path, "ab")  # noqa: SIM115 (closed when the attempt ends)
         job.log.write(f"== {job.label} attempt {attempt.number}\n".encode())
         job.log.flush()
+        argv, env = self._launcher.command(job, attempt.number, env)
         try:
             job.process = subprocess.Popen(
-                [*self._entrypoint, *job.command],
+                argv,
                 env=env,
                 stdout=job.log,
                 stderr=subprocess.STDOUT,
@@ -432,7 +493,7 @@ class BatchEmulator:
                     job.kill_reason = rules.TIMED_OUT
                     job.process.send_signal(signal.SIGTERM)
                 elif now - job.terminate_sent_at >= KILL_AFTER_TERM_SECONDS:
-                    job.process.kill()
+                    self._launcher.kill(job, attempt.number)
             return False
         attempt.stopped_at = now
         # A container killed by a signal reports 128 + the signal, as Docker does.
@@ -495,10 +556,62 @@ class BatchEmulator:
         return self._jobs[job_id]
 
     def _definition(self, reference: str) -> JobDefinition:
-        name = reference.rsplit("/", 1)[-1].split(":", 1)[0]
-        if name not in self._definitions:
-            raise Refused(f"job definition {reference!r} does not exist")
-        return self._definitions[name]
+        tail = reference.rsplit("/", 1)[-1] if reference.startswith("arn:") else reference
+        name, _, revision = tail.partition(":")
+        revisions = self._definitions.get(name, [])
+        if not revision and revisions:
+            return revisions[-1]  # every revision here is ACTIVE: the latest
+        if revision.isdigit() and 1 <= int(revision) <= len(revisions):
+            return revisions[int(revision) - 1]
+        raise Refused(f"job definition {reference!r} does not exist")
+
+    def describe_job_definitions(
+        self, references: Sequence[str] = (), name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """DescribeJobDefinitions: by `name:revision` or ARN, or every revision of `name`."""
+        with self._lock:
+            if references:
+                found = []
+                for reference in references:
+                    try:
+                        found.append(self._definition(reference))
+                    except Refused:
+                        continue
+            elif name is not None:
+                found = list(self._definitions.get(name, []))
+            else:
+                found = [d for revisions in self._definitions.values() for d in revisions]
+        return [
+            {
+                "jobDefinitionName": d.name,
+                "jobDefinitionArn": d.arn,
+                "revision": d.revision,
+                "status": "ACTIVE",
+                "type": "container",
+                "parameters": dict(d.parameters),
+                **({"timeout": {"attemptDurationSeconds": d.timeout_seconds}}
+                   if d.timeout_seconds else {}),
+            }
+            for d in found
+        ]  # fmt: skip
+
+    def describe_job_queues(self, queues: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """DescribeJobQueues: this emulator's one queue, when asked for it (or for all)."""
+        if queues and not {self.queue, self.queue_arn} & set(queues):
+            return []
+        return [
+            {
+                "jobQueueName": self.queue,
+                "jobQueueArn": self.queue_arn,
+                "state": "ENABLED",
+                "status": "VALID",
+                "priority": 1,
+                "computeEnvironmentOrder": [
+                    {"order": 1, "computeEnvironment": _arn(
+                        "compute-environment", self.compute_environment)}
+                ],
+            }
+        ]  # fmt: skip
 
     def _event(self, job: Job) -> Event:
         return {
@@ -543,6 +656,8 @@ class BatchEmulator:
                 "environment": [{"name": k, "value": v} for k, v in environment.items()],
             },
         }
+        if job.timeout_seconds:
+            detail["timeout"] = {"attemptDurationSeconds": job.timeout_seconds}
         if job.status_reason:
             detail["statusReason"] = job.status_reason
         if job.started_at:

@@ -18,7 +18,7 @@ import boto3
 from botocore.config import Config
 
 from devkit.batch.api import BatchApi
-from devkit.batch.engine import BatchEmulator, Job
+from devkit.batch.engine import BatchEmulator, Job, Launcher
 from devkit.batch.events import RuleRunner
 from devkit.batch.rules import FAILED, SUCCEEDED
 from devkit.batch.stack import STACK_NAME, load_stack
@@ -46,10 +46,17 @@ class LocalBatch:
         template: Path = TEMPLATE,
         with_rules: bool = True,
         compute: bool = True,
+        launcher: Launcher | None = None,
     ) -> None:
         self._compute = compute  # False: no capacity, every job stays SUBMITTED
+        # By default each job is a process of this checkout; a ContainerLauncher
+        # (devkit/batch/container.py) runs each as a container of the image instead.
         self.emulator = BatchEmulator(
-            log_dir=log_dir, slots=slots, entrypoint=ENTRYPOINT, base_env=base_env
+            log_dir=log_dir,
+            slots=slots,
+            entrypoint=ENTRYPOINT,
+            launcher=launcher,
+            base_env=base_env,
         )
         self._api = BatchApi(self.emulator)
         definitions, rules = load_stack(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.batch import rules
-from devkit.batch.engine import JobDefinition
+from devkit.batch.engine import ContainerSpec, JobDefinition
 from devkit.batch.events import Rule, Target
 from devkit.template import (
     PSEUDO,
@@ -51,6 +51,7 @@ def job_definitions(
             JobDefinition(
                 name=spec["JobDefinitionName"],
                 command=tuple(container["Command"]),
+                container=container_spec(container),
                 environment=environment,
                 parameters={k: str(v) for k, v in (spec.get("Parameters") or {}).items()},
                 retry=rules.retry_strategy(
@@ -66,6 +67,24 @@ def job_definitions(
             )
         )
     return found
+
+
+def container_spec(container: Mapping[str, Any]) -> ContainerSpec:
+    """Read-only root, init process, user and scratch mounts of ContainerProperties. A
+    volume without a host path lives on the task's own storage (Fargate's bind mount)."""
+    on_task = {v["Name"] for v in container.get("Volumes", []) if not v.get("Host")}
+    scratch = tuple(
+        str(m["ContainerPath"])
+        for m in container.get("MountPoints", [])
+        if m["SourceVolume"] in on_task and not m.get("ReadOnly", False)
+    )
+    user = container.get("User")
+    return ContainerSpec(
+        read_only_root=bool(container.get("ReadonlyRootFilesystem", False)),
+        init_process=bool((container.get("LinuxParameters") or {}).get("InitProcessEnabled")),
+        user=None if user is None else str(user),
+        scratch=scratch,
+    )
 
 
 def event_rules(
