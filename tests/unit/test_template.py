@@ -181,6 +181,8 @@ CONTAINER_CALLS = {
         "batch:SubmitJob",
         "batch:ListJobs",
         "batch:DescribeJobs",
+        "batch:DescribeJobDefinitions",
+        "batch:DescribeJobQueues",
     },
     "WorkerJobRole": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
 }
@@ -203,6 +205,8 @@ BOTO_ACTIONS = {
     "submit_job": "batch:SubmitJob",
     "list_jobs": "batch:ListJobs",
     "describe_jobs": "batch:DescribeJobs",
+    "describe_job_definitions": "batch:DescribeJobDefinitions",
+    "describe_job_queues": "batch:DescribeJobQueues",
     "get_log_events": "logs:GetLogEvents",
 }
 # What runs inside the job containers (the operator commands in ops/ run elsewhere).
@@ -284,8 +288,12 @@ def test_each_container_gets_the_plain_settings_it_needs(
         assert environment["MANIFEST_BUCKET"] == "<RunsBucket>"
         assert environment["MANIFEST_PREFIX"] == "recurring-investments"
         assert environment["BATCH_JOB_QUEUE"] == "<JobQueue>"
-        assert environment["EXECUTOR_JOB_DEFINITION"] == "worthy-batch-executor"
-        assert environment["FINALIZER_JOB_DEFINITION"] == "worthy-batch-finalizer"
+        if stage == "planner":  # the revisions of its own release
+            assert environment["EXECUTOR_JOB_DEFINITION"] == "<ExecutorJobDefinition>"
+            assert environment["FINALIZER_JOB_DEFINITION"] == "<FinalizerJobDefinition>"
+        else:
+            assert environment["EXECUTOR_JOB_DEFINITION"] == "worthy-batch-executor"
+            assert environment["FINALIZER_JOB_DEFINITION"] == "worthy-batch-finalizer"
 
 
 def batch_decision(rules: list[dict[str, str]], exit_code: int | None, status_reason: str) -> str:
