@@ -10,9 +10,17 @@ PLANS   ?=
 FAIL_SYMBOLS ?=
 SYMBOLS ?= 2000
 PER_MINUTE ?= 120
+PLAN    ?=
+ARGS    ?=
+
+# checkov pins boto3, botocore and others to versions the lock does not allow,
+# so it lives in a venv of its own, built on first use (make lint).
+TOOLS   := .venv-tools
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(TOOLS)/checkov/bin/checkov
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test lint fmt local-run local-ops psql reset-local bench bench-quotas image-test clean
+.PHONY: help install lock test lint fmt local-run local-ops psql reset-local bench bench-quotas image-test clean deploy smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,14 +55,25 @@ lock: ## refresh requirements.lock (runtime dependencies and build backend, exac
 test: install ## run the whole test suite (unit, integration, e2e, reliability), on every core
 	$(BIN)/python -m pytest -n auto --maxprocesses 4 $(PYTEST_ARGS)
 
-lint: install ## ruff, format, mypy --strict, the import contracts, dead code, cfn-lint, shellcheck
+lint: install $(CHECKOV) ## ruff, format, mypy --strict, the import contracts, dead code, cfn-lint, checkov, shellcheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(PACKAGES)
 	$(BIN)/lint-imports
 	$(BIN)/vulture $(PACKAGES) vulture_whitelist.py --min-confidence 60
 	$(BIN)/cfn-lint infra/template.yaml
+	$(CHECKOV) --file infra/template.yaml --framework cloudformation --compact --quiet --skip-download
 	$(BIN)/shellcheck infra/*.sh
+
+$(CHECKOV):
+	@test -x $(TOOLS)/checkov/bin/python || $(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+
+deploy: ## build, push, scan and deploy the stack through a change set (PLAN=1: show it only; ARGS='--profile P --region R ...', infra/deploy.sh --help)
+	infra/deploy.sh $(if $(PLAN),--plan) $(ARGS)
+
+smoke: install ## run the canary against the deployed stack (ARGS='--profile P --region R ...', infra/smoke-test.sh --help)
+	infra/smoke-test.sh $(ARGS)
 
 fmt: install ## format and autofix
 	$(BIN)/ruff format .
@@ -90,4 +109,4 @@ bench-quotas: install ## three children sharing one provider key vs the stub enf
 
 clean: ## remove the virtualenv and local state (embedded database, caches)
 	-$(BIN)/python -m devkit.embedded_pg stop 2>/dev/null
-	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

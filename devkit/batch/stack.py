@@ -3,7 +3,10 @@
 The emulator plays what is deployed: the same commands, retry strategies,
 timeouts and environment as the job definitions, and the same rules. Values
 that only exist in AWS (the bucket's name, a secret) are left out; the local
-environment supplies them instead.
+environment supplies them instead. So are the settings that describe the
+outside world the stack talks to, the provider plans (`*_CALLS_PER_*`) and the
+database's trust store: locally the providers are a stub with its own limits
+and the database is the embedded server.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ from devkit.template import (
 STACK_NAME = PSEUDO["AWS::StackName"]
 
 
+def _outside_world(name: str) -> bool:
+    return "_CALLS_PER_" in name or name == "DATABASE_SSLROOTCERT"
+
+
 def job_definitions(
     template: Mapping[str, Any], resources: Mapping[str, str] | None = None
 ) -> list[JobDefinition]:
@@ -37,7 +44,7 @@ def job_definitions(
         environment = {
             str(v["Name"]): str(v["Value"])
             for v in container.get("Environment", [])
-            if not is_symbolic(v["Value"])
+            if not is_symbolic(v["Value"]) and not _outside_world(str(v["Name"]))
         }
         retry = spec.get("RetryStrategy") or {}
         found.append(

@@ -41,6 +41,7 @@ SKIPPED_BY_MOTO = {
     "AWS::SNS::Subscription",
     "AWS::SNS::TopicPolicy",
     "AWS::CloudWatch::Alarm",
+    "AWS::SQS::QueuePolicy",
 }
 
 
@@ -145,11 +146,13 @@ def test_the_stack_creates_a_fargate_queue_capped_by_max_vcpus(stack: dict[str, 
     assert len(environment["computeResources"]["subnets"]) == 2
 
 
-def test_the_stack_registers_three_job_definitions_with_retries_and_secrets(
+def test_the_stack_registers_four_job_definitions_with_retries_and_secrets(
     stack: dict[str, str],
 ) -> None:
     found = job_definitions()
-    assert set(found) == {stack[f"{s}JobDefinition"] for s in ("Planner", "Executor", "Finalizer")}
+    assert set(found) == {
+        stack[f"{s}JobDefinition"] for s in ("Planner", "Executor", "Finalizer", "Watchdog")
+    }
     iam = boto3.client("iam", region_name=REGION)
     roles = {r["Arn"]: r for r in iam.list_roles()["Roles"]}
     commands = {}
@@ -172,11 +175,15 @@ def test_the_stack_registers_three_job_definitions_with_retries_and_secrets(
         assert environment["BATCH_JOB_QUEUE"] == stack["JobQueueArn"]
         assert environment["LOG_FORMAT"] == "json"
         assert container["executionRoleArn"] in roles
-        assert container["jobRoleArn"] in roles
+        if name == "worthy-batch-watchdog":
+            assert "jobRoleArn" not in container, "it reads the database only: no AWS access"
+        else:
+            assert container["jobRoleArn"] in roles
     assert commands == {
         "worthy-batch-planner": ["plan"],
         "worthy-batch-executor": ["execute"],
         "worthy-batch-finalizer": ["finalize", "--run-id", "Ref::run_id"],
+        "worthy-batch-watchdog": ["watchdog"],
     }
     executor = found["worthy-batch-executor"]["containerProperties"]
     secrets = {s["name"]: s["valueFrom"] for s in executor["secrets"]}
@@ -245,3 +252,53 @@ def test_the_stack_creates_the_repository_logs_and_alarm_plumbing(stack: dict[st
     assert target["Arn"] == stack["AlarmTopicArn"]
     sqs = boto3.client("sqs", region_name=REGION)
     assert sqs.get_queue_url(QueueName=stack["ScheduleDeadLetterQueueUrl"].rsplit("/", 1)[1])
+
+
+def test_the_stack_creates_the_dashboard(stack: dict[str, str]) -> None:
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    body = json.loads(
+        cloudwatch.get_dashboard(DashboardName=stack["DashboardName"])["DashboardBody"]
+    )
+    assert len(body["widgets"]) >= 10
+    queries = [w["properties"]["query"] for w in body["widgets"] if w["type"] == "log"]
+    assert queries and all(q.startswith(f"SOURCE '{stack['LogGroupName']}'") for q in queries)
+
+
+def test_undeliverable_rule_events_land_in_a_dead_letter_queue(stack: dict[str, str]) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = stack["EventsDeadLetterQueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    events = boto3.client("events", region_name=REGION)
+    targets = [
+        target
+        for rule in events.list_rules()["Rules"]
+        for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    ]
+    assert len(targets) == 2
+    for target in targets:
+        assert target["DeadLetterConfig"] == {"Arn": attributes["QueueArn"]}, target["Id"]
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+
+
+def test_resources_carry_the_project_stage_and_cost_centre_tags(stack: dict[str, str]) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    tags = {
+        t["Key"]: t["Value"]
+        for t in s3.get_bucket_tagging(Bucket=stack["RunsBucketName"])["TagSet"]
+    }
+    assert {k: tags[k] for k in ("project", "stage", "cost-centre")} == {
+        "project": "worthy-batch",
+        "stage": "prod",
+        "cost-centre": "unassigned",
+    }
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_tags = sqs.list_queue_tags(QueueUrl=stack["EventsDeadLetterQueueUrl"])["Tags"]
+    assert queue_tags["cost-centre"] == "unassigned"
+    iam = boto3.client("iam", region_name=REGION)
+    role = next(r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(STACK))
+    role_tags = {
+        t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]
+    }
+    assert role_tags["stage"] == "prod"
+    # moto keeps no tags of Batch resources made by CloudFormation; tests/unit/test_template.py
+    # checks every taggable resource of the template.

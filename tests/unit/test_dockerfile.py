@@ -279,7 +279,7 @@ def test_the_entrypoint_is_the_installed_console_script(final: Stage) -> None:
 
 def test_every_job_definition_runs_a_real_subcommand() -> None:
     definitions = resources_of_type(load_template(), "AWS::Batch::JobDefinition")
-    assert len(definitions) == 3
+    assert len(definitions) == 4  # plan, execute, finalize, watchdog
     parser = build_parser()
     for name, props in definitions.items():
         command = props["ContainerProperties"]["Command"]

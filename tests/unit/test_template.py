@@ -9,9 +9,9 @@ properties are asserted here, from the template itself.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
-from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from common.config import Settings
+from common.db import RDS_CA_BUNDLE
 from common.heartbeat import HEARTBEAT_METRIC
 from common.logging import METRICS_NAMESPACE
 from tests.cfn import (
@@ -127,10 +128,14 @@ def test_only_the_planner_submits_and_only_executors_and_the_finalizer(
     assert not [action for action in worker if action.startswith("batch:")]
 
 
-def test_the_schedule_may_submit_the_planner_only(template: dict[str, Any]) -> None:
+def test_the_schedules_may_submit_the_planner_and_the_watchdog_only(
+    template: dict[str, Any],
+) -> None:
     scheduler = allowed(template, "SchedulerRole")
     assert sorted(scheduler["batch:SubmitJob"]) == sorted(
-        ["<JobQueue>", JOB_DEFINITION.format("planner"), JOB_DEFINITION.format("planner") + ":*"]
+        ["<JobQueue>"]
+        + [JOB_DEFINITION.format(stage) for stage in ("planner", "watchdog")]
+        + [JOB_DEFINITION.format(stage) + ":*" for stage in ("planner", "watchdog")]
     )
     assert scheduler["sqs:SendMessage"] == ["<ScheduleDeadLetterQueue.Arn>"]
     trust = resource(template, "SchedulerRole")["AssumeRolePolicyDocument"]["Statement"][0]
@@ -176,6 +181,8 @@ CONTAINER_CALLS = {
         "batch:SubmitJob",
         "batch:ListJobs",
         "batch:DescribeJobs",
+        "batch:DescribeJobDefinitions",
+        "batch:DescribeJobQueues",
     },
     "WorkerJobRole": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
 }
@@ -198,6 +205,8 @@ BOTO_ACTIONS = {
     "submit_job": "batch:SubmitJob",
     "list_jobs": "batch:ListJobs",
     "describe_jobs": "batch:DescribeJobs",
+    "describe_job_definitions": "batch:DescribeJobDefinitions",
+    "describe_job_queues": "batch:DescribeJobQueues",
     "get_log_events": "logs:GetLogEvents",
 }
 # What runs inside the job containers (the operator commands in ops/ run elsewhere).
@@ -279,8 +288,12 @@ def test_each_container_gets_the_plain_settings_it_needs(
         assert environment["MANIFEST_BUCKET"] == "<RunsBucket>"
         assert environment["MANIFEST_PREFIX"] == "recurring-investments"
         assert environment["BATCH_JOB_QUEUE"] == "<JobQueue>"
-        assert environment["EXECUTOR_JOB_DEFINITION"] == "worthy-batch-executor"
-        assert environment["FINALIZER_JOB_DEFINITION"] == "worthy-batch-finalizer"
+        if stage == "planner":  # the revisions of its own release
+            assert environment["EXECUTOR_JOB_DEFINITION"] == "<ExecutorJobDefinition>"
+            assert environment["FINALIZER_JOB_DEFINITION"] == "<FinalizerJobDefinition>"
+        else:
+            assert environment["EXECUTOR_JOB_DEFINITION"] == "worthy-batch-executor"
+            assert environment["FINALIZER_JOB_DEFINITION"] == "worthy-batch-finalizer"
 
 
 def batch_decision(rules: list[dict[str, str]], exit_code: int | None, status_reason: str) -> str:
@@ -404,6 +417,7 @@ def test_jobs_are_small_fargate_containers_with_timeouts(
         "planner": ["plan"],
         "executor": ["execute"],
         "finalizer": ["finalize", "--run-id", "Ref::run_id"],
+        "watchdog": ["watchdog"],
     }
 
 
@@ -525,8 +539,8 @@ def test_failed_jobs_of_this_queue_reach_the_alarm_email(template: dict[str, Any
         "events.amazonaws.com": "<JobFailedRule.Arn>",
         "cloudwatch.amazonaws.com": [
             "<ScheduleDeadLetterAlarm.Arn>",
-            "<RunHeartbeatAlarm.Arn>",
             "<RunIncompleteAlarm.Arn>",
+            "<EventsDeadLetterAlarm.Arn>",
         ],
     }
 
@@ -573,71 +587,247 @@ def test_the_executor_knows_its_attempt_budget(
     assert int(environment["JOB_ATTEMPTS"]) == props["RetryStrategy"]["Attempts"]
 
 
-# The expression evaluated the way metric math does, point by point: DAY() is the ISO
-# weekday of the point's UTC timestamp (Monday = 1) and HOUR() its UTC hour, as in AWS's
-# tutorial https://docs.aws.amazon.com/IDR/latest/userguide/suppress-alarms-tutorial-suppress.html
-# ("DAY(m1) == 2: Ensures that it's Tuesday (Monday = 1, Sunday = 7)"); FILL(m, 0) gives
-# the hours without a heartbeat the value 0.
-def heartbeat_alarm_fires(alarm: dict[str, Any], heartbeats: set[datetime], at: datetime) -> bool:
-    """Whether the alarm is in ALARM at `at` (UTC), with heartbeats logged at `heartbeats`:
-    the last EvaluationPeriods hourly points, DatapointsToAlarm of them below Threshold."""
-    (due,) = [m for m in alarm["Metrics"] if m.get("ReturnData")]
-    match = re.fullmatch(
-        r"IF\(DAY\(hourly\) <= 5 && HOUR\(hourly\) >= \((\d+) - (\d+)\) "
-        r"&& HOUR\(hourly\) < (\d+), hourly, 1\)",
-        " ".join(due["Expression"].split()),
-    )
-    assert match, due["Expression"]
-    deadline, window, deadline_again = map(int, match.groups())
-    assert deadline == deadline_again
-    points = []
-    end = at.replace(minute=0, second=0, microsecond=0)
-    for back in range(int(alarm["EvaluationPeriods"]), 0, -1):
-        start = end - timedelta(hours=back)
-        count = sum(1 for h in heartbeats if start <= h < start + timedelta(hours=1))
-        in_window = start.isoweekday() <= 5 and deadline - window <= start.hour < deadline
-        points.append(count if in_window else 1)
-    breaching = [p < alarm["Threshold"] for p in points]
-    assert alarm["ComparisonOperator"] == "LessThanThreshold"
-    return sum(breaching) >= int(alarm["DatapointsToAlarm"])
+# ---------------------------------------------------------------------- watchdog
 
 
-NY = ZoneInfo("America/New_York")
-
-
-def new_york(day: str, hour: int, minute: int) -> datetime:
-    return datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=NY).astimezone(UTC)
-
-
-def test_the_dead_man_alarm_pages_when_a_weekday_has_no_heartbeat_by_the_deadline(
+def test_the_watchdog_runs_after_the_days_run_in_the_markets_time_zone(
     template: dict[str, Any],
 ) -> None:
-    """TreatMissingData breaching: "Missing data points are treated as 'bad' and breaching
-    the threshold" (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarms-and-missing-data.html)."""
-    alarm = resolve(template, resource(template, "RunHeartbeatAlarm"), PARAMETERS)
-    assert alarm["TreatMissingData"] == "breaching"
+    """Replaces the metric-math dead-man alarm: a job, submitted by a second schedule at
+    16:30 New York time on weekdays (EventBridge Scheduler follows daylight saving in
+    ScheduleExpressionTimezone), that fails when a market day's run is missing or not final."""
+    assert "RunHeartbeatAlarm" not in template["Resources"]
+    parameters = template["Parameters"]
+    assert parameters["WatchdogScheduleExpression"]["Default"] == "cron(30 16 ? * MON-FRI *)"
+    schedule = resolve(template, resource(template, "WatchdogSchedule"), PARAMETERS)
+    planner = resolve(template, resource(template, "PlannerSchedule"), PARAMETERS)
+    assert schedule["ScheduleExpressionTimezone"] == planner["ScheduleExpressionTimezone"]
+    assert schedule["State"] == planner["State"] == "ENABLED", "one ScheduleState for both"
+    assert json.loads(schedule["Target"]["Input"]) == {
+        "JobName": "worthy-batch-watchdog",
+        "JobQueue": "<JobQueue>",
+        "JobDefinition": "worthy-batch-watchdog",
+    }
+    assert schedule["Target"]["DeadLetterConfig"] == planner["Target"]["DeadLetterConfig"]
+    assert schedule["Target"]["RoleArn"] == "<SchedulerRole.Arn>"
+
+
+def test_a_failing_watchdog_ends_failed_and_reaches_the_alarm_email(
+    job_definitions: dict[str, dict[str, Any]], template: dict[str, Any]
+) -> None:
+    """`worthy-batch watchdog` exits 1 when a market day's run is missing or not final
+    (README "Commands"): no retry rule matches 1, the catch-all ends the job FAILED, and
+    JobFailedRule (every FAILED job of the queue that is not an array child) e-mails it."""
+    watchdog = resolve(template, job_definitions["watchdog"], PARAMETERS)
+    assert watchdog["ContainerProperties"]["Command"] == ["watchdog"]
+    assert "JobRoleArn" not in watchdog["ContainerProperties"], "database only: no AWS access"
+    rules = watchdog["RetryStrategy"]["EvaluateOnExit"]
+    assert batch_decision(rules, 1, EXITED) == "EXIT"
+    assert batch_decision(rules, 75, EXITED) == "RETRY", "a database that is down is retried"
+    pattern = resolve(template, resource(template, "JobFailedRule"))["EventPattern"]["detail"]
+    assert pattern["jobQueue"] == ["<JobQueue>"] and "jobDefinition" not in pattern
+    finalize = resolve(template, resource(template, "FinalizeAfterFailedExecutorRule"))
+    assert all(
+        "executor" in p["prefix"] for p in finalize["EventPattern"]["detail"]["jobDefinition"]
+    )
+
+
+def test_the_failed_job_rule_and_the_finalize_rule_have_a_dead_letter_queue(
+    template: dict[str, Any],
+) -> None:
+    """EventBridge sends undeliverable events to the target's dead-letter queue, as
+    events.amazonaws.com, so the queue's resource policy must allow the rule
+    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html)."""
+    for name in ("JobFailedRule", "FinalizeAfterFailedExecutorRule"):
+        (target,) = resolve(template, resource(template, name))["Targets"]
+        assert target["DeadLetterConfig"] == {"Arn": "<EventsDeadLetterQueue.Arn>"}, name
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0, name
+    policy = resolve(template, resource(template, "EventsDeadLetterQueuePolicy"))
+    assert policy["Queues"] == ["<EventsDeadLetterQueue>"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == [
+        "<JobFailedRule.Arn>",
+        "<FinalizeAfterFailedExecutorRule.Arn>",
+    ]
+    alarm = resolve(template, resource(template, "EventsDeadLetterAlarm"))
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": "<EventsDeadLetterQueue.QueueName>"}
+    ]
     assert alarm["AlarmActions"] == ["<AlarmTopic>"]
-    (stat,) = [m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m]
-    assert stat["Metric"]["Namespace"] == METRICS_NAMESPACE
-    assert stat["Metric"]["MetricName"] == HEARTBEAT_METRIC
-    assert stat["Metric"]["Dimensions"] == [{"Name": "market", "Value": "XNYS"}]
-    assert (stat["Period"], stat["Stat"]) == (3600, "Sum")
-    # Winter (EST) and summer (EDT): the run finishes a few minutes after 09:35 New York.
-    for day in ("2026-12-01", "2026-07-14"):  # a Tuesday each
-        on_time = {new_york(day, 9, 41)}
-        late = {new_york(day, 12, 55)}  # after 17:00 UTC in winter, 16:55 UTC in summer
-        deadline = datetime.fromisoformat(day).replace(hour=17, minute=5, tzinfo=UTC)
-        assert not heartbeat_alarm_fires(alarm, on_time, deadline), day
-        assert heartbeat_alarm_fires(alarm, set(), deadline), day
-        # Before the window ends, and on the evening after, a missing run does not page (yet/again).
-        assert not heartbeat_alarm_fires(alarm, set(), deadline - timedelta(hours=3)), day
-        assert not heartbeat_alarm_fires(alarm, set(), deadline + timedelta(hours=6)), day
-        if day == "2026-12-01":
-            assert heartbeat_alarm_fires(alarm, late, deadline), "a run done after 12:00 EST"
-    # A weekend has no schedule and no heartbeat, and never pages.
-    for saturday_hour in range(24):
-        at = datetime(2026, 12, 5, saturday_hour, 5, tzinfo=UTC)
-        assert not heartbeat_alarm_fires(alarm, set(), at), at
+
+
+# ---------------------------------------------------------------------- dashboard
+
+
+def emitted_metrics() -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """(metric, dimensions) of every emit_metrics call in the shipped code whose dimensions
+    are constants or the market (read as XNYS, the one market the stack's alarms watch)."""
+    found = set()
+    for package in ("common", "planner", "executor", "finalizer", "ops"):
+        for source in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(source.read_text("utf-8"))
+            for call in ast.walk(tree):
+                if not (
+                    isinstance(call, ast.Call) and getattr(call.func, "id", "") == "emit_metrics"
+                ):
+                    continue
+                names = call.args[0]
+                assert isinstance(names, ast.Dict), source
+                dimensions = tuple(
+                    sorted(
+                        (k.arg, k.value.value if isinstance(k.value, ast.Constant) else "XNYS")
+                        for k in call.keywords
+                        if k.arg
+                    )
+                )
+                for key in names.keys:
+                    if isinstance(key, ast.Constant):
+                        found.add((str(key.value), dimensions))
+                    elif isinstance(key, ast.Name) and key.id == "HEARTBEAT_METRIC":
+                        found.add((HEARTBEAT_METRIC, dimensions))
+    return found
+
+
+def test_the_dashboard_shows_only_metrics_the_jobs_emit(template: dict[str, Any]) -> None:
+    props = resolve(template, resource(template, "Dashboard"), PARAMETERS)
+    body = json.loads(props["DashboardBody"])
+    emitted = emitted_metrics()
+    assert ("purchased", (("market", "XNYS"), ("stage", "finalizer"))) in emitted
+    shown = set()
+    for widget in body["widgets"]:
+        for metric in widget["properties"].get("metrics", []):
+            if isinstance(metric[0], dict):
+                assert "WorthyBatch" in metric[0]["expression"]
+                continue
+            if metric[0] != METRICS_NAMESPACE:
+                continue
+            names = [m for m in metric if isinstance(m, str)]
+            dimensions = tuple(sorted(zip(names[2::2], names[3::2], strict=True)))
+            shown.add((names[1], dimensions))
+    assert shown - emitted == set(), "the dashboard names a metric nobody emits"
+    # runs by status, purchases, failures, API calls, chunk durations, the planner
+    assert {name for name, _ in shown} >= {
+        HEARTBEAT_METRIC,
+        "run_incomplete",
+        "purchased",
+        "failed",
+        "duration_ms",
+        "plans_due",
+    }
+    queries = [w["properties"]["query"] for w in body["widgets"] if w["type"] == "log"]
+    assert len(queries) >= 3 and all(q.startswith("SOURCE '<LogGroup>' |") for q in queries)
+    alarms = next(w for w in body["widgets"] if w["type"] == "alarm")["properties"]["alarms"]
+    named = {resolve(template, resource(template, a))["AlarmName"] for a in ALARMS}
+    assert {a.rsplit(":", 1)[1] for a in alarms} == named
+
+
+ALARMS = ("RunIncompleteAlarm", "ScheduleDeadLetterAlarm", "EventsDeadLetterAlarm")
+
+
+# ---------------------------------------------------------------------- tags, data, checks
+
+
+def test_every_taggable_resource_carries_project_stage_and_cost_centre(
+    template: dict[str, Any],
+) -> None:
+    """Taggable means the resource type's CloudFormation schema has a Tags property (the
+    schemas cfn-lint ships); Batch takes a map, most others a list of Key/Value."""
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    wanted = {"project": "worthy-batch", "stage": "prod", "cost-centre": "unassigned"}
+    tagged = 0
+    for name, spec in template["Resources"].items():
+        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", spec["Type"]).schema
+        if "Tags" not in schema["properties"]:
+            continue
+        tags = resolve(template, spec["Properties"].get("Tags"), PARAMETERS)
+        if isinstance(tags, list):
+            tags = {t["Key"]: t["Value"] for t in tags}
+        assert tags == wanted, name
+        tagged += 1
+    assert tagged >= 20
+    for stage, props in resources_of_type(template, "AWS::Batch::JobDefinition").items():
+        assert props["PropagateTags"] is True, f"{stage}: tags reach the ECS tasks"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["RunsBucket", "Repository", "LogGroup", "ScheduleDeadLetterQueue", "EventsDeadLetterQueue"],
+)
+def test_resources_that_hold_data_survive_deletion_and_replacement(
+    template: dict[str, Any], name: str
+) -> None:
+    spec = template["Resources"][name]
+    assert (spec["DeletionPolicy"], spec["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_every_skipped_checkov_check_says_why(template: dict[str, Any]) -> None:
+    skipped = []
+    for name, spec in template["Resources"].items():
+        for skip in spec.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"]), name
+            assert len(skip["comment"].split()) >= 10, f"{name} {skip['id']}: say why"
+            skipped.append(skip["id"])
+    assert sorted(skipped) == [
+        "CKV_AWS_158",
+        "CKV_AWS_18",
+        "CKV_AWS_26",
+        "CKV_AWS_27",
+        "CKV_AWS_27",
+    ]
+
+
+# ---------------------------------------------------------------------- parameters
+
+
+def test_the_architecture_parameter_reaches_every_job_definition(
+    template: dict[str, Any], job_definitions: dict[str, dict[str, Any]]
+) -> None:
+    """RuntimePlatform.cpuArchitecture takes X86_64 or ARM64 for Fargate jobs
+    (https://docs.aws.amazon.com/batch/latest/APIReference/API_RuntimePlatform.html)."""
+    parameter = template["Parameters"]["CpuArchitecture"]
+    assert parameter["AllowedValues"] == ["X86_64", "ARM64"]
+    assert parameter["Default"] == "X86_64"
+    for stage, props in job_definitions.items():
+        platform = resolve(template, props, PARAMETERS | {"CpuArchitecture": "ARM64"})[
+            "ContainerProperties"
+        ]["RuntimePlatform"]
+        assert platform == {"OperatingSystemFamily": "LINUX", "CpuArchitecture": "ARM64"}, stage
+
+
+def test_provider_rates_and_budgets_are_parameters_that_default_to_the_settings(
+    template: dict[str, Any], job_definitions: dict[str, dict[str, Any]]
+) -> None:
+    fields = [name for name in Settings.model_fields if "_calls_per_" in name]
+    assert len(fields) == 6
+    for stage in ("planner", "executor"):
+        container = resolve(template, job_definitions[stage]["ContainerProperties"])
+        environment = {e["Name"]: str(e["Value"]) for e in container["Environment"]}
+        for field in fields:
+            default = Settings.model_fields[field].default
+            expected = "unlimited" if default is None else str(default)
+            assert environment[field.upper()] == expected, f"{stage}: {field}"
+            parsed = Settings.model_validate({field: environment[field.upper()]})
+            assert getattr(parsed, field) == default
+
+
+@pytest.mark.parametrize(
+    ("store", "path"),
+    [("rds-ca-bundle", RDS_CA_BUNDLE), ("amazon-root-cas", "/etc/ssl/certs/ca-certificates.crt")],
+)
+def test_the_database_trust_store_is_a_parameter(
+    template: dict[str, Any], job_definitions: dict[str, dict[str, Any]], store: str, path: str
+) -> None:
+    """RDS Proxy presents an ACM certificate that chains to Amazon Root CA 1-4 (in the
+    image's system store, Debian's ca-certificates), not to the RDS CA bundle."""
+    for stage, props in job_definitions.items():
+        container = resolve(
+            template, props["ContainerProperties"], PARAMETERS | {"DatabaseTrustStore": store}
+        )
+        environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+        assert environment["DATABASE_SSLROOTCERT"] == path, stage
 
 
 # ---------------------------------------------------------------------- storage
@@ -673,6 +863,9 @@ def test_images_are_scanned_immutable_and_old_ones_expire(template: dict[str, An
     repository = resource(template, "Repository")
     assert repository["ImageScanningConfiguration"] == {"ScanOnPush": True}
     assert repository["ImageTagMutability"] == "IMMUTABLE"
+    # KMS with ECR's AWS managed key: no KmsKey, nothing to grant the pulling role
+    # (https://docs.aws.amazon.com/AmazonECR/latest/userguide/encryption-at-rest.html).
+    assert repository["EncryptionConfiguration"] == {"EncryptionType": "KMS"}
     rules = json.loads(repository["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
     assert {r["selection"]["tagStatus"] for r in rules} == {"untagged", "any"}
     assert resource(template, "LogGroup")["RetentionInDays"] == {"Ref": "LogRetentionDays"}
@@ -727,3 +920,18 @@ def test_max_children_is_what_the_compute_environment_runs_at_once(
     planner = resolve(template, job_definitions["planner"])
     environment = {v["Name"]: v["Value"] for v in planner["ContainerProperties"]["Environment"]}
     assert environment["MAX_CHILDREN"] == TEMPLATE_MAX_CHILDREN
+
+
+def test_the_batch_emulator_leaves_the_outside_worlds_settings_to_the_local_environment(
+    template: dict[str, Any],
+) -> None:
+    """The provider plans and the trust store describe the real providers and RDS; locally
+    the stub's limits and the embedded server apply (devkit/batch/stack.py)."""
+    from devkit.batch.stack import job_definitions as emulated
+
+    definitions = {d.name.rsplit("-", 1)[1]: d for d in emulated(template)}
+    assert set(definitions) == {"planner", "executor", "finalizer", "watchdog"}
+    for stage, definition in definitions.items():
+        assert definition.environment["LOG_FORMAT"] == "json", stage
+        assert not [k for k in definition.environment if "_CALLS_PER_" in k], stage
+        assert "DATABASE_SSLROOTCERT" not in definition.environment, stage
