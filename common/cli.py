@@ -178,6 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--run-id", metavar="ID", help="limit the checks to one run")
     verify.set_defaults(handler="ops.verify:run")
 
+    explain = commands.add_parser(
+        "explain",
+        help="why a plan was or was not charged: schedule, recent executions, next date",
+        description="One plan's schedule, its recent executions with status and reason (and "
+        "what was bought), and its next date with why (holiday roll, month-end cap). An "
+        "unknown plan id exits 78.",
+    )
+    explain.add_argument("plan_id", type=int, metavar="PLAN_ID", help="recurring_investments.id")
+    explain.add_argument(
+        "--limit", type=int, default=10, metavar="N", help="executions to show (default 10)"
+    )
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.set_defaults(handler="ops.explain:run")
+
     submit = commands.add_parser(
         "submit",
         help="submit the planner job to AWS Batch (and follow it with --wait)",

@@ -34,6 +34,7 @@ from devkit.embedded_pg import ensure_running, local_dir, shown
 from devkit.local_submitter import python_command
 from devkit.stubs.market_limits import limits_from_environment
 from devkit.stubs.market_server import StubMarketServer
+from finalizer.summary import reason_lines
 
 log = get_logger(__name__)
 
@@ -265,4 +266,6 @@ def print_report(report: dict[str, Any], stub_calls: dict[str, Any] | None, save
             f"  chunk {timing['chunk']:>3}: {timing['items']:>5} plans in "
             f"{timing['duration_ms'] / 1000:5.2f}s (attempt {timing['attempt']})\n"
         )
+    for line in reason_lines(report):  # invalid rows, plans not bought and why
+        out.write(line + "\n")
     out.write(f"report: {shown(saved)}\n")

@@ -14,6 +14,7 @@ from common.logging import emit_metrics, get_logger, log_context
 from common.manifest_store import ManifestStore
 from common.store.runs import RunRepository
 from finalizer.service import finalize_run
+from finalizer.summary import reason_lines
 
 log = get_logger(__name__)
 
@@ -46,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         market=done.report["market"],
         stage="finalizer",
     )
+    for line in reason_lines(done.report):
+        log.info("%s", line)
     log.info(
         "run %s finalized: %s; report at %s",
         args.run_id,

@@ -241,7 +241,10 @@ def test_a_chunk_buys_skips_and_fails_each_plan_as_decided_and_records_it_all(
     assert [(f.symbol, f.detail) for f in result.failures] == [
         ("MSFT", "100.0000 USD (amount less fee) buys less than one share of MSFT at 400 USD"),
         ("NOSUCH", "fakefinnhub: no such symbol"),
-        ("AAPL", "edited, paused or cancelled after the snapshot; the next run buys what it is now"),
+        (
+            "AAPL",
+            "edited, paused or cancelled after the snapshot; the next run buys what it is now",
+        ),
     ]
     # The chunk's metrics, for CloudWatch.
     (metrics,) = [json.loads(line) for line in stdout.getvalue().splitlines() if '"_aws"' in line]
