@@ -19,6 +19,7 @@ from common.logging import carry_context, get_logger
 
 log = get_logger(__name__)
 BAR_WIDTH = 30
+BAR_LINE = 160  # characters of a redrawn bar, at most
 HEARTBEAT_SECONDS = 5.0  # an executor child's progress lines (DESIGN: at least every 10 s)
 TTY_REDRAW_SECONDS = 1.0
 
@@ -127,6 +128,10 @@ class Progress:
     def _draw_bar(self) -> None:
         filled = BAR_WIDTH * self.done // self.total if self.total else BAR_WIDTH
         bar = "#" * filled + "." * (BAR_WIDTH - filled)
-        text = self.line().partition(": ")[2]
-        self._stream.write(f"\r{self.label} [{bar}] {text}"[:160] + "\x1b[K")
+        if self.note:  # what the work says of itself (local-run: each child's last line)
+            elapsed = duration(time.monotonic() - self._started)
+            text = f"{self.done}/{self.total} in {elapsed} {self.note}"
+        else:
+            text = self.line().partition(": ")[2]
+        self._stream.write(f"\r{self.label} [{bar}] {text}"[:BAR_LINE] + "\x1b[K")
         self._stream.flush()

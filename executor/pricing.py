@@ -70,7 +70,8 @@ def price_chunk(run: ChunkRun) -> Pricing:
     pairs = {(p.currency, p.asset_currency) for p in run.plans if p.currency != p.asset_currency}
     bases = {base for base, _ in pairs}
     total = len(symbols) + len(bases)
-    with Progress(total, "pricing", unit="symbols and FX bases", every=HEARTBEAT_SECONDS) as bar:
+    unit = "symbols and FX bases" if bases else "symbols"
+    with Progress(total, "pricing", unit=unit, every=HEARTBEAT_SECONDS) as bar:
         book.on_priced = bar.advance
         prices = book.prices(symbols)
         rates = book.fx_rates(pairs)

@@ -119,9 +119,13 @@ def why_not_bought(
         return ""
     if reason == Reason.AMOUNT_BELOW_MINIMUM and isinstance(price, Price):
         smallest = Decimal(1).scaleb(-share_decimals) if plan.fractional else "one"
+        money = f"{plan.amount - plan.fee} {plan.currency} (amount less fee)"
+        if plan.currency != plan.asset_currency and isinstance(rate, Price):
+            converted = ((plan.amount - plan.fee) * rate.value).quantize(Decimal("0.01"))
+            money += f" = {converted} {plan.asset_currency}"
         return (
-            f"{plan.amount - plan.fee} {plan.currency} (amount less fee) buys less than "
-            f"{smallest} share of {plan.symbol} at {price.value} {plan.asset_currency}"
+            f"{money} buys less than {smallest} share of {plan.symbol} "
+            f"at {price.value} {plan.asset_currency}"
         )
     if reason == Reason.PLAN_CHANGED:
         return "edited, paused or cancelled after the snapshot; the next run buys what it is now"

@@ -10,7 +10,8 @@ SHOW_PLANS = 20  # plans listed by name; report.json lists up to MAX_LISTED_FAIL
 
 def reason_lines(report: dict[str, Any], limit: int = SHOW_PLANS) -> list[str]:
     """Invalid rows by reason, each plan not bought with its symbol, reason and provider
-    detail (the first `limit`), and why each chunk that did not succeed last failed."""
+    detail (the first `limit`, failed before skipped), and why each chunk that did not
+    succeed last failed."""
     lines: list[str] = []
     invalid = report.get("invalid_rows") or {}
     if invalid.get("count"):
@@ -22,7 +23,8 @@ def reason_lines(report: dict[str, Any], limit: int = SHOW_PLANS) -> list[str]:
     total = report.get("failures_total", len(failures))
     if failures:
         lines.append(f"not bought: {total} plan(s)")
-        for f in failures[:limit]:
+        # Failed plans first: they are still due, and someone may need to act.
+        for f in sorted(failures, key=lambda f: f["status"] != "failed")[:limit]:
             detail = f" - {f['detail']}" if f.get("detail") else ""
             symbol = f.get("symbol") or "?"
             lines.append(f"  plan {f['plan_id']} {symbol}: {f['status']} {f['reason']}{detail}")
