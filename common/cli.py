@@ -58,6 +58,16 @@ def mic(text: str) -> str:
     return text.upper()
 
 
+def positive_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a count of 1 or more: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -187,7 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("plan_id", type=int, metavar="PLAN_ID", help="recurring_investments.id")
     explain.add_argument(
-        "--limit", type=int, default=10, metavar="N", help="executions to show (default 10)"
+        "--limit",
+        type=positive_count,
+        default=10,
+        metavar="N",
+        help="executions to show (default 10)",
     )
     explain.add_argument("--json", action="store_true", help="machine-readable output")
     explain.set_defaults(handler="ops.explain:run")

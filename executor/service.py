@@ -18,12 +18,12 @@ from common.domain.statuses import ChunkStatus, Execution, Reason
 from common.errors import (
     ConfigError,
     DatabaseUnavailable,
-    ExitCode,
     ProvidersUnavailable,
     WorthyError,
 )
 from common.logging import get_logger, log_context
 from common.manifest_store import RunLocation
+from common.redact import redact
 from common.store.runs import RunRepository
 from executor.context import ChunkRun, ExecutorDeps, elapsed_ms
 from executor.pricing import price_chunk
@@ -90,9 +90,9 @@ def _record_failure(
     chunk's may be what failed). Not when the database is the trouble: it cannot hear."""
     if isinstance(exc, (DatabaseUnavailable, psycopg2.OperationalError, psycopg2.InterfaceError)):
         return
-    code = int(exc.exit_code) if isinstance(exc, WorthyError) else int(ExitCode.SOFTWARE)
-    what = str(exc) if isinstance(exc, WorthyError) else f"{type(exc).__name__}: {exc}"
-    error = " ".join(f"exit {code}: {what}".split())[:MAX_ERROR_TEXT]
+    # A deliberate error knows its exit code; anything else is sorted at the process edge.
+    what = f"exit {int(exc.exit_code)}: {exc}" if isinstance(exc, WorthyError) else repr(exc)
+    error = " ".join(redact(what).split())[:MAX_ERROR_TEXT]
     try:
         conn = deps.connect()
         try:

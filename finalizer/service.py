@@ -3,7 +3,9 @@
 Like Step Functions' ResultWriter: the report lists succeeded, failed and
 pending chunks, outcome counts by reason, money invested by currency, API
 calls and keys skipped for a spent daily budget (`quota_exhausted`) by provider,
-and each chunk's timings. The run becomes `succeeded`
+each chunk's timings, every plan not bought with its symbol, reason and
+provider detail, the rows the planner found invalid, and why each chunk that
+did not succeed last failed. The run becomes `succeeded`
 (every chunk succeeded), `partial` (some did) or `failed` (none did). Safe to
 run again: it rewrites the same report from the same results.
 """

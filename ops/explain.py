@@ -18,6 +18,7 @@ from typing import Any
 from common.config import load_settings
 from common.db import connect, database_url
 from common.domain.calendar import MarketCalendar, UnsupportedMarket, calendar_for
+from common.domain.models import BIGINT_MAX
 from common.domain.schedule import Frequency, nominal_date
 from common.domain.statuses import Execution, Reason
 from common.domain.validation import plan_problem
@@ -180,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
     conn = connect(database_url(settings), attempts=settings.db_connect_attempts)
     try:
         history = PlanHistory(conn)
-        plan = history.plan(args.plan_id)
+        # Past a BIGINT no row can have the id (and PostgreSQL would refuse the number).
+        plan = history.plan(args.plan_id) if 0 < args.plan_id <= BIGINT_MAX else None
         if plan is None:
             raise ConfigError(
                 {"PLAN_ID": f"no plan {args.plan_id} in recurring_investments of this database"}

@@ -245,7 +245,8 @@ def test_explain_shows_what_a_purchase_bought(
 def test_explain_of_an_unknown_plan_exits_78_with_one_line(
     cli: Runner, db: psycopg2.extensions.connection
 ) -> None:
-    done = cli("explain", "424242")
-    assert done.returncode == 78
-    assert done.stderr.count("\n") == 1 and "no plan 424242" in done.stderr
-    assert done.stdout == ""
+    for plan_id in ("424242", "-3", str(2**64)):
+        done = cli("explain", plan_id)
+        assert done.returncode == 78, done.stderr
+        assert done.stderr.count("\n") == 1 and f"no plan {plan_id}" in done.stderr
+        assert done.stdout == ""
