@@ -12,7 +12,7 @@ SYMBOLS ?= 2000
 PER_MINUTE ?= 120
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test lint fmt local-run bench bench-quotas clean
+.PHONY: help install lock test lint fmt local-run local-ops psql reset-local bench bench-quotas clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -62,6 +62,15 @@ fmt: install ## format and autofix
 
 local-run: install ## both stages on this machine (DATE=YYYY-MM-DD, PLANS=N, FAIL_SYMBOLS=SYM,...)
 	$(BIN)/worthy-batch local-run $(if $(DATE),--date $(DATE)) $(if $(PLANS),--plans $(PLANS)) $(if $(FAIL_SYMBOLS),--fail-symbols $(FAIL_SYMBOLS))
+
+local-ops: install ## a worthy-batch command against local-run's state (ARGS="status", "verify", "finalize --run-id ID", ...)
+	$(BIN)/python -m devkit.local_state ops $(ARGS)
+
+psql: install ## psql on the local database (ARGS="-c 'SELECT ...'" passed to psql)
+	$(BIN)/python -m devkit.local_state psql $(ARGS)
+
+reset-local: ## start the demo over: stop the embedded database, remove .local/ (keeps .venv/)
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m devkit.local_state reset; else rm -rf .local; fi
 
 bench: install ## both stages vs the seed-style baseline and the COPY floor, chunk sizing, a child's fixed cost (PLANS=200000 SYMBOLS=2000 SIZING_PLANS=100000)
 	$(BIN)/python -m tests.bench.main --plans $(or $(PLANS),200000) --symbols $(SYMBOLS) --sizing-plans $(or $(SIZING_PLANS),100000)

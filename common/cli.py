@@ -231,6 +231,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.set_defaults(handler="ops.submit:run")
 
+    watchdog = commands.add_parser(
+        "watchdog",
+        help="exit 1 when a market day's run is missing or not final (the schedule's alarm)",
+        description="Exit 0 when the market is closed on the day or its run is final "
+        "(succeeded, partial or failed); exit 1 with one line saying what to do when the "
+        "market trades and the run is missing or unfinished. A second schedule submits it "
+        "after the day's run should have ended; the failed-job alarm rides on it.",
+    )
+    watchdog.add_argument(
+        "--run-date",
+        type=iso_date,
+        metavar="YYYY-MM-DD",
+        help="the day to check (default: today in the market's time zone)",
+    )
+    watchdog.add_argument("--market", type=mic, default=DEFAULT_MARKET, metavar="MIC")
+    watchdog.set_defaults(handler="ops.watchdog:run")
+
     migrate = commands.add_parser(
         "migrate",
         help="apply schema migrations (idempotent)",
@@ -242,14 +259,24 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser(
         "local-run",
         help="both stages on this machine (what `make local-run` calls)",
-        description="Starts the embedded PostgreSQL, a loopback moto S3 and the stub market "
-        "server (unless real API keys are set), seeds demo plans once, plans the day on the "
-        "local AWS Batch emulator (the stack's job definitions and rules), prints the job "
-        "graph and the report.",
+        description="Starts the embedded PostgreSQL, a loopback moto S3 (objects kept in "
+        ".local/s3/) and the stub market server (unless real API keys are set), seeds demo "
+        "plans once, plans the day on the local AWS Batch emulator (the stack's job "
+        "definitions and rules), prints the job graph and the report. Interrupted (Ctrl-C, "
+        "exit 130) or crashed, the same command again resumes the day.",
     )
-    local.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="default: today")
     local.add_argument(
-        "--plans", type=int, default=2000, metavar="N", help="demo plans to seed (default 2000)"
+        "--date",
+        type=iso_date,
+        metavar="YYYY-MM-DD",
+        help="the market day to run (default: the latest market day, today included)",
+    )
+    local.add_argument(
+        "--plans",
+        type=int,
+        metavar="N",
+        help="demo plans to seed (default: 2000, or what is seeded); a number other than "
+        "what is seeded starts the demo over",
     )
     local.add_argument("--market", type=mic, default=DEFAULT_MARKET, metavar="MIC")
     local.add_argument(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -33,6 +34,23 @@ ALPHA_VANTAGE_FREE_CALLS_PER_DAY = 25
 UNLIMITED = "unlimited"  # a `*_CALLS_PER_DAY` value: no daily budget
 # The executor job definition's Timeout.AttemptDurationSeconds (infra/template.yaml).
 EXECUTOR_TIMEOUT_SECONDS = 3600
+# The longest executor attempt the planner will submit (README "Timeouts"): a run that
+# starts at 09:35 New York time must end well before the close, with room for a retry.
+EXECUTOR_MAX_TIMEOUT_SECONDS = 4 * 3600
+
+# The template's defaults for the jobs' Fargate size (infra/template.yaml parameters
+# JobVcpus/JobMemoryMiB for executor and finalizer, PlannerVcpus/PlannerMemoryMiB for
+# the planner): what a job assumes it has when JOB_VCPU/JOB_MEMORY_MIB are not set.
+TEMPLATE_JOB_VCPU = Decimal("0.25")
+TEMPLATE_JOB_MEMORY_MIB = 512
+TEMPLATE_PLANNER_VCPU = Decimal("2")
+TEMPLATE_PLANNER_MEMORY_MIB = 4096
+# AWS Fargate on-demand, Linux/x86_64, us-east-1 (https://aws.amazon.com/fargate/pricing/,
+# README "Cost per run" gives the date): per vCPU-hour and per GB-hour, billed per second
+# from the image pull to the task's end, with a one-minute minimum a task.
+FARGATE_VCPU_HOUR_USD = Decimal("0.04048")
+FARGATE_GB_HOUR_USD = Decimal("0.004445")
+FARGATE_MIN_BILLED_SECONDS = 60
 
 # libpq's sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html).
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
@@ -45,6 +63,7 @@ RDS_DEFAULT_DBNAME = "postgres"
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 DailyBudget = Annotated[int, Field(ge=0)] | None  # None: unlimited
+Price = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 
 
 class Settings(BaseSettings):
@@ -78,6 +97,7 @@ class Settings(BaseSettings):
     alpha_vantage_calls_per_day: DailyBudget = ALPHA_VANTAGE_FREE_CALLS_PER_DAY
     exchange_rate_calls_per_day: DailyBudget = None
     executor_timeout_seconds: PositiveInt = EXECUTOR_TIMEOUT_SECONDS
+    executor_max_timeout_seconds: PositiveInt = EXECUTOR_MAX_TIMEOUT_SECONDS
     provider_max_attempts: PositiveInt = 3
     provider_backoff_seconds: PositiveFloat = 0.5
     http_connect_timeout: PositiveFloat = 3.05
@@ -96,6 +116,17 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "text"] = "auto"
     local_parallelism: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 2)
     planner_workers: PositiveInt | None = None  # None: sized from the container (planner)
+
+    # Cost per run (README "Cost per run"): this job's Fargate size (the job definition's
+    # ResourceRequirements; None: the template's default for the stage) and the prices.
+    job_vcpu: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
+    job_memory_mib: PositiveInt | None = None
+    fargate_vcpu_hour_usd: Price = FARGATE_VCPU_HOUR_USD
+    fargate_gb_hour_usd: Price = FARGATE_GB_HOUR_USD
+    fargate_min_billed_seconds: Annotated[int, Field(ge=0)] = FARGATE_MIN_BILLED_SECONDS
+    finnhub_usd_per_call: Price = Decimal(0)  # 0: the free tier
+    alpha_vantage_usd_per_call: Price = Decimal(0)
+    exchange_rate_usd_per_call: Price = Decimal(0)
 
     # Set by AWS Batch (job_env_vars.html), by the job definition (JOB_ATTEMPTS: its
     # RetryStrategy's attempts), or by the planner in the child's environment.

@@ -2,7 +2,9 @@
 
     WorthyError                      base; carries an exit code and a one-line message
     ├── ConfigError        (78)      a setting or option is missing or malformed
-    │   └── DatabaseTlsRefused       the database's TLS certificate did not verify
+    │   ├── DatabaseTlsRefused       the database's TLS certificate did not verify
+    │   ├── EstimateTooLong          the day's pricing cannot fit an executor attempt
+    │   └── Unreachable              the canary could not reach a provider or AWS Batch
     ├── InputError         (65)      data we were handed is wrong; retrying will not help
     │   └── ManifestError            run.json or a chunk is corrupt, tampered or mismatched
     ├── TransientError     (75)      something outside us is down; Batch retries the job
@@ -74,6 +76,28 @@ class DatabaseTlsRefused(ConfigError):
 
     def __init__(self, reason: str) -> None:
         super().__init__({"DATABASE_URL": f"TLS refused: {reason}"})
+
+
+class EstimateTooLong(ConfigError):
+    """The planner's estimate says an executor attempt could not finish the day: refused
+    before anything is written (a setting must change: a rate, the chunks, the ceiling)."""
+
+    hint = 'nothing was written (README "Timeouts")'
+
+    def __init__(self, why: str) -> None:
+        self.problems = {"EXECUTOR_MAX_TIMEOUT_SECONDS": why}
+        WorthyError.__init__(self, f"cannot plan this day: {why}")
+
+
+class Unreachable(ConfigError):
+    """The canary found a provider or AWS Batch unreachable from where it runs (a VPC
+    without egress: no NAT gateway, no VPC endpoint). Not retried: the network must change."""
+
+    hint = 'check the VPC\'s NAT gateway or VPC endpoints (README "Smoke test")'
+
+    def __init__(self, what: str, detail: str) -> None:
+        self.problems = {what: detail}
+        WorthyError.__init__(self, f"canary: {what} unreachable: {detail}")
 
 
 class InputError(WorthyError):

@@ -3,7 +3,7 @@
 At least 100 symbols; USD, JPY and EUR plans; all six frequencies; whole-share
 and fractional plans; fees; some paused or cancelled; a few invalid rows; one
 symbol no provider knows, and one that Finnhub throttles so that Alpha
-Vantage prices it.
+Vantage prices it. A different number of plans starts the demo over (`start_over`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ import psycopg2.extras
 from psycopg2.extensions import connection
 
 from common.domain.schedule import Frequency
+from common.domain.statuses import FINISHED_RUN, RunStatus
+from common.errors import ConfigError
 
+DEFAULT_PLANS = 2000
 DEMO_USER_PREFIX = "demo-"
 UNKNOWN_SYMBOL = "NOSUCH"
 THROTTLED_SYMBOL = "TSLA"  # Finnhub answers 429 for it; Alpha Vantage prices it
@@ -206,3 +209,51 @@ def seed(conn: connection, count: int, run_date: date) -> int:
             page_size=5000,
         )
     return len(plans)
+
+
+# What a run leaves in the database, and the plans; provider_limits and
+# provider_daily_calls stay: a real key's daily budget is spent whatever the demo.
+DEMO_TABLES = (
+    "plan_executions",
+    "transactions",
+    "assets",
+    "run_quotes",
+    "batch_chunks",
+    "batch_runs",
+    "recurring_investments",
+)
+
+
+def start_over(conn: connection, seeded: int, wanted: int) -> None:
+    """Remove the demo's plans, runs, purchases and holdings, so that `wanted` plans can be
+    seeded; refused (ConfigError) while a run is unfinished, or when the database holds
+    plans that are not the demo's."""
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT run_id, status FROM batch_runs WHERE status <> ALL(%s) ORDER BY run_id",
+            ([*FINISHED_RUN, RunStatus.MARKET_CLOSED],),
+        )
+        unfinished = cur.fetchall()
+        cur.execute(
+            "SELECT count(*) FROM recurring_investments WHERE user_id NOT LIKE %s",
+            (DEMO_USER_PREFIX + "%",),
+        )
+        others: int = cur.fetchone()[0]  # type: ignore[index]
+    why = f"the demo holds {seeded} plans, not {wanted}"
+    if unfinished:
+        run_id, status = unfinished[0]
+        raise ConfigError(
+            {
+                "--plans": f"{why}, and run {run_id} is unfinished ({status}): finish it first "
+                f"(the same command without --plans), or start over with `make reset-local`"
+            }
+        )
+    if others:
+        raise ConfigError(
+            {
+                "--plans": f"{why}, and the database holds {others} plans that are not the demo's; "
+                "not starting over"
+            }
+        )
+    with conn, conn.cursor() as cur:
+        cur.execute(f"TRUNCATE {', '.join(DEMO_TABLES)} RESTART IDENTITY CASCADE")

@@ -73,6 +73,15 @@ def ensure_running() -> str:
     return uri
 
 
+def bundled_psql() -> Path | None:
+    """The psql that comes with the embedded server (its own version), if this install has it."""
+    try:
+        path = Path(_pgserver().__file__).parent / "pginstall" / "bin" / "psql"
+    except ConfigError:
+        return None
+    return path if path.exists() else None
+
+
 def stop(timeout: float = 30.0) -> bool:
     """Stop the embedded server if one runs under `.local/`; True when one was stopped."""
     pid_file = data_dir() / "postmaster.pid"

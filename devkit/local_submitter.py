@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from common.logging import get_logger
-from common.submitters.base import JobRecorder, RunToSubmit
+from common.submitters.base import JobRecorder, Release, RunToSubmit
 from devkit.embedded_pg import local_dir, shown
 from devkit.progress import Progress
 
@@ -48,6 +48,10 @@ class LocalSubmitter:
         self._parallelism = max(1, parallelism)
         self._log_dir = log_dir or local_dir() / "runs"
         self._out = out or sys.stdout
+
+    def pin(self, release: Release, *, strict: bool = False) -> Release:
+        # Each play starts an emulator with the template's definitions, one revision each.
+        return release
 
     def submit(self, run: RunToSubmit, record: JobRecorder) -> str:
         return self._play(run, lambda submitter: submitter.submit(run, record))

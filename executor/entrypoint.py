@@ -13,6 +13,7 @@ from common.config import Settings, load_settings
 from common.db import connect, database_url
 from common.domain.models import parse_run_id
 from common.errors import ConfigError, ManifestError, ProvidersUnavailable
+from common.jobclock import job_usage
 from common.logging import get_logger
 from common.manifest_store import ManifestStore, RunLocation
 from common.marketdata.bootstrap import build_market_data
@@ -115,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
             quote_wait_seconds=settings.executor_timeout_seconds,
             share_decimals=settings.share_decimals,
             missing_keys=missing_provider_keys(settings),
+            usage=partial(job_usage, settings),
         )
         try:
             execute_chunk(deps, where, index)

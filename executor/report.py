@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from common.domain.models import ChunkResult, Failure, PlanSnapshot
+from common.domain.models import ChunkResult, Failure, JobUsage, PlanSnapshot
 from common.domain.statuses import ChunkStatus, Execution, Reason
 from common.logging import emit_metrics
 from common.marketdata.quotes import Price, PriceFailure
@@ -29,7 +29,8 @@ def report_chunk(run: ChunkRun, pricing: Pricing, written: Mapping[str, int]) ->
     runs = RunRepository(run.conn)
     state = runs.outcomes([(p.plan_id, p.scheduled_date) for p in run.plans])
     timings = {**run.timings, **pricing.timings, **written}
-    result = chunk_result(run, pricing, state, run.deps.clock(), timings)
+    usage = run.deps.usage() if run.deps.usage is not None else None
+    result = chunk_result(run, pricing, state, run.deps.clock(), timings, usage)
     run.deps.store.put_result(run.where, result)
     succeeded = result.status == ChunkStatus.SUCCEEDED
     runs.finish_chunk(
@@ -62,6 +63,7 @@ def chunk_result(
     state: State,
     finished: datetime,
     timings: dict[str, int],
+    usage: JobUsage | None = None,
 ) -> ChunkResult:
     """results/N.json from the plans' recorded outcomes (pure)."""
     statuses = Counter(status for _, status, _ in state)
@@ -96,6 +98,7 @@ def chunk_result(
         quota_exhausted=pricing.quota_exhausted,
         failures=failures,
         timings_ms=timings,
+        usage=usage,
     )
 
 

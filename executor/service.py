@@ -25,6 +25,7 @@ from common.logging import get_logger, log_context
 from common.manifest_store import RunLocation
 from common.redact import redact
 from common.store.runs import RunRepository
+from executor.canary import prove_network
 from executor.context import ChunkRun, ExecutorDeps, elapsed_ms
 from executor.pricing import price_chunk
 from executor.report import report_chunk
@@ -46,6 +47,9 @@ def execute_chunk(deps: ExecutorDeps, where: RunLocation, index: int) -> ChunkRe
         manifest = deps.store.load_manifest(where)
         if manifest.item_count == 0:
             _check_canary(deps, manifest)
+            log.info(
+                "%s", prove_network(deps.market_data.chain, manifest.market, manifest.run_date)
+            )
         plans = deps.store.load_chunk(where, manifest, index)
     except WorthyError as exc:
         _record_failure(deps, where.run_id, index, exc, started=False)
@@ -115,8 +119,7 @@ def finished_line(result: ChunkResult, recorded: Counter[str]) -> str:
 
 def _check_canary(deps: ExecutorDeps, manifest: RunManifest) -> None:
     """Only the smoke test's canary submits a run without plans (a real day with nothing
-    due is closed by the planner): prove the secrets are all there, without calling a
-    provider, which the empty chunk never does."""
+    due is closed by the planner): prove the secrets are all there before the network."""
     if deps.missing_keys:
         raise ConfigError(dict.fromkeys(deps.missing_keys, "missing (the canary checks all)"))
     log.info("canary: every provider key is set", extra={"run_id": manifest.run_id})

@@ -4,19 +4,39 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, date, datetime
+from functools import partial
 
 from common import aws
-from common.config import load_settings
+from common.config import Settings, load_settings
 from common.db import connect, database_url
 from common.domain.statuses import RunStatus
 from common.heartbeat import emit_heartbeat
+from common.jobclock import job_usage
 from common.logging import emit_metrics, get_logger, log_context
 from common.manifest_store import ManifestStore
+from common.marketdata import alphavantage, exchangerate, finnhub
 from common.store.runs import RunRepository
-from finalizer.service import finalize_run
+from finalizer.cost import Prices
+from finalizer.service import Costing, finalize_run
 from finalizer.summary import reason_lines
 
 log = get_logger(__name__)
+
+
+def costing(settings: Settings) -> Costing:
+    """Prices from the settings (README "Cost per run"); report names the providers as
+    their API calls do."""
+    prices = Prices(
+        vcpu_hour_usd=settings.fargate_vcpu_hour_usd,
+        gb_hour_usd=settings.fargate_gb_hour_usd,
+        min_billed_seconds=settings.fargate_min_billed_seconds,
+        usd_per_call={
+            finnhub.NAME: settings.finnhub_usd_per_call,
+            alphavantage.NAME: settings.alpha_vantage_usd_per_call,
+            exchangerate.NAME: settings.exchange_rate_usd_per_call,
+        },
+    )
+    return Costing(prices, partial(job_usage, settings))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +48,12 @@ def run(args: argparse.Namespace) -> int:
             application_name="worthy-finalizer",
         )
         try:
-            done = finalize_run(RunRepository(conn), ManifestStore(aws.s3_client()), args.run_id)
+            done = finalize_run(
+                RunRepository(conn),
+                ManifestStore(aws.s3_client()),
+                args.run_id,
+                costing=costing(settings),
+            )
         finally:
             conn.close()
     outcomes = done.report["outcomes"]
@@ -49,10 +74,14 @@ def run(args: argparse.Namespace) -> int:
     )
     for line in reason_lines(done.report):
         log.info("%s", line)
+    cost = done.report.get("cost", {})
     log.info(
-        "run %s finalized: %s; report at %s",
+        "run %s finalized: %s; %s vCPU-s, %s GB-s, estimated $%s; report at %s",
         args.run_id,
         done.status,
+        cost.get("vcpu_seconds"),
+        cost.get("gb_seconds"),
+        cost.get("estimated_usd"),
         done.report_uri,
         extra={"status": done.status},
     )

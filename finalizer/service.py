@@ -19,12 +19,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from common.domain.models import ChunkResult
+from common.domain.models import ChunkResult, JobUsage
 from common.domain.statuses import ChunkStatus, RunStatus
 from common.errors import InputError
 from common.logging import get_logger
 from common.manifest_store import ManifestStore, RunLocation
 from common.store.runs import CANARY, InvalidRows, RunRecord, RunRepository
+from finalizer.cost import Prices, cost_report
 
 log = get_logger(__name__)
 MAX_LISTED_FAILURES = 1000
@@ -38,6 +39,15 @@ class Finalized:
     canary: bool = False  # the smoke test's probe: its rows are gone, it is no market day
 
 
+@dataclass(frozen=True)
+class Costing:
+    """What report.json's `cost` needs besides the run: prices, and this job's own usage
+    so far (common/jobclock.py)."""
+
+    prices: Prices
+    usage: Callable[[], JobUsage]
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -47,6 +57,7 @@ def finalize_run(
     store: ManifestStore,
     run_id: str,
     clock: Callable[[], datetime] = _utc_now,
+    costing: Costing | None = None,
 ) -> Finalized:
     run = runs.get(run_id)
     if run is None or not run.manifest_uri:
@@ -62,6 +73,8 @@ def finalize_run(
         invalid=runs.invalid_rows(run_id, MAX_LISTED_FAILURES),
         chunk_errors={c.chunk_index: c.last_error for c in chunks if c.last_error},
     )
+    if costing is not None:
+        report["cost"] = run_cost(runs, run_id, len(chunks), results, report, costing)
     status = report["status"]
     store.put_report(where, report)
     runs.set_status(run_id, status)
@@ -176,3 +189,24 @@ def _invalid_rows(invalid: InvalidRows | None) -> dict[str, Any]:
             for plan_id, symbol, reason in invalid.rows
         ],
     }
+
+
+def run_cost(
+    runs: RunRepository,
+    run_id: str,
+    chunk_count: int,
+    results: dict[int, ChunkResult],
+    report: dict[str, Any],
+    costing: Costing,
+) -> dict[str, Any]:
+    """report.json's `cost`: the planner's usage recorded on the run, each chunk's last
+    attempt's from its result, this finalizer's until now; priced (finalizer/cost.py)."""
+    planner = runs.planner_usage(run_id)
+    executors = [r.usage for r in results.values() if r.usage is not None]
+    jobs = {
+        "planner": [planner] if planner is not None else [],
+        "executor": executors,
+        "finalizer": [costing.usage()],
+    }
+    unmeasured = (planner is None) + chunk_count - len(executors)
+    return cost_report(jobs, unmeasured, report["api_calls"], costing.prices)

@@ -1,7 +1,9 @@
 """`worthy-batch submit --canary --wait`: the smoke test's canary, followed to its end.
 
-Submits `plan --canary` to the planner job definition, follows the planner and
-then the canary's finalizer (found by its job name), checks the report it wrote
+Submits `plan --canary` to the planner job definition, follows the planner, the
+canary's executor and its finalizer (found by their job names), printing their
+log lines (an unreachable provider or Batch endpoint is named there, in one
+line, by the job that could not reach it), checks the report the finalizer wrote
 (succeeded, nothing bought), and deletes the canary's files (every version) from
 the runs bucket, whatever happened. The finalizer deletes the run's rows.
 """
@@ -23,7 +25,7 @@ from common.domain.models import run_id_for
 from common.domain.statuses import RunStatus
 from common.errors import ConfigError, JobFailed, TransientError
 from common.manifest_store import RunLocation
-from common.submitters.batch import finalizer_job_name
+from common.submitters.batch import JOB_NAME_PREFIX, finalizer_job_name
 from ops.submit import JobWatch, submit_planner
 
 if TYPE_CHECKING:
@@ -60,12 +62,20 @@ def run_canary(
     try:
         follow(planner_id)
         label = f"{run_id_for(market, run_date)}-canary-{planner_id}"
-        found = batch.list_jobs(
-            jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [finalizer_job_name(label)]}]
-        )["jobSummaryList"]
-        if not found:
+
+        def named(name: str) -> str | None:
+            found = batch.list_jobs(
+                jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}]
+            )["jobSummaryList"]
+            return str(found[0]["jobId"]) if found else None
+
+        executor_id = named(f"{JOB_NAME_PREFIX}-execute-{label}")
+        if executor_id is not None:  # its log says what it could not reach
+            out.write(f"following the canary's executor {executor_id}\n")
+            follow(executor_id)
+        finalizer_id = named(finalizer_job_name(label))
+        if finalizer_id is None:
             raise JobFailed(planner_id, "the canary planner submitted no finalizer")
-        finalizer_id = found[0]["jobId"]
         out.write(f"following the canary's finalizer {finalizer_id}\n")
         follow(finalizer_id)
         report = read_report(s3, where, finalizer_id)

@@ -5,8 +5,11 @@ One redrive is one job: the chunks to rerun are written to S3 beside the run
 chunk) whose children map AWS_BATCH_JOB_ARRAY_INDEX through that list, plus
 one finalizer that depends on it alone (Batch allows 20 dependencies; one is
 always enough). The run's redrive counter moves only once Batch accepted
-both. Safe whatever state the chunks are in: a chunk still running, or one
-that half-finished, is simply run again, and nothing is bought twice.
+both. The jobs are submitted with the release the planner recorded (job
+definition revisions and the executor's attempt timeout), so a redrive after
+a deploy runs the release that planned the run, not the latest. Safe
+whatever state the chunks are in: a chunk still running, or one that
+half-finished, is simply run again, and nothing is bought twice.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from common.errors import InputError
 from common.logging import get_logger, log_context
 from common.manifest_store import ManifestStore, RunLocation
 from common.store.runs import RunRepository
-from common.submitters import JobSubmitter, RunToSubmit
+from common.submitters import JobSubmitter, Release, RunToSubmit
 from common.submitters.factory import build_submitter, default_kind, required_settings
 from finalizer.service import finalize_run
 
@@ -69,8 +72,9 @@ def redrive_run(
         if finalizer is not None:  # the last of the redrive's jobs: Batch took it all
             runs.count_redrive(run_id)
 
+    release = runs.release_of(run_id) or Release()  # none recorded: the submitter's own
     done = submitter.redrive(
-        RunToSubmit(run_id, run.manifest_uri, run.chunk_count or 0),
+        RunToSubmit(run_id, run.manifest_uri, run.chunk_count or 0, release=release),
         listed.chunks,
         number,
         accepted,

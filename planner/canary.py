@@ -1,12 +1,17 @@
 """`plan --canary`: the smoke test's probe through every role, buying nothing.
 
 On a Saturday or Sunday (no real run exists for a weekend day) the planner
-writes a run with one empty chunk, marked `canary`, and submits its executor
-and finalizer as for any run: that exercises the planner's SubmitJob, the
-executor's secrets (it checks every provider key is set, and calls no
-provider: the chunk is empty), its S3 reads and result write, and the
-finalizer's report. The finalizer then deletes the run's rows; the smoke test
-deletes its files.
+first calls the Batch API a real run needs (DescribeJobQueues for its queue,
+DescribeJobDefinitions for the executor and finalizer: the revisions a real
+run pins), then writes a run with one empty chunk, marked `canary`, and
+submits its executor and finalizer by those revisions as for any run. That
+exercises the planner's network path to Batch and its SubmitJob, the
+executor's secrets (it checks every provider key is set) and its network path
+to the providers (one real quote and one FX rate through the same chain,
+quotas included, as a real child: executor/canary.py), its S3 reads and
+result write, and the finalizer's report. Anything unreachable fails the
+job with one line naming it. The finalizer then deletes the run's rows; the
+smoke test deletes its files.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from datetime import date
 from common.domain.calendar import SATURDAY
 from common.domain.models import RunManifest, closures_of_run, run_id_for
 from common.domain.statuses import RunStatus
-from common.errors import ConfigError
+from common.errors import ConfigError, TransientError, Unreachable
 from common.manifest_store import RunLocation, encode_chunk
 from common.store.runs import CANARY, RunRepository
-from common.submitters import RunToSubmit
+from common.submitters import Release, RunToSubmit
 from planner.service import PlannerDeps, PlanResult
 
 
@@ -32,6 +37,10 @@ def plan_canary(
             {"--run-date": f"{run_date} is a weekday; a canary runs on a Saturday or Sunday"}
         )
     assert deps.store is not None and deps.submitter is not None
+    try:
+        release = deps.submitter.pin(Release(), strict=True)
+    except TransientError as exc:  # Batch did not answer: no route to its endpoint
+        raise Unreachable("AWS Batch", str(exc)) from None
     run_id = run_id_for(market, run_date)
     where = RunLocation.for_run(deps.bucket, deps.prefix, market, run_date, run_id)
     runs.lock(run_id)
@@ -58,7 +67,9 @@ def plan_canary(
         )
         runs.set_status(run_id, RunStatus.SUBMITTING)
         message = deps.submitter.submit(
-            RunToSubmit(run_id, where.manifest_uri, 1, label=f"{run_id}-canary-{tag}"),
+            RunToSubmit(
+                run_id, where.manifest_uri, 1, label=f"{run_id}-canary-{tag}", release=release
+            ),
             lambda **jobs: runs.record_job(run_id, **jobs),
         )
         runs.advance(run_id, RunStatus.SUBMITTING, RunStatus.SUBMITTED)

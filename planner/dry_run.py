@@ -16,7 +16,7 @@ from common.domain.models import run_id_for, snapshot_from_line
 from common.domain.statuses import RunStatus
 from common.domain.validation import InvalidPlan
 from common.store.snapshot import Demand, DueQuery, Snapshot
-from planner.estimate import estimate_run, too_slow
+from planner.estimate import estimate_run, largest_chunk, timeout_for
 from planner.service import PlanRequest, PlanResult, resolve_run
 
 SHOW_SYMBOLS = 50
@@ -64,8 +64,15 @@ def preview(
                 # What the children will price: the plans to buy, not the invalid rows.
                 wanted = Demand(dict(plans), frozenset(bases))
                 estimate = estimate_run(snapshot, wanted, run_id, request.pricing)
-                warning = too_slow(estimate, request.pricing)
-                said += [f"pricing: {estimate}"] + ([f"warning: {warning}"] if warning else [])
+                found = timeout_for(
+                    estimate, largest_chunk(chunking), request.chunking.cost, request.pricing
+                )
+                said.append(f"pricing: {estimate}")
+                said.append(
+                    f"refused: {found.refusal}"
+                    if found.refusal
+                    else f"executor attempt timeout: {found.seconds} s"
+                )
     finally:
         conn.close()
     to_buy, skipped = sum(plans.values()), sum(invalid.values())

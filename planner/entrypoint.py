@@ -25,6 +25,7 @@ from common.domain.models import parse_run_id
 from common.domain.statuses import FINISHED_RUN, RunStatus
 from common.errors import ConfigError
 from common.heartbeat import emit_heartbeat
+from common.jobclock import job_usage
 from common.logging import emit_metrics, get_logger
 from common.manifest_store import ManifestStore
 from common.submitters.factory import build_submitter, default_kind, required_settings
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         prefix=settings.manifest_prefix,
         submitter=build_submitter(kind, settings, dsn),
         clock=clock,
+        usage=partial(job_usage, settings, planner=True),
     )
     started = datetime.now(UTC)
     result = plan_run(deps, request)

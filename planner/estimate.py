@@ -1,11 +1,12 @@
-"""How long the run's pricing will take, said before it starts (planner log and dry run).
+"""How long the run's pricing will take, and so how long an executor attempt may run.
 
 The calls come from the snapshot's demand less what `run_quotes` holds for
 the run already; the rates are the providers' `*_CALLS_PER_MINUTE`, which
 every child shares, so the time is the same however many children there are.
-When it is more than an executor attempt may run (`EXECUTOR_TIMEOUT_SECONDS`,
-the executor job definition's timeout), the children would be stopped
-before they finish pricing: say so, and what to do.
+The executor attempt's timeout follows from it and the chunk size
+(common/domain/attempt_timeout.py): at least `EXECUTOR_TIMEOUT_SECONDS` (the
+job definition's), at most `EXECUTOR_MAX_TIMEOUT_SECONDS`; a day that needs
+more is refused before anything is written (exit 78, saying what to raise).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.config import Settings
-from common.domain.pricing_time import Pace, PricingEstimate, about, estimate_pricing
+from common.domain.attempt_timeout import AttemptTimeout, TimeoutBounds, attempt_timeout
+from common.domain.chunking import ChildCost, Chunking
+from common.domain.pricing_time import Pace, PricingEstimate, estimate_pricing
+from common.errors import EstimateTooLong
 from common.marketdata.alphavantage import NAME as ALPHA_VANTAGE
 from common.marketdata.exchangerate import NAME as EXCHANGE_RATE
 from common.marketdata.finnhub import NAME as FINNHUB
@@ -27,6 +31,11 @@ class PricingLimits:
     price: Pace
     fx: Pace
     executor_timeout_seconds: int
+    executor_max_timeout_seconds: int = 4 * 3600
+
+    @property
+    def bounds(self) -> TimeoutBounds:
+        return TimeoutBounds(self.executor_timeout_seconds, self.executor_max_timeout_seconds)
 
 
 def pricing_limits(settings: Settings) -> PricingLimits:
@@ -42,6 +51,9 @@ def pricing_limits(settings: Settings) -> PricingLimits:
         price=price,
         fx=Pace(EXCHANGE_RATE, settings.exchange_rate_calls_per_minute),
         executor_timeout_seconds=settings.executor_timeout_seconds,
+        executor_max_timeout_seconds=max(
+            settings.executor_max_timeout_seconds, settings.executor_timeout_seconds
+        ),
     )
 
 
@@ -59,14 +71,22 @@ def estimate_run(
     )
 
 
-def too_slow(estimate: PricingEstimate, limits: PricingLimits) -> str | None:
-    """The warning when pricing would outlast an executor attempt; None when it fits."""
-    timeout = limits.executor_timeout_seconds
-    if not estimate.exceeds(timeout):
-        return None
-    return (
-        f"pricing needs {about(estimate.seconds)}, longer than an executor attempt may run "
-        f"({about(timeout)}, EXECUTOR_TIMEOUT_SECONDS={timeout}): children would be stopped "
-        "before they finish; raise the provider plan's rate (*_CALLS_PER_MINUTE) or the "
-        'executor job definition\'s timeout (README "Choosing provider plans and CHUNK_SIZE")'
-    )
+def largest_chunk(chunking: Chunking) -> int:
+    return max((c.items for c in chunking.chunks), default=0)
+
+
+def timeout_for(
+    estimate: PricingEstimate, chunk_plans: int, cost: ChildCost, limits: PricingLimits
+) -> AttemptTimeout:
+    """The executor attempt's timeout for this run (`refusal` set when it cannot fit)."""
+    return attempt_timeout(estimate, chunk_plans, cost, limits.bounds)
+
+
+def checked_timeout(
+    estimate: PricingEstimate, chunk_plans: int, cost: ChildCost, limits: PricingLimits
+) -> int:
+    """The timeout to submit; raises EstimateTooLong (exit 78) when the day cannot fit."""
+    found = timeout_for(estimate, chunk_plans, cost, limits)
+    if found.refusal is not None:
+        raise EstimateTooLong(found.refusal)
+    return found.seconds

@@ -26,7 +26,7 @@ from common.manifest_store import ManifestStore, RunLocation
 from common.store.invalid_plans import InvalidPlans
 from common.store.runs import RunRepository
 from common.store.snapshot import DueQuery, Snapshot
-from planner.estimate import PricingLimits, estimate_run, too_slow
+from planner.estimate import PricingLimits, checked_timeout, estimate_run, largest_chunk
 from planner.prepare import PARALLEL_FROM_PLANS, PreparedChunk, prepared_chunks
 
 log = get_logger(__name__)
@@ -47,9 +47,11 @@ def write_run(
     clock: Callable[[], datetime],
     workers: int = 1,
     pricing: PricingLimits | None = None,
-) -> RunManifest:
+) -> tuple[RunManifest, int | None]:
     """Snapshot, chunk, upload; record the chunks and mark the run `manifested`. With
-    `pricing`, log the calls the run needs and their time (a warning when too long)."""
+    `pricing`, log the calls the run needs and their time, and return the executor
+    attempt's timeout (else None); raise EstimateTooLong, before any upload, when the
+    day cannot fit an attempt."""
     snapshot_conn = connect()
     invalid = InvalidPlans(connect(), run_id)
     try:
@@ -67,13 +69,15 @@ def write_run(
                 why,
                 extra={"chunks": len(chunking.chunks)},
             )
+            timeout = None
             if estimate is not None and pricing is not None:
                 log.info(
                     "pricing: %s", estimate, extra={"pricing_seconds": round(estimate.seconds)}
                 )
-                warning = too_slow(estimate, pricing)
-                if warning:
-                    log.warning("%s", warning)
+                timeout = checked_timeout(
+                    estimate, largest_chunk(chunking), chunking_policy.cost, pricing
+                )
+                log.info("executor attempt timeout: %d s", timeout)
             due = sum(counts.values())
             groups = (
                 [line for _, line in group]
@@ -113,7 +117,7 @@ def write_run(
         invalid.count,
         extra={"manifest_uri": where.manifest_uri},
     )
-    return manifest
+    return manifest, timeout
 
 
 def upload_chunks(

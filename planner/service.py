@@ -2,28 +2,32 @@
 
 closed day?            record market_closed, done
 claim the run          (under its advisory lock; a finished run is left alone)
-snapshot + manifests   unless submission already started
+pin the release        the queue checked, job definitions as revisions (nothing is written
+                       when they cannot be found)
+snapshot + manifests   unless submission already started; a day whose estimate cannot
+                       fit an executor attempt is refused here, before anything is written;
+                       the release and the attempt timeout recorded on the run
 submit                 exactly once, job ids recorded as they appear
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from psycopg2.extensions import connection
 
 from common.domain.calendar import calendar_for, run_market_of
 from common.domain.chunking import ChunkPolicy
-from common.domain.models import run_id_for
+from common.domain.models import JobUsage, run_id_for
 from common.domain.statuses import FINISHED_RUN, RunStatus
 from common.errors import ConfigError
 from common.failpoints import failpoint
 from common.logging import get_logger, log_context
 from common.manifest_store import ManifestStore, RunLocation
 from common.store.runs import RunRepository
-from common.submitters import JobSubmitter, RunToSubmit
+from common.submitters import JobSubmitter, Release, RunToSubmit
 from planner.estimate import PricingLimits
 from planner.manifests import write_run
 
@@ -48,6 +52,9 @@ class PlannerDeps:
     prefix: str
     submitter: JobSubmitter | None
     clock: Callable[[], datetime]
+    # The planner job's usage so far (common/jobclock.py), recorded on the run as it
+    # submits; None: not measured.
+    usage: Callable[[], JobUsage] | None = None
 
 
 @dataclass(frozen=True)
@@ -138,22 +145,30 @@ def _plan_locked(
     where = RunLocation.for_run(deps.bucket, deps.prefix, market, run_date, run_id)
     if run.status in (RunStatus.PLANNING, RunStatus.MANIFESTED):
         # Nothing was submitted yet, so the manifests may be (re)written from a fresh snapshot.
-        manifest = write_run(
-            deps.connect,
-            runs,
-            deps.store,
-            where,
-            run_id,
-            market,
-            run_date,
-            request.chunking,
-            deps.clock,
-            request.workers,
-            request.pricing,
-        )
+        try:
+            pinned = deps.submitter.pin(Release())
+            manifest, timeout = write_run(
+                deps.connect,
+                runs,
+                deps.store,
+                where,
+                run_id,
+                market,
+                run_date,
+                request.chunking,
+                deps.clock,
+                request.workers,
+                request.pricing,
+            )
+        except ConfigError:  # a refused day, or a release that cannot be found
+            runs.forget_refused(run_id)
+            raise
+        release = replace(pinned, executor_timeout_seconds=timeout)
+        runs.record_release(run_id, release)
     else:  # RunStatus.SUBMITTING: manifests are final; finish the submission without repeating it.
         log.info("resuming an interrupted submission")
         manifest = deps.store.load_manifest(where)
+        release = runs.release_of(run_id) or deps.submitter.pin(Release())
     if manifest.chunk_count == 0:
         runs.set_status(run_id, RunStatus.SUCCEEDED, detail="nothing due")
         return PlanResult(
@@ -166,8 +181,10 @@ def _plan_locked(
         )
     failpoint("planner.after_manifests")
     runs.set_status(run_id, RunStatus.SUBMITTING)
+    if deps.usage is not None:
+        runs.record_planner_usage(run_id, deps.usage())
     message = deps.submitter.submit(
-        RunToSubmit(run_id, where.manifest_uri, manifest.chunk_count),
+        RunToSubmit(run_id, where.manifest_uri, manifest.chunk_count, release=release),
         lambda **jobs: runs.record_job(run_id, **jobs),
     )
     failpoint("planner.after_submit")

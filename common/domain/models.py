@@ -195,6 +195,15 @@ class Failure(_Strict):
     detail: str = ""
 
 
+class JobUsage(_Strict):
+    """One job's Fargate usage: wall seconds from its process's start to when it wrote its
+    result, and the vCPUs and memory it ran with (README "Cost per run")."""
+
+    seconds: DecimalString
+    vcpu: DecimalString
+    memory_mib: Annotated[int, Field(gt=0)]
+
+
 class ChunkResult(_Strict):
     """results/<index>.json: what one attempt at one chunk did."""
 
@@ -216,6 +225,7 @@ class ChunkResult(_Strict):
     quota_exhausted: dict[str, Count] = Field(default_factory=dict)  # provider -> keys skipped
     failures: list[Failure] = Field(default_factory=list)
     timings_ms: dict[str, Count] = Field(default_factory=dict)
+    usage: JobUsage | None = None  # this attempt's job; None in results written before it
 
 
 class RedriveList(_Strict):

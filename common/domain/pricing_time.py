@@ -58,9 +58,6 @@ class PricingEstimate:
     def seconds(self) -> float:
         return sum(w.seconds for w in self.work)
 
-    def exceeds(self, timeout_seconds: float) -> bool:
-        return self.seconds > timeout_seconds
-
     def __str__(self) -> str:
         return "; ".join(str(w) for w in self.work if w.calls) or "nothing to fetch"
 

@@ -21,9 +21,10 @@ import psycopg2.extras
 from psycopg2.extensions import connection
 
 from common.db import array_literal
-from common.domain.models import ChunkRef
+from common.domain.models import ChunkRef, JobUsage
 from common.domain.statuses import FINISHED_RUN, ChunkStatus, Execution, Reason, RunStatus
 from common.errors import InputError
+from common.submitters.base import Release
 
 # `detail` of a canary run: the smoke test's probe on a weekend date (planner --canary).
 CANARY = "canary"
@@ -193,6 +194,57 @@ class RunRepository:
             "WHERE run_id = %s",
             (executor, finalizer, run_id),
         )
+
+    def record_planner_usage(self, run_id: str, usage: JobUsage) -> None:
+        """The planner's usage until it submitted the run's jobs (the last planner's, when
+        one resumed another's run)."""
+        self._execute(
+            "UPDATE batch_runs SET planner_usage = %s::jsonb WHERE run_id = %s",
+            (usage.model_dump_json(), run_id),
+        )
+
+    def planner_usage(self, run_id: str) -> JobUsage | None:
+        rows = self._execute("SELECT planner_usage FROM batch_runs WHERE run_id = %s", (run_id,))
+        if not rows or rows[0][0] is None:
+            return None
+        return JobUsage.model_validate(rows[0][0])
+
+    def record_release(self, run_id: str, release: Release) -> None:
+        """What the run's jobs are submitted with (common/submitters/base.py `Release`)."""
+        self._execute(
+            "UPDATE batch_runs SET executor_job_definition = %s, finalizer_job_definition = %s, "
+            "executor_timeout_seconds = %s, updated_at = now() WHERE run_id = %s",
+            (
+                release.executor_definition,
+                release.finalizer_definition,
+                release.executor_timeout_seconds,
+                run_id,
+            ),
+        )
+
+    def release_of(self, run_id: str) -> Release | None:
+        """The release recorded for the run; None when none was (or the run is unknown)."""
+        rows = self._execute(
+            "SELECT executor_job_definition, finalizer_job_definition, executor_timeout_seconds "
+            "FROM batch_runs WHERE run_id = %s",
+            (run_id,),
+        )
+        if not rows or rows[0] == (None, None, None):
+            return None
+        return Release(*rows[0])
+
+    def forget_refused(self, run_id: str) -> bool:
+        """Remove a run claimed by a planner that then refused the day before writing
+        anything (no manifest, no chunks): a refused day leaves no row behind."""
+        rows = self._execute(
+            "DELETE FROM batch_runs r WHERE run_id = %s AND status = %s "
+            "AND manifest_uri IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM batch_chunks c WHERE c.run_id = r.run_id) "
+            "AND NOT EXISTS (SELECT 1 FROM plan_executions e WHERE e.run_id = r.run_id) "
+            "RETURNING run_id",
+            (run_id, RunStatus.PLANNING),
+        )
+        return bool(rows)
 
     def count_redrive(self, run_id: str) -> None:
         self._execute(

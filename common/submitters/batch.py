@@ -7,6 +7,14 @@ depends on exactly one job; an array holds 2..10,000 children (array_jobs.html),
 one chunk is a plain job. ListJobs with a JOB_NAME filter returns jobs of every
 status, newest first (API_ListJobs.html), so a job found by name is reused only
 while it can still succeed or has succeeded, never when it failed.
+
+A run's jobs all run one release: `pin` turns the configured job definitions
+(a name, `name:revision` or an ARN with or without revision) into revision
+ARNs before anything is submitted, as SubmitJob would read them ("If the
+revision is not specified, then the latest active revision is used",
+API_SubmitJob.html), and the planner records them; every job of the run,
+redrives included, is then submitted by those revisions, so a deploy in the
+middle of a run cannot start the next release's executors on it.
 """
 
 from __future__ import annotations
@@ -20,7 +28,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from common.errors import ConfigError, SubmissionRefused, TransientError
 from common.failpoints import failpoint
 from common.logging import get_logger
-from common.submitters.base import JobRecorder, RunToSubmit
+from common.submitters.base import JobRecorder, Release, RunToSubmit
+from common.submitters.revisions import latest_revision
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
@@ -63,6 +72,42 @@ class BatchSubmitter:
         self._executor = executor_definition
         self._finalizer = finalizer_definition
         self._own_job_id = own_job_id
+
+    def pin(self, release: Release, *, strict: bool = False) -> Release:
+        """Check the queue; resolve both job definitions to revision ARNs. Without the IAM
+        rights to describe them (batch:DescribeJobQueues, batch:DescribeJobDefinitions) a
+        run goes on with the definitions as configured, warned; `strict` (the canary) fails."""
+        try:
+            queues = self._batch.describe_job_queues(jobQueues=[self._queue])["jobQueues"]
+            if not queues:
+                raise ConfigError({"BATCH_JOB_QUEUE": f"no job queue {self._queue}"})
+            executor = latest_revision(
+                self._batch,
+                release.executor_definition or self._executor,
+                "EXECUTOR_JOB_DEFINITION",
+            )
+            finalizer = latest_revision(
+                self._batch, release.finalizer_definition or self._finalizer,
+                "FINALIZER_JOB_DEFINITION",
+            )  # fmt: skip
+        except ClientError as exc:
+            denied = exc.response.get("Error", {}).get("Code") == "AccessDeniedException"
+            if denied and not strict:
+                log.warning(
+                    "cannot pin this run's job definitions to revisions (%s); submitting by "
+                    "the configured ones, which a deploy during the run may change",
+                    exc.response.get("Error", {}).get("Message", "access denied"),
+                )
+                return Release(
+                    release.executor_definition or self._executor,
+                    release.finalizer_definition or self._finalizer,
+                    release.executor_timeout_seconds,
+                )
+            raise _translated(exc, "DescribeJobDefinitions") from None
+        except BotoCoreError as exc:
+            raise BatchUnavailable(str(exc)) from None
+        log.info("this run's jobs: executor %s, finalizer %s", executor, finalizer)
+        return Release(executor, finalizer, release.executor_timeout_seconds)
 
     def submit(self, run: RunToSubmit, record: JobRecorder) -> str:
         depends = [self._own_job_id] if self._own_job_id else []
@@ -108,18 +153,20 @@ class BatchSubmitter:
         depends: list[str],
     ) -> str:
         request: dict[str, Any] = {
-            "jobDefinition": self._executor,
+            "jobDefinition": run.release.executor_definition or self._executor,
             # The rule that finalizes a run whose executor job failed reads it from here.
             "parameters": {"run_id": run.run_id},
             "containerOverrides": {"environment": environment},
         }
+        if run.release.executor_timeout_seconds:  # for an array, each child's (array_jobs.html)
+            request["timeout"] = {"attemptDurationSeconds": run.release.executor_timeout_seconds}
         if children > 1:  # one chunk is a plain job: arrays hold 2..10,000 children
             request["arrayProperties"] = {"size": children}
         return self._find_or_submit(name, request, depends)
 
     def _finalizer_job(self, name: str, run: RunToSubmit, executor_id: str) -> str:
         request: dict[str, Any] = {
-            "jobDefinition": self._finalizer,
+            "jobDefinition": run.release.finalizer_definition or self._finalizer,
             "parameters": {"run_id": run.run_id},
             "containerOverrides": {"command": ["finalize", "--run-id", run.run_id]},
         }
@@ -152,13 +199,7 @@ class BatchSubmitter:
                 **request,
             )
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            message = str(error.get("Message") or exc)
-            if error.get("Code") == "AccessDeniedException":
-                raise ConfigError({"BATCH_JOB_QUEUE/JOB_DEFINITION (IAM)": message}) from None
-            if error.get("Code") == "ClientException":
-                raise SubmissionRefused(base, message) from None
-            raise BatchUnavailable(message) from None
+            raise _translated(exc, base) from None
         except BotoCoreError as exc:
             raise BatchUnavailable(str(exc)) from None
         job_id = str(response["jobId"])
@@ -190,10 +231,25 @@ class BatchSubmitter:
         return listed == set(depends)
 
 
+def _translated(exc: ClientError, what: str) -> Exception:
+    error = exc.response.get("Error", {})
+    message = str(error.get("Message") or exc)
+    if error.get("Code") == "AccessDeniedException":
+        return ConfigError({"BATCH_JOB_QUEUE/JOB_DEFINITION (IAM)": message})
+    if error.get("Code") == "ClientException":
+        return SubmissionRefused(what, message)
+    return BatchUnavailable(message)
+
+
 def _chunk_environment(
     run: RunToSubmit, chunks: Sequence[int], redrive: int | None
 ) -> list[dict[str, str]]:
     environment = [{"name": "MANIFEST_URI", "value": run.manifest_uri}]
+    if run.release.executor_timeout_seconds:
+        # The child's own budget (how long it waits on a quote another child fetches)
+        # is its attempt's timeout, the one submitted, not the job definition's.
+        timeout = str(run.release.executor_timeout_seconds)
+        environment.append({"name": "EXECUTOR_TIMEOUT_SECONDS", "value": timeout})
     if len(chunks) == 1:
         environment.append({"name": "CHUNK_INDEX", "value": str(chunks[0])})
     elif redrive is not None:

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO
 
-from common.submitters.base import JobRecorder, RunToSubmit
+from common.submitters.base import JobRecorder, Release, RunToSubmit
 
 
 class NoneSubmitter:
@@ -14,6 +14,9 @@ class NoneSubmitter:
 
     def __init__(self, out: IO[str] | None = None) -> None:
         self._out = out or sys.stdout
+
+    def pin(self, release: Release, *, strict: bool = False) -> Release:
+        return release  # nothing is submitted, so nothing to pin
 
     def submit(self, run: RunToSubmit, record: JobRecorder) -> str:
         return self._print(run, range(run.chunk_count))

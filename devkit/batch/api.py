@@ -1,7 +1,8 @@
 """The emulator behind AWS Batch's REST API on loopback, so boto3 talks to it unchanged.
 
 Point a client at it with `endpoint_url` (or boto3's own `AWS_ENDPOINT_URL_BATCH`).
-Operations: SubmitJob, DescribeJobs, ListJobs, TerminateJob, CancelJob, as
+Operations: SubmitJob, DescribeJobs, ListJobs, TerminateJob, CancelJob,
+DescribeJobDefinitions, DescribeJobQueues, as
 `POST /v1/<operation>` with JSON bodies (API_SubmitJob.html and friends). A
 refused request is HTTP 400 with a `ClientException`, which boto3 raises as
 `ClientError` exactly as it does for the real service.
@@ -74,6 +75,14 @@ def _operate(emulator: BatchEmulator, operation: str, body: dict[str, Any]) -> A
                 filters=body.get("filters") or [],
             )
         }
+    if operation == "describejobdefinitions":
+        found = emulator.describe_job_definitions(
+            body.get("jobDefinitions") or [], body.get("jobDefinitionName")
+        )
+        wanted = body.get("status")
+        return {"jobDefinitions": [d for d in found if not wanted or d["status"] == wanted]}
+    if operation == "describejobqueues":
+        return {"jobQueues": emulator.describe_job_queues(body.get("jobQueues") or [])}
     if operation in ("terminatejob", "canceljob"):
         job = emulator.job(str(body["jobId"]))
         # CancelJob leaves a job that has started alone; TerminateJob stops it too.

@@ -20,6 +20,12 @@ SUCCEEDED | FAILED, as AWS Batch documents it
   retried by the job's RetryStrategy (rules.py). A timed-out attempt gets
   SIGTERM, then SIGKILL 30 seconds later, and is not retried (job_timeouts.html).
 
+Job definitions have revisions: registering a name again adds revision n+1;
+a job names one as `name`, `name:revision` or an ARN with or without the
+revision, and "if the revision is not specified, then the latest active
+revision is used" (API_SubmitJob.html, jobDefinition). A job keeps the
+revision it was submitted with, whatever is registered later.
+
 Every status change is a "Batch Job State Change" event, handed to the
 EventBridge rules (events.py) after the engine's lock is released.
 """
@@ -33,7 +39,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -149,7 +155,7 @@ class BatchEmulator:
         self._entrypoint = list(entrypoint)
         self._base_env = dict(os.environ if base_env is None else base_env)
         self._clock = clock
-        self._definitions: dict[str, JobDefinition] = {}
+        self._definitions: dict[str, list[JobDefinition]] = {}  # name -> revisions 1, 2, ...
         self._jobs: dict[str, Job] = {}
         self._order: list[str] = []  # job ids in submission order
         self._sinks: list[EventSink] = []
@@ -162,9 +168,18 @@ class BatchEmulator:
 
     # -- set-up ----------------------------------------------------------------------
 
-    def register(self, definition: JobDefinition) -> None:
+    def register(self, definition: JobDefinition) -> JobDefinition:
+        """RegisterJobDefinition: the definition as the next revision of its name."""
         with self._lock:
-            self._definitions[definition.name] = definition
+            revisions = self._definitions.setdefault(definition.name, [])
+            registered = replace(definition, revision=len(revisions) + 1)
+            revisions.append(registered)
+            return registered
+
+    def definition(self, reference: str) -> JobDefinition:
+        """The revision `reference` names (the latest without one), as SubmitJob reads it."""
+        with self._lock:
+            return self._definition(reference)
 
     def extend_environment(self, variables: Mapping[str, str]) -> None:
         """Add to the environment every process starts with."""
@@ -495,10 +510,62 @@ class BatchEmulator:
         return self._jobs[job_id]
 
     def _definition(self, reference: str) -> JobDefinition:
-        name = reference.rsplit("/", 1)[-1].split(":", 1)[0]
-        if name not in self._definitions:
-            raise Refused(f"job definition {reference!r} does not exist")
-        return self._definitions[name]
+        tail = reference.rsplit("/", 1)[-1] if reference.startswith("arn:") else reference
+        name, _, revision = tail.partition(":")
+        revisions = self._definitions.get(name, [])
+        if not revision and revisions:
+            return revisions[-1]  # every revision here is ACTIVE: the latest
+        if revision.isdigit() and 1 <= int(revision) <= len(revisions):
+            return revisions[int(revision) - 1]
+        raise Refused(f"job definition {reference!r} does not exist")
+
+    def describe_job_definitions(
+        self, references: Sequence[str] = (), name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """DescribeJobDefinitions: by `name:revision` or ARN, or every revision of `name`."""
+        with self._lock:
+            if references:
+                found = []
+                for reference in references:
+                    try:
+                        found.append(self._definition(reference))
+                    except Refused:
+                        continue
+            elif name is not None:
+                found = list(self._definitions.get(name, []))
+            else:
+                found = [d for revisions in self._definitions.values() for d in revisions]
+        return [
+            {
+                "jobDefinitionName": d.name,
+                "jobDefinitionArn": d.arn,
+                "revision": d.revision,
+                "status": "ACTIVE",
+                "type": "container",
+                "parameters": dict(d.parameters),
+                **({"timeout": {"attemptDurationSeconds": d.timeout_seconds}}
+                   if d.timeout_seconds else {}),
+            }
+            for d in found
+        ]  # fmt: skip
+
+    def describe_job_queues(self, queues: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """DescribeJobQueues: this emulator's one queue, when asked for it (or for all)."""
+        if queues and not {self.queue, self.queue_arn} & set(queues):
+            return []
+        return [
+            {
+                "jobQueueName": self.queue,
+                "jobQueueArn": self.queue_arn,
+                "state": "ENABLED",
+                "status": "VALID",
+                "priority": 1,
+                "computeEnvironmentOrder": [
+                    {"order": 1, "computeEnvironment": _arn(
+                        "compute-environment", self.compute_environment)}
+                ],
+            }
+        ]  # fmt: skip
 
     def _event(self, job: Job) -> Event:
         return {
@@ -543,6 +610,8 @@ class BatchEmulator:
                 "environment": [{"name": k, "value": v} for k, v in environment.items()],
             },
         }
+        if job.timeout_seconds:
+            detail["timeout"] = {"attemptDurationSeconds": job.timeout_seconds}
         if job.status_reason:
             detail["statusReason"] = job.status_reason
         if job.started_at:

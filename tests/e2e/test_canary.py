@@ -1,12 +1,16 @@
-"""The smoke test's canary through the CLI: `plan --canary` writes a run with one empty
-chunk and submits its executor and finalizer; the executor checks every provider key and
-calls no provider; the finalizer writes the report and deletes the run's rows."""
+"""The smoke test's canary through the CLI: `plan --canary` checks the Batch API a run
+needs, writes a run with one empty chunk and submits its executor and finalizer; the
+executor checks every provider key and fetches one quote and one FX rate through the
+providers' chain; the finalizer writes the report and deletes the run's rows."""
 
 from __future__ import annotations
 
 import io
 import json
+import socket
+from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import psycopg2.extensions
@@ -14,12 +18,15 @@ import pytest
 
 from common.errors import JobFailed
 from common.manifest_store import RunLocation
+from devkit.batch.engine import Job
+from devkit.batch.local import PLANNER, LocalBatch
 from devkit.stubs.market_server import StubMarketServer
 from ops.canary import run_canary
 from ops.submit import JobWatch
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, rows, scalar
+from tests.runs import child_env
 
 SATURDAY = "2026-11-28"
 RUN = "XNYS-20261128"
@@ -68,7 +75,8 @@ def test_the_canary_exercises_every_stage_buys_nothing_and_leaves_no_rows(
     assert report["status"] == "succeeded"
     assert report["outcomes"] == {"purchased": 0, "skipped": 0, "failed": 0}
     assert f"{PREFIX}/results/00000.json" in aws.object_keys()
-    assert market.calls() == 0, "no provider was called"
+    # The network proof: one quote and one FX rate, through the providers' stub.
+    assert market.calls() == 2, market.call_counts()
     for table in ("batch_runs", "batch_chunks", "plan_executions", "transactions", "run_quotes"):
         assert scalar(db, f"SELECT count(*) FROM {table}") == 0, table
 
@@ -178,3 +186,119 @@ def test_a_canary_whose_planner_fails_still_deletes_its_files(aws: AwsStack) -> 
         )  # fmt: skip
     assert aws.object_keys() == []
     assert "deleted 1 object version(s)" in out.getvalue()
+
+
+# -- the smoke test on the local Batch emulator: every job runs, as in AWS ------------------
+
+
+@pytest.fixture
+def stack(
+    tmp_path: Path, database_dsn: str, aws: AwsStack, market: StubMarketServer
+) -> Iterator[LocalBatch]:
+    """The stack's jobs on the emulator; children reach moto, the database and the stub
+    providers (the `market` fixture's variables) unless a test points them elsewhere."""
+    env = child_env(database_dsn, **aws.env, **market.environment())
+    with LocalBatch(log_dir=tmp_path, slots=2, base_env=env, with_rules=False) as batch:
+        yield batch
+
+
+def _closed_port() -> str:
+    """A loopback URL nothing listens on: a connection there is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _smoke(batch: LocalBatch, aws: AwsStack, out: io.StringIO) -> dict[str, Any]:
+    """`submit --canary --wait` against the emulator: submit the planner job, follow all."""
+    return run_canary(
+        JobWatch(batch.client(), aws.client("logs"), out, poll=0.1), aws.s3(),
+        queue=batch.emulator.queue_arn, definition=PLANNER,
+        where=RunLocation.for_run(aws.bucket, "recurring-investments", "XNYS",
+                                  date(2026, 11, 28), RUN),
+        market="XNYS", run_date=date(2026, 11, 28), timeout=240,
+    )  # fmt: skip
+
+
+def _job(batch: LocalBatch, kind: str) -> Job:
+    return next(j for j in batch.emulator.jobs() if j.name.startswith(f"worthy-{kind}-"))
+
+
+def _log(batch: LocalBatch, job: Job, tmp_path: Path) -> str:
+    return (tmp_path / f"{job.label}.log").read_text()
+
+
+def test_the_canary_on_the_emulator_reaches_batch_and_the_providers_and_buys_nothing(
+    db: psycopg2.extensions.connection,
+    aws: AwsStack,
+    market: StubMarketServer,
+    stack: LocalBatch,
+) -> None:
+    insert_plans(db, many_plans(4, symbols=2))  # due plans the canary must not touch
+    out = io.StringIO()
+    report = _smoke(stack, aws, out)
+    assert report["status"] == "succeeded", out.getvalue()
+    assert "following the canary's executor" in out.getvalue()
+    # One quote and one FX rate, through the same chain and quotas as a real child.
+    assert market.calls() == 2, market.call_counts()
+    assert {j.status for j in stack.emulator.jobs()} == {"SUCCEEDED"}
+    assert scalar(db, "SELECT count(*) FROM batch_runs") == 0
+    assert scalar(db, "SELECT count(*) FROM transactions") == 0
+    # The calls were counted against the providers' shared quotas, like any other.
+    assert scalar(db, "SELECT count(*) FROM provider_limits") >= 1
+
+
+def test_the_canary_fails_naming_the_provider_it_cannot_reach(
+    db: psycopg2.extensions.connection,
+    aws: AwsStack,
+    market: StubMarketServer,
+    stack: LocalBatch,
+    tmp_path: Path,
+) -> None:
+    # A VPC without egress: every provider's host refuses the connection.
+    nowhere = _closed_port()
+    stack.emulator.extend_environment(
+        {
+            "FINNHUB_BASE_URL": f"{nowhere}/api/v1",
+            "ALPHA_VANTAGE_BASE_URL": nowhere,
+            "EXCHANGE_RATE_BASE_URL": f"{nowhere}/v6",
+        }
+    )
+    out = io.StringIO()
+    with pytest.raises(JobFailed):
+        _smoke(stack, aws, out)
+    executor = _job(stack, "execute")
+    assert executor.status == "FAILED"
+    # 78: not retried (the network will not fix itself between attempts).
+    assert [a.exit_code for a in executor.attempts] == [78]
+    said = _log(stack, executor, tmp_path)
+    assert (
+        "canary: price providers unreachable: finnhub: finnhub SPY: ConnectionError: "
+        f"GET {nowhere}/api/v1/quote?symbol=SPY (attempts: 3); alphavantage: "
+    ) in said
+    assert "check the VPC's NAT gateway or VPC endpoints" in said
+    assert market.calls() == 0
+    assert aws.object_keys() == [], "the smoke test deletes the canary's files"
+
+
+def test_the_canary_fails_naming_batch_when_its_endpoint_is_unreachable(
+    db: psycopg2.extensions.connection,
+    aws: AwsStack,
+    market: StubMarketServer,
+    stack: LocalBatch,
+    tmp_path: Path,
+) -> None:
+    # The planner job runs, but from where it runs Batch's API cannot be reached.
+    nowhere = _closed_port()
+    stack.emulator.extend_environment({"AWS_ENDPOINT_URL_BATCH": nowhere})
+    out = io.StringIO()
+    with pytest.raises(JobFailed):
+        _smoke(stack, aws, out)
+    planner = _job(stack, "canary")
+    assert [a.exit_code for a in planner.attempts] == [78]
+    said = _log(stack, planner, tmp_path)
+    assert "canary: AWS Batch unreachable: " in said
+    assert f'Could not connect to the endpoint URL: "{nowhere}/v1/describejobqueues"' in said
+    assert [j.name for j in stack.emulator.jobs()] == [planner.name], "nothing else submitted"
+    assert scalar(db, "SELECT count(*) FROM batch_runs") == 0, "checked before any write"

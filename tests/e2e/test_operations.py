@@ -158,7 +158,10 @@ def test_finalize_is_safe_to_run_again(
     assert done.returncode == 0, done.stderr
     second = run_report(aws)
     first.pop("finalized_at"), second.pop("finalized_at")
+    # The cost counts the finalizer that wrote the report: each measures its own time.
+    first_cost, second_cost = first.pop("cost"), second.pop("cost")
     assert first == second
+    assert first_cost["jobs"] == second_cost["jobs"]
 
 
 def test_finalize_on_a_day_with_nothing_due_leaves_it_succeeded(
@@ -216,6 +219,11 @@ def test_local_run_prints_the_report_then_says_already_complete(
     assert "== XNYS-20261127: succeeded ==" in first.stdout
     assert "price_unavailable" in first.stdout  # the symbol no provider knows
     assert "invested:" in first.stdout and "JPY" in first.stdout
+    saved = json.loads((tmp_path / "runs" / "XNYS-20261127" / "report.json").read_text())
+    cost = saved["cost"]
+    assert Decimal(cost["vcpu_seconds"]) > 0 and Decimal(cost["gb_seconds"]) > 0
+    assert Decimal(cost["estimated_usd"]) > 0
+    assert f"cost: {cost['vcpu_seconds']} vCPU-s, {cost['gb_seconds']} GB-s" in first.stdout
     assert scalar(db, "SELECT count(*) FROM transactions WHERE price_source = 'alphavantage'") > 0
     second = cli("local-run", "--date", "2026-11-27", "--plans", "300", env=env, timeout=300)
     assert second.returncode == 0

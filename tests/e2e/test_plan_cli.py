@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 from typing import Any
 
@@ -144,7 +143,7 @@ def test_a_secondary_market_is_refused_with_a_hint(
     assert "use --market XNYS" in done.stderr
 
 
-def test_dry_run_states_the_calls_and_the_time_pricing_needs_and_warns_past_the_timeout(
+def test_dry_run_states_the_pricing_time_and_the_attempt_timeout_or_the_refusal(
     cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, idle_batch: LocalBatch
 ) -> None:
     insert_plans(db, [*many_plans(240, symbols=120), *many_plans(4, symbols=2, currency="JPY")])
@@ -158,13 +157,18 @@ def test_dry_run_states_the_calls_and_the_time_pricing_needs_and_warns_past_the_
         "pricing: 120 symbols at 60/min (finnhub): about 2 min; "
         "1 FX base at 30/min (exchangerate): about 2 s"
     ) in done.stdout
-    assert "warning" not in done.stdout
+    assert "executor attempt timeout: 3600 s" in done.stdout
+    assert "refused" not in done.stdout
     tight = cli(
         "plan", "--run-date", "2026-11-27", "--dry-run",
-        env=_batch_env(aws, idle_batch, **rates, EXECUTOR_TIMEOUT_SECONDS="60"),
+        env=_batch_env(
+            aws, idle_batch, **rates,
+            EXECUTOR_TIMEOUT_SECONDS="60", EXECUTOR_MAX_TIMEOUT_SECONDS="120",
+        ),
     )  # fmt: skip
-    assert "warning: pricing needs about 2 min, longer than an executor attempt" in tight.stdout
-    assert "EXECUTOR_TIMEOUT_SECONDS=60" in tight.stdout
+    assert "refused: an executor attempt would need about 5 min" in tight.stdout
+    assert "EXECUTOR_MAX_TIMEOUT_SECONDS=120" in tight.stdout
+    assert "raise FINNHUB_CALLS_PER_MINUTE to at least" in tight.stdout
 
 
 def test_symbols_a_rerun_has_priced_already_are_not_counted_again(
@@ -181,18 +185,67 @@ def test_symbols_a_rerun_has_priced_already_are_not_counted_again(
     assert "pricing: 6 symbols at 60/min (finnhub)" in done.stdout
 
 
-def test_the_planners_log_states_the_pricing_time_and_warns_past_the_timeout(
+def test_a_day_whose_estimate_cannot_fit_an_attempt_is_refused_and_nothing_is_written(
+    cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, idle_batch: LocalBatch
+) -> None:
+    # 90 symbols at 60/min: 90 s of pricing, a Fargate child's 60 s start, x1.5: ~4 min,
+    # past a 200 s ceiling. Batch would stop the attempts and not retry them.
+    insert_plans(db, many_plans(90, symbols=90))
+    env = _batch_env(
+        aws, idle_batch, FINNHUB_CALLS_PER_MINUTE="60", EXECUTOR_TIMEOUT_SECONDS="60",
+        EXECUTOR_MAX_TIMEOUT_SECONDS="200",
+    )  # fmt: skip
+    done = cli("plan", "--run-date", "2026-11-27", "--submitter", "batch", env=env)
+    assert done.returncode == 78, done.stderr
+    said = done.stderr.strip().splitlines()
+    assert len(said) == 1, done.stderr
+    assert "cannot plan this day" in said[0] and "EXECUTOR_MAX_TIMEOUT_SECONDS=200" in said[0]
+    assert "raise FINNHUB_CALLS_PER_MINUTE to at least 75 (now 60)" in said[0]
+    assert "nothing was written" in said[0]
+    assert _table_counts(db) == {**_table_counts(db), "batch_runs": 0, "batch_chunks": 0}
+    assert scalar(db, "SELECT count(*) FROM plan_executions") == 0
+    assert aws.object_keys() == []
+    assert _submitted(idle_batch) == []
+    # At the rate it names, the same day plans.
+    faster = cli(
+        "plan", "--run-date", "2026-11-27", "--submitter", "batch",
+        env={**env, "FINNHUB_CALLS_PER_MINUTE": "75"},
+    )  # fmt: skip
+    assert faster.returncode == 0, faster.stderr
+
+
+def test_the_submitted_executor_jobs_carry_the_timeout_derived_from_the_estimate(
     cli: Runner, db: psycopg2.extensions.connection, aws: AwsStack, idle_batch: LocalBatch
 ) -> None:
     insert_plans(db, many_plans(90, symbols=90))
-    env = _batch_env(aws, idle_batch, FINNHUB_CALLS_PER_MINUTE="120", EXECUTOR_TIMEOUT_SECONDS="30")
-    done = cli("plan", "--run-date", "2026-11-27", "--submitter", "none", env=env)
+    env = _batch_env(
+        aws, idle_batch, FINNHUB_CALLS_PER_MINUTE="60", EXECUTOR_TIMEOUT_SECONDS="60",
+        CHUNK_SIZE="30",
+    )  # fmt: skip
+    done = cli("plan", "--run-date", "2026-11-27", "--submitter", "batch", env=env)
     assert done.returncode == 0, done.stderr
-    logged = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    said = [(entry["level"], entry["message"]) for entry in logged if "level" in entry]
-    assert ("info", "pricing: 90 symbols at 120/min (finnhub): about 46 s") in said
-    warnings = [message for level, message in said if level == "warning"]
-    assert any(message.startswith("pricing needs about 46 s, longer") for message in warnings)
+    # A Fargate child's 60 s start + 90 calls 61/60 s apart (91.5 s) + 30 plans at
+    # 2,000 a second, x1.5 margin: 228 s (over EXECUTOR_TIMEOUT_SECONDS, the floor).
+    expected = 228
+    client = idle_batch.client()
+    names = {
+        j["jobName"]: j["jobId"]
+        for j in client.list_jobs(
+            jobQueue=idle_batch.emulator.queue_arn,
+            filters=[{"name": "JOB_NAME", "values": ["worthy-*"]}],
+        )["jobSummaryList"]
+    }
+    executor = client.describe_jobs(jobs=[names["worthy-execute-XNYS-20261127"]])["jobs"][0]
+    assert executor["timeout"] == {"attemptDurationSeconds": expected}
+    assert executor["arrayProperties"]["size"] == 3
+    child = client.describe_jobs(jobs=[f"{executor['jobId']}:0"])["jobs"][0]
+    assert child["timeout"] == {"attemptDurationSeconds": expected}, "each child's timeout"
+    finalizer = client.describe_jobs(jobs=[names["worthy-finalize-XNYS-20261127"]])["jobs"][0]
+    assert finalizer["timeout"] == {"attemptDurationSeconds": 900}, "the job definition's"
+    assert rows(db, "SELECT executor_timeout_seconds FROM batch_runs") == [(expected,)]
+    # Each child knows its attempt's budget (how long it may wait on another's quote).
+    told = {e["name"]: e["value"] for e in child["container"]["environment"]}
+    assert told["EXECUTOR_TIMEOUT_SECONDS"] == str(expected)
 
 
 def test_without_chunk_size_the_planner_sizes_chunks_from_the_work_and_says_why(

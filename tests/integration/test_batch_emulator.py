@@ -377,3 +377,71 @@ def test_slots_cap_how_many_attempts_run_at_once(tmp_path: Path) -> None:
         batch.stop()
     seen = [int((tmp_path / f"seen{i}").read_text()) for i in range(6)]
     assert max(seen) <= 2
+
+
+def test_the_timeout_submitted_with_a_job_overrides_its_definitions(tmp_path: Path) -> None:
+    # job_timeouts.html: attemptDurationSeconds is set "either in your job definition, or
+    # when you submit the job"; for an array, "the child jobs have the same timeout
+    # configuration as the parent job". The planner submits its estimate's timeout.
+    offset = [0.0]
+    batch = Batch(tmp_path, clock=lambda: time.time() + offset[0])
+    try:
+        batch.define("slow", "import time; time.sleep(60)", attempts=3, timeout=3600)
+        job_id = batch.submit(
+            "slow", "slow", arrayProperties={"size": 2}, timeout={"attemptDurationSeconds": 120}
+        )
+        assert batch.job(job_id)["timeout"] == {"attemptDurationSeconds": 120}
+        assert batch.job(f"{job_id}:1")["timeout"] == {"attemptDurationSeconds": 120}
+        batch.emulator.start()
+        deadline = time.monotonic() + 10
+        while batch.job(f"{job_id}:1")["status"] != "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        offset[0] = 121  # past the submitted 120 s, far from the definition's hour
+        assert batch.emulator.wait(timeout=30)
+        children = [batch.job(f"{job_id}:{i}") for i in range(2)]
+    finally:
+        batch.stop()
+    assert [c["statusReason"] for c in children] == [rules.TIMED_OUT] * 2
+    assert all(len(c["attempts"]) == 1 for c in children), "a timed-out attempt is not retried"
+
+
+# -- job definition revisions -------------------------------------------------------------
+
+
+def test_a_name_means_the_latest_revision_and_a_revision_or_arn_means_that_one(
+    batch: Batch, tmp_path: Path
+) -> None:
+    # API_SubmitJob.html, jobDefinition: "definition-name, definition-name:revision, or the
+    # Amazon Resource Name (ARN) for the job definition, with or without the revision ...
+    # If the revision is not specified, then the latest active revision is used."
+    # (docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html)
+    batch.define("job", "import os; open(os.environ['OUT'] + '/r1', 'w').close()")
+    batch.define("job", "import os; open(os.environ['OUT'] + '/r2', 'w').close()")
+    arn = "arn:aws:batch:us-east-1:123456789012:job-definition/job"
+    submitted = {
+        reference: batch.submit(f"by-{i}", reference)
+        for i, reference in enumerate(["job", "job:1", "job:2", f"{arn}:1", arn])
+    }
+    revisions = {
+        reference: batch.job(job_id)["jobDefinition"].rsplit(":", 1)[1]
+        for reference, job_id in submitted.items()
+    }
+    assert revisions == {"job": "2", "job:1": "1", "job:2": "2", f"{arn}:1": "1", arn: "2"}
+    assert "does not exist" in _refused(batch, jobName="x", jobDefinition="job:3")
+
+    described = batch.client.describe_job_definitions(jobDefinitionName="job", status="ACTIVE")
+    assert sorted(d["revision"] for d in described["jobDefinitions"]) == [1, 2]
+    one = batch.client.describe_job_definitions(jobDefinitions=["job:1"])["jobDefinitions"]
+    assert [d["jobDefinitionArn"] for d in one] == [f"{arn}:1"]
+    queues = batch.client.describe_job_queues(jobQueues=[QUEUE])["jobQueues"]
+    assert [(q["jobQueueName"], q["state"]) for q in queues] == [(QUEUE, "ENABLED")]
+    assert batch.client.describe_job_queues(jobQueues=["other"])["jobQueues"] == []
+
+
+def test_a_job_keeps_the_revision_it_was_submitted_with(batch: Batch, tmp_path: Path) -> None:
+    batch.define("job", "import os; open(os.environ['OUT'] + '/r1', 'w').close()")
+    job_id = batch.submit("early", "job")
+    batch.define("job", "raise SystemExit(65)")  # the next release, registered before it runs
+    batch.run()
+    assert batch.job(job_id)["status"] == "SUCCEEDED"
+    assert (tmp_path / "r1").exists()

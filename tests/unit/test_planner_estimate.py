@@ -1,10 +1,11 @@
-"""Which rates the planner estimates pricing with, and when it warns."""
+"""Which rates the planner estimates pricing with, and when it refuses a day."""
 
 from __future__ import annotations
 
 from common.config import Settings
+from common.domain.chunking import LOCAL_CHILD
 from common.domain.pricing_time import Pace, estimate_pricing
-from planner.estimate import pricing_limits, too_slow
+from planner.estimate import pricing_limits, timeout_for
 
 
 def test_finnhub_paces_the_estimate_unless_only_alpha_vantage_has_a_key() -> None:
@@ -17,12 +18,16 @@ def test_finnhub_paces_the_estimate_unless_only_alpha_vantage_has_a_key() -> Non
     assert only_av.price == Pace("alphavantage", 5)
 
 
-def test_the_warning_names_the_setting_and_what_to_do() -> None:
-    limits = pricing_limits(Settings(executor_timeout_seconds=600))
+def test_a_day_too_long_for_the_ceiling_is_refused_naming_the_rate_to_raise() -> None:
+    limits = pricing_limits(
+        Settings(executor_timeout_seconds=600, executor_max_timeout_seconds=3600)
+    )
     fits = estimate_pricing(symbols=500, fx_bases=2, price=limits.price, fx=limits.fx)
-    assert too_slow(fits, limits) is None  # 500 calls at 60/min: about 8 min
-    long = estimate_pricing(symbols=2000, fx_bases=2, price=limits.price, fx=limits.fx)
-    warning = too_slow(long, limits)
-    assert warning is not None
-    assert "about 34 min" in warning and "EXECUTOR_TIMEOUT_SECONDS=600" in warning
-    assert "*_CALLS_PER_MINUTE" in warning
+    assert (
+        timeout_for(fits, 0, LOCAL_CHILD, limits).refusal is None
+    )  # 500 calls at 60/min: about 8 min
+    long = estimate_pricing(symbols=3000, fx_bases=2, price=limits.price, fx=limits.fx)
+    refusal = timeout_for(long, 0, LOCAL_CHILD, limits).refusal
+    assert refusal is not None
+    assert "EXECUTOR_MAX_TIMEOUT_SECONDS=3600" in refusal
+    assert "raise FINNHUB_CALLS_PER_MINUTE to at least" in refusal

@@ -39,13 +39,6 @@ def test_work_a_provider_does_not_have_is_left_out_of_what_is_said() -> None:
     assert str(none) == "nothing to fetch" and none.seconds == 0
 
 
-def test_the_estimate_says_when_it_exceeds_the_executors_attempt_timeout() -> None:
-    estimate = estimate_pricing(symbols=3600, fx_bases=2, price=FINNHUB_FREE, fx=FX_FREE)
-    assert estimate.exceeds(3600)
-    assert not estimate.exceeds(4 * 3600)
-    assert not estimate_pricing(symbols=0, fx_bases=0, price=FINNHUB_FREE, fx=FX_FREE).exceeds(0)
-
-
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [(0, "about 0 s"), (45.4, "about 45 s"), (89, "about 89 s"), (2040, "about 34 min"),
