@@ -82,6 +82,16 @@ def chunk_number(text: str) -> int:
     return number
 
 
+def positive_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a count of 1 or more: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -205,6 +215,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-id", metavar="ID", help="limit the checks to one run: " + RUN_ID_HELP.split(": ")[1]
     )
     verify.set_defaults(handler="ops.verify:run")
+
+    explain = commands.add_parser(
+        "explain",
+        help="why a plan was or was not charged: schedule, recent executions, next date",
+        description="One plan's schedule, its recent executions with status and reason (and "
+        "what was bought), and its next date with why (holiday roll, month-end cap). An "
+        "unknown plan id exits 78.",
+    )
+    explain.add_argument("plan_id", type=int, metavar="PLAN_ID", help="recurring_investments.id")
+    explain.add_argument(
+        "--limit",
+        type=positive_count,
+        default=10,
+        metavar="N",
+        help="executions to show (default 10)",
+    )
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.set_defaults(handler="ops.explain:run")
 
     submit = commands.add_parser(
         "submit",

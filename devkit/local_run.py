@@ -45,6 +45,7 @@ from devkit.local_s3 import LocalS3
 from devkit.local_submitter import python_command
 from devkit.stubs.market_limits import limits_from_environment
 from devkit.stubs.market_server import StubMarketServer
+from finalizer.summary import reason_lines
 
 log = get_logger(__name__)
 
@@ -442,4 +443,6 @@ def print_report(report: dict[str, Any], stub_calls: dict[str, Any] | None, save
             f"estimated ${cost['estimated_usd']} (Fargate ${cost['fargate_usd']}, "
             "providers' calls the rest; README: Cost per run)\n"
         )
+    for line in reason_lines(report):  # invalid rows, plans not bought and why
+        out.write(line + "\n")
     out.write(f"report: {shown(saved)}\n")

@@ -10,10 +10,11 @@ output goes to a log file under `.local/runs/<run_id>/`.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from common.logging import get_logger
 from common.submitters.base import JobRecorder, Release, RunToSubmit
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from devkit.batch.local import LocalBatch
 
 log = get_logger(__name__)
+PROGRESS_TAIL_BYTES = 4096  # of a running child's log, read for its last progress line
 
 
 def python_command(args: Sequence[str]) -> list[str]:
@@ -89,5 +91,35 @@ def _advance(progress: Progress, batch: LocalBatch) -> None:
     jobs = [j for j in batch.emulator.jobs() if not j.is_parent]
     progress.total = len(jobs)  # rules may add jobs (a rescue finalizer) while it runs
     ended = sum(1 for j in jobs if j.status in ("SUCCEEDED", "FAILED"))
-    if ended != progress.done:
-        progress.advance(ended - progress.done)
+    progress.note = _children_progress(batch, jobs)
+    progress.advance(ended - progress.done)
+
+
+def _children_progress(batch: LocalBatch, jobs: list[Any]) -> str:
+    """The last progress line each running child logged (`[0] pricing: 12/116 ...`): what
+    the jobs bar says while a child waits on a provider's rate."""
+    said = []
+    for job in jobs:
+        if job.status != "RUNNING":
+            continue
+        path = batch.emulator.log_dir / f"{job.label}.log"
+        try:
+            with path.open("rb") as log_file:
+                log_file.seek(max(0, path.stat().st_size - PROGRESS_TAIL_BYTES))
+                tail = log_file.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            continue
+        for line in reversed(tail):
+            message = _message(line)
+            if message.startswith(("pricing: ", "writing: ")):
+                said.append(f"[{job.index if job.index is not None else 0}] {message}")
+                break
+    return "; ".join(said)
+
+
+def _message(line: str) -> str:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return ""
+    return str(entry.get("message", "")) if isinstance(entry, dict) else ""

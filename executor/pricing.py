@@ -35,6 +35,7 @@ from common.domain.statuses import Reason
 from common.logging import carry_context, get_logger
 from common.marketdata.chain import PriceChain
 from common.marketdata.quotes import FxRates, Price, Priced, PriceFailure, Quote, fx_key
+from common.progress import HEARTBEAT_SECONDS, Progress
 from common.store.quotes import Kind, LockNotAvailable, RunQuotes
 from executor.context import ChunkRun, elapsed_ms
 
@@ -67,8 +68,13 @@ def price_chunk(run: ChunkRun) -> Pricing:
     )
     symbols = {p.symbol for p in run.plans}
     pairs = {(p.currency, p.asset_currency) for p in run.plans if p.currency != p.asset_currency}
-    prices = book.prices(symbols)
-    rates = book.fx_rates(pairs)
+    bases = {base for base, _ in pairs}
+    total = len(symbols) + len(bases)
+    unit = "symbols and FX bases" if bases else "symbols"
+    with Progress(total, "pricing", unit=unit, every=HEARTBEAT_SECONDS) as bar:
+        book.on_priced = bar.advance
+        prices = book.prices(symbols)
+        rates = book.fx_rates(pairs)
     api_calls = dict(market_data.calls)
     quota_exhausted = dict(market_data.chain.quota_exhausted)
     timings = {"price_ms": elapsed_ms(ticks), **market_data.pacing_timings()}
@@ -95,14 +101,18 @@ class QuoteBook:
         self._run_date = run_date
         self._tz = tz
         self._fetch_threads = fetch_threads
+        # Told how many keys (symbols, then FX bases) each step settled: the chunk's progress.
+        self.on_priced: Callable[[int], None] = _ignore
 
     def prices(self, symbols: Iterable[str]) -> dict[str, Priced]:
         wanted = sorted(set(symbols))
         found: dict[str, Priced] = dict(self._quotes.load(Kind.PRICE, wanted))
+        self.on_priced(len(found))
         missing = [s for s in wanted if s not in found]
         if missing:
             for symbol in self._fetch_prices_in_bulk(missing, found):
                 found[symbol] = self._fetch_price(symbol)
+                self.on_priced(1)
         return found
 
     def fx_rates(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Priced]:
@@ -111,17 +121,23 @@ class QuoteBook:
         found: dict[tuple[str, str], Priced] = {
             (b, q): stored[fx_key(b, q)] for b, q in wanted if fx_key(b, q) in stored
         }
-        for base in sorted({b for b, q in wanted if (b, q) not in found}):
+        bases = {b for b, _ in wanted}
+        missing = sorted({b for b, q in wanted if (b, q) not in found})
+        self.on_priced(len(bases) - len(missing))
+        for base in missing:
             quotes = [q for b, q in wanted if b == base and (b, q) not in found]
             for quote, priced in self._fetch_fx(base, quotes).items():
                 found[(base, quote)] = priced
+            self.on_priced(1)
         return found
 
     def _fetch_prices_in_bulk(self, symbols: list[str], found: dict[str, Priced]) -> list[str]:
         """Fetch and store every symbol no other child is fetching; return the others."""
         with self._quotes.transaction() as tx:
             mine = tx.try_lock(Kind.PRICE, symbols)
-            found.update(tx.load(Kind.PRICE, mine))
+            stored = tx.load(Kind.PRICE, mine)
+            found.update(stored)
+            self.on_priced(len(stored))
             todo = [s for s in mine if s not in found]
             fetched = []
             # Provider calls overlap (each waits on the network); the chain's shared
@@ -131,6 +147,7 @@ class QuoteBook:
                 answers = pool.map(lambda symbol: price(symbol, self._run_date, self._tz), todo)
                 for symbol, got in zip(todo, answers, strict=True):
                     found[symbol] = got if isinstance(got, PriceFailure) else _from_quote(got)
+                    self.on_priced(1)
                     if isinstance(got, Quote):
                         fetched.append((symbol, _from_quote(got)))
             tx.store(Kind.PRICE, fetched)
@@ -190,6 +207,10 @@ class QuoteBook:
                 if time.monotonic() >= deadline:
                     return None
                 log.info("another child is still pricing %s: waiting on", key)
+
+
+def _ignore(count: int) -> None:
+    pass
 
 
 def _from_quote(quote: Quote) -> Price:

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from common.domain.models import ChunkResult, Failure, JobUsage
+from common.domain.models import ChunkResult, Failure, JobUsage, PlanSnapshot
 from common.domain.statuses import ChunkStatus, Execution, Reason
 from common.logging import emit_metrics
+from common.marketdata.quotes import Price, PriceFailure
 from common.store.runs import RunRepository
 from executor.context import ChunkRun
 from executor.pricing import Pricing
@@ -23,7 +24,8 @@ State = list[tuple[int, str, str | None]]  # (plan_id, status, reason) per plan
 
 
 def report_chunk(run: ChunkRun, pricing: Pricing, written: Mapping[str, int]) -> ChunkResult:
-    """Write results/N.json, finish the chunk's row, emit the metrics; return the result."""
+    """Write results/N.json, finish the chunk's row, emit the metrics; return the result.
+    `written` is the write step's timings."""
     runs = RunRepository(run.conn)
     state = runs.outcomes([(p.plan_id, p.scheduled_date) for p in run.plans])
     timings = {**run.timings, **pricing.timings, **written}
@@ -36,7 +38,10 @@ def report_chunk(run: ChunkRun, pricing: Pricing, written: Mapping[str, int]) ->
         run.index,
         succeeded=succeeded,
         counts={"purchased": result.purchased, "skipped": result.skipped, "failed": result.failed},
-        error=None if succeeded else f"{Reason.PROVIDER_ERROR}: providers failed",
+        error=None
+        if succeeded
+        else f"{Reason.PROVIDER_ERROR}: providers failed for "
+        f"{result.reasons.get(Reason.PROVIDER_ERROR, 0)} plan(s); Batch retries the chunk",
     )
     emit_metrics(
         {
@@ -63,8 +68,15 @@ def chunk_result(
     """results/N.json from the plans' recorded outcomes (pure)."""
     statuses = Counter(status for _, status, _ in state)
     reasons = Counter(reason for _, status, reason in state if reason)
+    by_id = {p.plan_id: p for p in run.plans}
     failures = [
-        Failure(plan_id=plan_id, status=status, reason=reason or "")  # type: ignore[arg-type]
+        Failure(
+            plan_id=plan_id,
+            status=status,  # type: ignore[arg-type]
+            reason=reason or "",
+            symbol=by_id[plan_id].symbol,
+            detail=why_not_bought(by_id[plan_id], reason, pricing, run.deps.share_decimals),
+        )
         for plan_id, status, reason in sorted(state)
         if status != Execution.PURCHASED
     ]
@@ -88,6 +100,39 @@ def chunk_result(
         timings_ms=timings,
         usage=usage,
     )
+
+
+def why_not_bought(
+    plan: PlanSnapshot, reason: str | None, pricing: Pricing, share_decimals: int
+) -> str:
+    """The detail behind a plan's reason, for the report: what the providers said, or what
+    the amount buys at the run's price (pure)."""
+    price = pricing.prices.get(plan.symbol)
+    rate = pricing.rates.get((plan.currency, plan.asset_currency))
+    if reason in (Reason.PRICE_UNAVAILABLE, Reason.PROVIDER_ERROR):
+        if isinstance(price, PriceFailure):
+            return price.detail
+        if isinstance(rate, PriceFailure):
+            return f"{plan.currency}->{plan.asset_currency} rate: {rate.detail}"
+        if isinstance(price, Price) and price.currency and price.currency != plan.asset_currency:
+            return (
+                f"{price.source} quotes {plan.symbol} in {price.currency}, "
+                f"the plan buys it in {plan.asset_currency}"
+            )
+        return ""
+    if reason == Reason.AMOUNT_BELOW_MINIMUM and isinstance(price, Price):
+        smallest = Decimal(1).scaleb(-share_decimals) if plan.fractional else "one"
+        money = f"{plan.amount - plan.fee} {plan.currency} (amount less fee)"
+        if plan.currency != plan.asset_currency and isinstance(rate, Price):
+            converted = ((plan.amount - plan.fee) * rate.value).quantize(Decimal("0.01"))
+            money += f" = {converted} {plan.asset_currency}"
+        return (
+            f"{money} buys less than {smallest} share of {plan.symbol} "
+            f"at {price.value} {plan.asset_currency}"
+        )
+    if reason == Reason.PLAN_CHANGED:
+        return "edited, paused or cancelled after the snapshot; the next run buys what it is now"
+    return ""
 
 
 def _invested(run: ChunkRun, state: State) -> dict[str, Decimal]:

@@ -9,12 +9,21 @@ report                 results/N.json, the chunk's row, metrics            repor
 from __future__ import annotations
 
 import time
+from collections import Counter
+
+import psycopg2
 
 from common.domain.models import ChunkResult, RunManifest
-from common.domain.statuses import ChunkStatus, Reason
-from common.errors import ConfigError, ProvidersUnavailable
+from common.domain.statuses import ChunkStatus, Execution, Reason
+from common.errors import (
+    ConfigError,
+    DatabaseUnavailable,
+    ProvidersUnavailable,
+    WorthyError,
+)
 from common.logging import get_logger, log_context
 from common.manifest_store import RunLocation
+from common.redact import redact
 from common.store.runs import RunRepository
 from executor.canary import prove_network
 from executor.context import ChunkRun, ExecutorDeps, elapsed_ms
@@ -25,17 +34,26 @@ from executor.writing import write_chunk
 __all__ = ["ExecutorDeps", "execute_chunk"]
 
 log = get_logger(__name__)
+MAX_ERROR_TEXT = 500  # characters of batch_chunks.last_error
 
 
 def execute_chunk(deps: ExecutorDeps, where: RunLocation, index: int) -> ChunkResult:
     """Run chunk `index` of the run at `where`. Raises ProvidersUnavailable (exit 75) at the
-    end when plans are left failed with `provider_error`, so that Batch retries the chunk."""
+    end when plans are left failed with `provider_error`, so that Batch retries the chunk.
+    Whatever else stops an attempt is recorded on the chunk's row (`status` shows it), then
+    raised."""
     started, ticks = deps.clock(), time.monotonic()
-    manifest = deps.store.load_manifest(where)
-    if manifest.item_count == 0:
-        _check_canary(deps, manifest)
-        log.info("%s", prove_network(deps.market_data.chain, manifest.market, manifest.run_date))
-    plans = deps.store.load_chunk(where, manifest, index)
+    try:
+        manifest = deps.store.load_manifest(where)
+        if manifest.item_count == 0:
+            _check_canary(deps, manifest)
+            log.info(
+                "%s", prove_network(deps.market_data.chain, manifest.market, manifest.run_date)
+            )
+        plans = deps.store.load_chunk(where, manifest, index)
+    except WorthyError as exc:
+        _record_failure(deps, where.run_id, index, exc, started=False)
+        raise
     timings = {"load_ms": elapsed_ms(ticks)}
     with log_context(run_id=manifest.run_id, chunk_index=index, market=manifest.market):
         conn = deps.connect()
@@ -54,20 +72,49 @@ def execute_chunk(deps: ExecutorDeps, where: RunLocation, index: int) -> ChunkRe
                 timings=timings,
                 calendars={mic: c.calendar(mic) for mic, c in manifest.calendars.items()},
             )
-            pricing = price_chunk(run)
-            written = write_chunk(run, pricing)
-            result = report_chunk(run, pricing, written)
+            try:
+                pricing = price_chunk(run)
+                written = write_chunk(run, pricing)
+                result = report_chunk(run, pricing, written.timings)
+            except Exception as exc:  # recorded for `status`, then raised as it was
+                _record_failure(deps, manifest.run_id, index, exc, started=True)
+                raise
         finally:
             conn.close()
-        log.info(
-            "chunk finished: %d purchased, %d skipped, %d failed",
-            result.purchased,
-            result.skipped,
-            result.failed,
-        )
+        log.info("chunk finished: %s", finished_line(result, written.recorded))
     if result.status == ChunkStatus.FAILED:
         raise ProvidersUnavailable(result.reasons.get(Reason.PROVIDER_ERROR, 0))
     return result
+
+
+def _record_failure(
+    deps: ExecutorDeps, run_id: str, index: int, exc: Exception, *, started: bool
+) -> None:
+    """Note on the chunk's row why this attempt failed, on a connection of its own (the
+    chunk's may be what failed). Not when the database is the trouble: it cannot hear."""
+    if isinstance(exc, (DatabaseUnavailable, psycopg2.OperationalError, psycopg2.InterfaceError)):
+        return
+    # A deliberate error knows its exit code; anything else is sorted at the process edge.
+    what = f"exit {int(exc.exit_code)}: {exc}" if isinstance(exc, WorthyError) else repr(exc)
+    error = " ".join(redact(what).split())[:MAX_ERROR_TEXT]
+    try:
+        conn = deps.connect()
+        try:
+            RunRepository(conn).fail_chunk(run_id, index, error, started=started)
+        finally:
+            conn.close()
+    except (WorthyError, psycopg2.Error) as lost:
+        log.warning("chunk %d: could not record why it failed (%s)", index, lost)
+
+
+def finished_line(result: ChunkResult, recorded: Counter[str]) -> str:
+    """`3 purchased, 158 already done, 1 skipped, 1 failed`: what this attempt bought, apart
+    from what an earlier attempt (or a duplicate child) had bought already."""
+    bought_now = recorded[Execution.PURCHASED]
+    text = f"{bought_now} purchased"
+    if result.purchased > bought_now:
+        text += f", {result.purchased - bought_now} already done"
+    return f"{text}, {result.skipped} skipped, {result.failed} failed"
 
 
 def _check_canary(deps: ExecutorDeps, manifest: RunManifest) -> None:

@@ -11,12 +11,15 @@ batches queue rather than deadlock (and a deadlock would be retried).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TypeVar
 
 from common.db import round_trips
 from common.logging import carry_context
+from common.progress import HEARTBEAT_SECONDS, Progress
 from common.store.ledger import Batch, Ledger
 from executor.context import ChunkRun, elapsed_ms
 from executor.decisions import decide
@@ -25,9 +28,18 @@ from executor.pricing import Pricing
 T = TypeVar("T")
 
 
-def write_chunk(run: ChunkRun, pricing: Pricing) -> dict[str, int]:
-    """Decide and write every plan of the chunk; return write_ms and db_round_trips (every
-    statement the chunk sent, on its own connection and the writers')."""
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What the write step did: its timings for results/N.json (write_ms, db_round_trips:
+    every statement the chunk sent, on its own connection and the writers'), and the
+    executions this attempt recorded by status (none for a plan already bought)."""
+
+    timings: dict[str, int]
+    recorded: Counter[str]
+
+
+def write_chunk(run: ChunkRun, pricing: Pricing) -> Written:
+    """Decide and write every plan of the chunk."""
     ticks = time.monotonic()
     deps, manifest = run.deps, run.manifest
     # One batch in flight per connection: a chunk of fewer batches needs fewer of them.
@@ -36,12 +48,13 @@ def write_chunk(run: ChunkRun, pricing: Pricing) -> dict[str, int]:
     try:
         conns = [run.conn, *extra]
         ledgers = [Ledger(c, manifest.run_id, run.index, manifest.run_date) for c in conns]
-        write_batches(ledgers, _decided_batches(run, pricing))
+        with Progress(len(run.plans), "writing", unit="plans", every=HEARTBEAT_SECONDS) as bar:
+            recorded = write_batches(ledgers, _decided_batches(run, pricing), bar.advance)
         trips = sum(map(round_trips, conns))
     finally:
         for c in extra:
             c.close()
-    return {"write_ms": elapsed_ms(ticks), "db_round_trips": trips}
+    return Written({"write_ms": elapsed_ms(ticks), "db_round_trips": trips}, recorded)
 
 
 def _decided_batches(run: ChunkRun, pricing: Pricing) -> Iterator[Batch]:
@@ -63,21 +76,30 @@ def _decided_batches(run: ChunkRun, pricing: Pricing) -> Iterator[Batch]:
         yield Ledger.prepare(outcomes)
 
 
-def write_batches(ledgers: list[Ledger], batches: Iterable[Batch]) -> int:
-    """Apply every batch; return how many there were. Raises the first writer error."""
-    slots: list[Future[None] | None] = [None] * len(ledgers)
-    count = 0
+def write_batches(
+    ledgers: list[Ledger], batches: Iterable[Batch], written: Callable[[int], None]
+) -> Counter[str]:
+    """Apply every batch, telling `written` each batch's size once it is committed; return
+    the executions recorded, by status. Raises the first writer error."""
+    slots: list[Future[Counter[str]] | None] = [None] * len(ledgers)
+    recorded: Counter[str] = Counter()
+
+    def apply(ledger: Ledger, batch: Batch) -> Counter[str]:
+        counts = ledger.apply(batch)
+        written(batch.size)
+        return counts
+
     with ThreadPoolExecutor(len(ledgers), thread_name_prefix="ledger") as pool:
         for count, batch in enumerate(batches, start=1):
             slot = (count - 1) % len(ledgers)
             previous = slots[slot]
             if previous is not None:
-                previous.result()
-            slots[slot] = pool.submit(carry_context(ledgers[slot].apply), batch)
+                recorded += previous.result()
+            slots[slot] = pool.submit(carry_context(apply), ledgers[slot], batch)
         for future in slots:
             if future is not None:
-                future.result()
-    return count
+                recorded += future.result()
+    return recorded
 
 
 def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

@@ -18,6 +18,7 @@ from common.marketdata import alphavantage, exchangerate, finnhub
 from common.store.runs import RunRepository
 from finalizer.cost import Prices
 from finalizer.service import Costing, finalize_run
+from finalizer.summary import reason_lines
 
 log = get_logger(__name__)
 
@@ -71,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         market=done.report["market"],
         stage="finalizer",
     )
+    for line in reason_lines(done.report):
+        log.info("%s", line)
     cost = done.report.get("cost", {})
     log.info(
         "run %s finalized: %s; %s vCPU-s, %s GB-s, estimated $%s; report at %s",

@@ -3,7 +3,9 @@
 Like Step Functions' ResultWriter: the report lists succeeded, failed and
 pending chunks, outcome counts by reason, money invested by currency, API
 calls and keys skipped for a spent daily budget (`quota_exhausted`) by provider,
-and each chunk's timings. The run becomes `succeeded`
+each chunk's timings, every plan not bought with its symbol, reason and
+provider detail, the rows the planner found invalid, and why each chunk that
+did not succeed last failed. The run becomes `succeeded`
 (every chunk succeeded), `partial` (some did) or `failed` (none did). Safe to
 run again: it rewrites the same report from the same results.
 """
@@ -11,7 +13,7 @@ run again: it rewrites the same report from the same results.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,7 +24,7 @@ from common.domain.statuses import ChunkStatus, RunStatus
 from common.errors import InputError
 from common.logging import get_logger
 from common.manifest_store import ManifestStore, RunLocation
-from common.store.runs import CANARY, RunRecord, RunRepository
+from common.store.runs import CANARY, InvalidRows, RunRecord, RunRepository
 from finalizer.cost import Prices, cost_report
 
 log = get_logger(__name__)
@@ -64,7 +66,12 @@ def finalize_run(
     chunks = runs.chunks(run_id)
     results = store.load_results(where, len(chunks))
     report = build_report(
-        run, [(c.chunk_index, c.status, c.attempts) for c in chunks], results, clock()
+        run,
+        [(c.chunk_index, c.status, c.attempts) for c in chunks],
+        results,
+        clock(),
+        invalid=runs.invalid_rows(run_id, MAX_LISTED_FAILURES),
+        chunk_errors={c.chunk_index: c.last_error for c in chunks if c.last_error},
     )
     if costing is not None:
         report["cost"] = run_cost(runs, run_id, len(chunks), results, report, costing)
@@ -85,8 +92,13 @@ def build_report(
     chunks: list[tuple[int, str, int]],
     results: dict[int, ChunkResult],
     finalized_at: datetime,
+    *,
+    invalid: InvalidRows | None = None,
+    chunk_errors: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
-    """The run's outcome from its chunks' statuses and results (pure)."""
+    """The run's outcome from its chunks' statuses and results (pure); `invalid` lists the
+    rows the planner skipped, `chunk_errors` why a chunk last failed."""
+    errors = chunk_errors or {}
     succeeded = [i for i, status, _ in chunks if status == ChunkStatus.SUCCEEDED]
     failed = [i for i, status, _ in chunks if status == ChunkStatus.FAILED]
     pending = [
@@ -114,7 +126,14 @@ def build_report(
         for currency, amount in result.invested.items():
             invested[currency] = invested.get(currency, Decimal(0)) + amount
         failures.extend(
-            {"chunk": index, "plan_id": f.plan_id, "status": f.status, "reason": f.reason}
+            {
+                "chunk": index,
+                "plan_id": f.plan_id,
+                "symbol": f.symbol or None,
+                "status": f.status,
+                "reason": f.reason,
+                "detail": f.detail or None,
+            }
             for f in result.failures
         )
         timings.append(
@@ -150,6 +169,25 @@ def build_report(
         "failures": failures[:MAX_LISTED_FAILURES],
         "failures_total": len(failures),
         "redrives": run.redrives,
+        "invalid_rows": _invalid_rows(invalid),
+        "chunk_errors": [
+            {"chunk": i, "status": status, "attempts": attempts, "reason": errors.get(i)}
+            for i, status, attempts in chunks
+            if status != ChunkStatus.SUCCEEDED
+        ],
+    }
+
+
+def _invalid_rows(invalid: InvalidRows | None) -> dict[str, Any]:
+    if invalid is None:
+        return {"count": 0, "reasons": {}, "listed": []}
+    return {
+        "count": invalid.count,
+        "reasons": invalid.reasons,
+        "listed": [
+            {"plan_id": plan_id, "symbol": symbol, "reason": reason}
+            for plan_id, symbol, reason in invalid.rows
+        ],
     }
 
 

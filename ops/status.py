@@ -11,6 +11,7 @@ from typing import IO, Any
 from common.config import load_settings
 from common.db import connect, database_url
 from common.domain.models import run_id_for
+from common.domain.statuses import ChunkStatus
 from common.errors import ConfigError
 from common.store.runs import ChunkRecord, RunRecord, RunRepository
 
@@ -49,6 +50,10 @@ def render(run: RunRecord, chunks: list[ChunkRecord], out: IO[str]) -> None:
             f"  {c.chunk_index:>5} {c.status:<9} {c.attempts:>5} {c.items:>6} "
             f"{c.purchased:>6} {c.skipped:>7} {c.failed:>6} {seconds}\n"
         )
+    for c in chunks:
+        if c.last_error and c.status != ChunkStatus.SUCCEEDED:
+            tries = f"{c.attempts} attempt{'s' if c.attempts != 1 else ''}"
+            out.write(f"  chunk {c.chunk_index} {c.status} after {tries}: {c.last_error}\n")
 
 
 def as_json(run: RunRecord, chunks: list[ChunkRecord]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from common.domain.chunking import chunk_the_day
 from common.domain.models import run_id_for, snapshot_from_line
 from common.domain.statuses import RunStatus
 from common.domain.validation import InvalidPlan
-from common.store.snapshot import DueQuery, Snapshot
+from common.store.snapshot import Demand, DueQuery, Snapshot
 from planner.estimate import estimate_run, largest_chunk, timeout_for
 from planner.service import PlanRequest, PlanResult, resolve_run
 
@@ -37,6 +37,7 @@ def preview(
         return PlanResult(run_id, RunStatus.MARKET_CLOSED, message)
     plans: Counter[str] = Counter()
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    bases: set[str] = set()
     invalid: Counter[str] = Counter()
     said: list[str] = []  # the children and why, the pricing estimate, a warning if too long
     conn = connect()
@@ -50,7 +51,19 @@ def preview(
                 demand.counts_by_symbol, request.chunking, estimate.seconds if estimate else None
             )
             said.append(why)
-            if estimate is not None and request.pricing is not None:
+            for _, line in snapshot.lines_by_chunk(chunking):
+                checked = snapshot_from_line(line)
+                if isinstance(checked, InvalidPlan):
+                    invalid[checked.reason] += 1
+                    continue
+                plans[checked.symbol] += 1
+                totals[checked.symbol][checked.currency] += checked.amount
+                if checked.currency != checked.asset_currency:
+                    bases.add(checked.currency)
+            if request.pricing is not None:
+                # What the children will price: the plans to buy, not the invalid rows.
+                wanted = Demand(dict(plans), frozenset(bases))
+                estimate = estimate_run(snapshot, wanted, run_id, request.pricing)
                 found = timeout_for(
                     estimate, largest_chunk(chunking), request.chunking.cost, request.pricing
                 )
@@ -60,19 +73,13 @@ def preview(
                     if found.refusal
                     else f"executor attempt timeout: {found.seconds} s"
                 )
-            for _, line in snapshot.lines_by_chunk(chunking):
-                checked = snapshot_from_line(line)
-                if isinstance(checked, InvalidPlan):
-                    invalid[checked.reason] += 1
-                    continue
-                plans[checked.symbol] += 1
-                totals[checked.symbol][checked.currency] += checked.amount
     finally:
         conn.close()
-    due = sum(plans.values())
+    to_buy, skipped = sum(plans.values()), sum(invalid.values())
     chunks = chunk_the_day(dict(plans), request.chunking)[0].chunks if plans else ()
     out.write(
-        f"dry run {run_id}: {due} plan(s) due in {len(plans)} symbol(s), "
+        f"dry run {run_id}: {to_buy + skipped} plan(s) due, of which {skipped} invalid "
+        f"(would be skipped); {to_buy} to buy in {len(plans)} symbol(s), "
         f"{len(chunks)} chunk(s); nothing written\n"
     )
     for line in said:
@@ -86,5 +93,5 @@ def preview(
     for problem, count in invalid.most_common():
         out.write(f"invalid, would be skipped: {count} x {problem}\n")
     return PlanResult(
-        run_id, "dry_run", f"dry run: {due} plan(s) would be bought", due, len(chunks)
+        run_id, "dry_run", f"dry run: {to_buy} plan(s) would be bought", to_buy, len(chunks)
     )

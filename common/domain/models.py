@@ -185,9 +185,14 @@ class RunManifest(_Strict):
 
 
 class Failure(_Strict):
+    """A plan the chunk did not buy. `symbol` and `detail` (what the providers said, or why
+    the amount buys nothing) are empty in results written before they were recorded."""
+
     plan_id: int
     status: Literal[Execution.SKIPPED, Execution.FAILED]
     reason: str
+    symbol: str = ""
+    detail: str = ""
 
 
 class JobUsage(_Strict):

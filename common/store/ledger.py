@@ -19,6 +19,7 @@ Round trips per batch: COPY, the statement, COMMIT - whatever the batch size.
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -177,12 +178,13 @@ class Ledger:
         """The batch as COPY text: pure work, done while the previous batch is written."""
         return Batch("".join(_copy_line(o) for o in outcomes), len(outcomes))
 
-    def apply(self, batch: Batch) -> None:
-        """Write one batch in one transaction; retried on deadlock, never half-applied."""
+    def apply(self, batch: Batch) -> Counter[str]:
+        """Write one batch in one transaction; retried on deadlock, never half-applied.
+        Returns how many executions it recorded, by status: none for a plan whose outcome
+        an earlier attempt made final (bought, or below the minimum)."""
         for attempt in range(1, DEADLOCK_RETRIES + 1):
             try:
-                self._apply_once(batch)
-                return
+                return self._apply_once(batch)
             except (psycopg2.errors.DeadlockDetected, psycopg2.errors.SerializationFailure):
                 self._conn.rollback()
                 if attempt == DEADLOCK_RETRIES:
@@ -198,7 +200,8 @@ class Ledger:
                 ) from None
         raise AssertionError("unreachable")
 
-    def _apply_once(self, batch: Batch) -> None:
+    def _apply_once(self, batch: Batch) -> Counter[str]:
+        recorded: Counter[str] = Counter()
         with self._conn.cursor() as cur:
             cur.copy_expert(
                 f"COPY stage_outcomes ({', '.join(_STAGE_COLUMNS)}) FROM STDIN",
@@ -206,9 +209,12 @@ class Ledger:
             )
             failpoint("executor.after_stage")
             cur.execute(_APPLY, self._params)
+            for status, _, count in cur.fetchall():
+                recorded[status] += int(count)
         failpoint("executor.before_batch_commit")
         self._conn.commit()
         failpoint("executor.after_batch_commit")
+        return recorded
 
 
 _NULL = "\\N"

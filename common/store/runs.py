@@ -22,7 +22,7 @@ from psycopg2.extensions import connection
 
 from common.db import array_literal
 from common.domain.models import ChunkRef, JobUsage
-from common.domain.statuses import FINISHED_RUN, ChunkStatus, RunStatus
+from common.domain.statuses import FINISHED_RUN, ChunkStatus, Execution, Reason, RunStatus
 from common.errors import InputError, UnknownRun
 from common.submitters.base import Release
 
@@ -69,6 +69,18 @@ class ChunkRecord:
     last_error: str | None
     started_at: datetime | None
     finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class InvalidRows:
+    """What the planner found invalid in a run: counts by reason, and the rows listed."""
+
+    reasons: dict[str, int]
+    rows: list[tuple[int, str | None, str]]  # (plan_id, symbol, reason)
+
+    @property
+    def count(self) -> int:
+        return sum(self.reasons.values())
 
 
 def run_lock_key(run_id: str) -> int:
@@ -289,6 +301,19 @@ class RunRepository:
             ),
         )
 
+    def fail_chunk(self, run_id: str, index: int, error: str, *, started: bool) -> None:
+        """Record why an attempt at a chunk failed. An attempt that failed before it
+        `start_chunk`ed (its chunk would not load) is counted here. A chunk that succeeded
+        before keeps its status: its plans are bought, whatever this attempt met."""
+        self._execute(
+            f"UPDATE batch_chunks SET attempts = attempts + %s, last_error = %s, "
+            f"status = CASE WHEN status = '{ChunkStatus.SUCCEEDED}' "
+            f"THEN status ELSE '{ChunkStatus.FAILED}' END, "
+            "started_at = coalesce(started_at, now()), finished_at = now() "
+            "WHERE run_id = %s AND chunk_index = %s",
+            (0 if started else 1, error, run_id, index),
+        )
+
     def outcomes(self, plans: Sequence[tuple[int, date]]) -> list[tuple[int, str, str | None]]:
         """(plan_id, status, reason) recorded for each (plan_id, scheduled_date)."""
         return [
@@ -300,6 +325,24 @@ class RunRepository:
                 (array_literal(p for p, _ in plans), array_literal(d for _, d in plans)),
             )
         ]
+
+    def invalid_rows(self, run_id: str, limit: int) -> InvalidRows:
+        """The rows the planner of `run_id` found invalid: counts by reason, and the first
+        `limit` of them (plan id, symbol as the app's row has it, reason)."""
+        recorded = (
+            "FROM plan_executions e LEFT JOIN recurring_investments r ON r.id = e.plan_id "
+            "WHERE e.run_id = %(run)s AND e.chunk_index IS NULL "
+            f"AND e.status = '{Execution.SKIPPED}' AND e.reason LIKE '{Reason.INVALID_PLAN}%%'"
+        )
+        params = {"run": run_id, "limit": limit}
+        counts = self._execute(f"SELECT e.reason, count(*) {recorded} GROUP BY 1", params)
+        listed = self._execute(
+            f"SELECT e.plan_id, r.symbol, e.reason {recorded} ORDER BY 1 LIMIT %(limit)s", params
+        )
+        return InvalidRows(
+            reasons={reason: int(n) for reason, n in sorted(counts)},
+            rows=[(int(p), symbol, reason) for p, symbol, reason in listed],
+        )
 
     def chunks(self, run_id: str) -> list[ChunkRecord]:
         rows = self._execute(

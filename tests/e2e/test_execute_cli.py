@@ -296,7 +296,8 @@ def test_a_corrupt_chunk_exits_65_and_writes_nothing(
     assert done.returncode == 65
     assert len(done.stderr.strip().splitlines()) == 1 and "sha256" in done.stderr
     assert scalar(db, "SELECT count(*) FROM plan_executions") == 0
-    assert scalar(db, "SELECT attempts FROM batch_chunks") == 0
+    # The attempt is counted and its reason kept, for `status` (tests/e2e/test_reasons.py).
+    assert scalar(db, "SELECT attempts FROM batch_chunks") == 1
 
 
 def test_a_chunk_index_out_of_range_is_an_argument_error_naming_the_chunks(

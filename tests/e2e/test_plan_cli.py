@@ -99,7 +99,9 @@ def test_dry_run_leaves_the_database_and_bucket_unchanged(
     before = (_table_counts(db), aws.objects())
     done = cli("plan", "--run-date", "2026-11-27", "--dry-run", env=_batch_env(aws, idle_batch))
     assert done.returncode == 0, done.stderr
-    assert "6 plan(s) due in 2 symbol(s)" in done.stdout
+    assert "7 plan(s) due, of which 1 invalid (would be skipped); 6 to buy in 2 symbol(s)" in (
+        done.stdout
+    )
     assert "S0000" in done.stdout and "300.00 USD" in done.stdout
     assert "invalid_plan: unknown currency 'ZZZ'" in done.stdout
     assert (_table_counts(db), aws.objects()) == before

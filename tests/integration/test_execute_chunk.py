@@ -237,6 +237,15 @@ def test_a_chunk_buys_skips_and_fails_each_plan_as_decided_and_records_it_all(
         (ids["unknown_symbol"], "failed", "price_unavailable"),
         (ids["edited_since"], "skipped", "plan_changed"),
     ]
+    # Each with its symbol and the detail behind its reason, for report.json.
+    assert [(f.symbol, f.detail) for f in result.failures] == [
+        ("MSFT", "100.0000 USD (amount less fee) buys less than one share of MSFT at 400 USD"),
+        ("NOSUCH", "fakefinnhub: no such symbol"),
+        (
+            "AAPL",
+            "edited, paused or cancelled after the snapshot; the next run buys what it is now",
+        ),
+    ]
     # The chunk's metrics, for CloudWatch.
     (metrics,) = [json.loads(line) for line in stdout.getvalue().splitlines() if '"_aws"' in line]
     assert (metrics["run_id"], metrics["chunk_index"], metrics["stage"]) == (RUN_ID, 0, "executor")
@@ -286,7 +295,7 @@ def test_a_provider_down_leaves_its_plans_due_and_the_chunk_failed_for_batch_to_
     ]
     assert scalar(db, "SELECT count(*) FROM transactions") == 0
     assert rows(db, "SELECT status, last_error FROM batch_chunks") == [
-        ("failed", "provider_error: providers failed")
+        ("failed", "provider_error: providers failed for 4 plan(s); Batch retries the chunk")
     ]
     assert files.results[0].status == ChunkStatus.FAILED
     assert files.results[0].reasons["provider_error"] == 4

@@ -225,7 +225,12 @@ def _assert_nothing_written(
 ) -> None:
     for table in ("plan_executions", "transactions", "assets", "run_quotes"):
         assert scalar(db, f"SELECT count(*) FROM {table}") == 0, table
-    assert rows(db, "SELECT DISTINCT attempts, status FROM batch_chunks") == [(0, "pending")]
+    # Only the refused attempt is kept, with why, for `status`: on the run's chunk 0 alone.
+    assert rows(
+        db,
+        "SELECT run_id, chunk_index, status, last_error LIKE 'exit 65: %%' FROM batch_chunks "
+        "WHERE attempts > 0 OR status <> 'pending'",
+    ) == [(run.where.run_id, 0, "failed", True)]
     assert market.calls() == 0
     keys = [o["Key"] for o in run.s3.list_objects_v2(Bucket=run.bucket).get("Contents", [])]
     assert not [k for k in keys if "/results/" in k]

@@ -60,7 +60,9 @@ def test_s3_down_before_the_chunk_is_read_exits_75_and_buys_nothing(
     assert "S3 unavailable" in done.err
     assert scalar(db, "SELECT count(*) FROM plan_executions") == 0
     assert scalar(db, "SELECT count(*) FROM transactions") == 0
-    assert rows(db, "SELECT status, attempts FROM batch_chunks") == [("pending", 0)]
+    # The attempt is counted, with why, for `status`.
+    ((status, attempts, why),) = rows(db, "SELECT status, attempts, last_error FROM batch_chunks")
+    assert (status, attempts) == ("failed", 1) and why.startswith("exit 75: S3 unavailable")
     assert market.calls() == 0  # not even priced
 
 
@@ -93,7 +95,9 @@ def test_s3_down_after_the_writes_exits_75_with_whole_purchases_and_no_rerun_buy
     assert_sound(db, DAY)
     bought = rows(db, "SELECT * FROM transactions ORDER BY id")
     assert len(bought) == PLANS  # every purchase whole; only the results file is missing
-    assert scalar(db, "SELECT status FROM batch_chunks") == "running"  # redrive will rerun it
+    # Recorded failed, with why (`status` shows it); redrive will rerun it.
+    ((status, why),) = rows(db, "SELECT status, last_error FROM batch_chunks")
+    assert status == "failed" and why.startswith("exit 75: S3 unavailable"), why
 
     # moto's state died with it: a rerun against an empty S3 refuses, buying nothing.
     replacement = MotoServer()

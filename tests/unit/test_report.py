@@ -10,8 +10,9 @@ import pytest
 
 from common.domain.models import ChunkResult, Failure
 from common.domain.statuses import ChunkStatus, Execution, RunStatus
-from common.store.runs import RunRecord
+from common.store.runs import InvalidRows, RunRecord
 from finalizer.service import MAX_LISTED_FAILURES, build_report
+from finalizer.summary import reason_lines
 
 RUN_ID = "XNYS-20261127"
 STARTED = datetime(2026, 11, 27, 14, 40, tzinfo=UTC)
@@ -183,10 +184,11 @@ def test_failures_are_listed_with_their_chunk_in_chunk_order() -> None:
 
     report = build_report(_run(), _chunks(SUCCEEDED, SUCCEEDED), results, FINALIZED_AT)
 
-    assert report["failures"] == [
-        {"chunk": 0, "plan_id": 20, "status": "failed", "reason": "provider_error"},
-        {"chunk": 0, "plan_id": 21, "status": "failed", "reason": "provider_error"},
-        {"chunk": 1, "plan_id": 9, "status": "skipped", "reason": "plan_changed"},
+    listed = [(f["chunk"], f["plan_id"], f["status"], f["reason"]) for f in report["failures"]]
+    assert listed == [
+        (0, 20, "failed", "provider_error"),
+        (0, 21, "failed", "provider_error"),
+        (1, 9, "skipped", "plan_changed"),
     ]
     assert report["failures_total"] == 3
 
@@ -203,8 +205,10 @@ def test_the_failure_list_is_capped_but_the_total_counts_every_failure() -> None
     assert report["failures"][-1] == {
         "chunk": 1,
         "plan_id": MAX_LISTED_FAILURES,
+        "symbol": None,
         "status": "failed",
         "reason": "provider_error",
+        "detail": None,
     }
     assert report["failures_total"] == MAX_LISTED_FAILURES + 4
 
@@ -238,3 +242,74 @@ def test_a_run_the_planner_left_without_counts_reports_zeros() -> None:
     )
 
     assert (report["plans_due"], report["invalid_plans"]) == (0, 0)
+
+
+def test_results_written_before_symbols_and_details_were_recorded_still_finalize() -> None:
+    old = (
+        '{"schema_version": 1, "run_id": "XNYS-20261127", "chunk_index": 0, "attempt": 1, '
+        '"status": "succeeded", "started_at": "2026-11-27T14:40:00+00:00", '
+        '"finished_at": "2026-11-27T14:40:02+00:00", "duration_ms": 2000, "items": 2, '
+        '"purchased": 1, "skipped": 0, "failed": 1, "reasons": {"price_unavailable": 1}, '
+        '"failures": [{"plan_id": 5, "status": "failed", "reason": "price_unavailable"}]}'
+    )
+    result = ChunkResult.model_validate_json(old)
+
+    report = build_report(_run(chunk_count=1), _chunks(SUCCEEDED), {0: result}, FINALIZED_AT)
+
+    assert report["failures"] == [
+        {
+            "chunk": 0,
+            "plan_id": 5,
+            "symbol": None,
+            "status": "failed",
+            "reason": "price_unavailable",
+            "detail": None,
+        }
+    ]
+    assert report["invalid_rows"] == {"count": 0, "reasons": {}, "listed": []}
+
+
+def test_a_chunk_that_did_not_succeed_is_listed_with_its_attempts_and_last_error() -> None:
+    report = build_report(
+        _run(),
+        [(0, SUCCEEDED, 1), (1, FAILED, 3)],
+        {0: _result(0)},
+        FINALIZED_AT,
+        chunk_errors={1: "exit 65: manifest s3://x rejected: sha256 mismatch"},
+    )
+    assert report["chunk_errors"] == [
+        {
+            "chunk": 1,
+            "status": "failed",
+            "attempts": 3,
+            "reason": "exit 65: manifest s3://x rejected: sha256 mismatch",
+        }
+    ]
+
+
+def test_the_reason_lines_name_invalid_rows_plans_not_bought_and_failed_chunks() -> None:
+    failure = Failure(
+        plan_id=5,
+        status=Execution.FAILED,
+        reason="provider_error",
+        symbol="MSFT",
+        detail="finnhub: HTTP 429 (attempts: 4); alphavantage: throttled (attempts: 4)",
+    )
+    report = build_report(
+        _run(),
+        [(0, SUCCEEDED, 1), (1, FAILED, 2)],
+        {0: _result(0, failures=[failure])},
+        FINALIZED_AT,
+        invalid=InvalidRows({"invalid_plan: empty symbol": 2}, [(8, "", "invalid_plan: x")]),
+        chunk_errors={1: "exit 75: S3 unavailable"},
+    )
+
+    assert reason_lines(report) == [
+        "invalid rows, skipped (stay due until the app fixes them): 2",
+        "  2 x invalid_plan: empty symbol",
+        "not bought: 1 plan(s)",
+        "  plan 5 MSFT: failed provider_error - finnhub: HTTP 429 (attempts: 4); "
+        "alphavantage: throttled (attempts: 4)",
+        "chunk 1 failed after 2 attempts: exit 75: S3 unavailable",
+    ]
+    assert reason_lines({"failures": [], "failures_total": 0}) == []  # an old report
