@@ -1,8 +1,9 @@
 """The run's heartbeat: one metric when a market day's run reaches a final status.
 
 The planner emits it for a closed day, a day with nothing due and a run already
-complete; the finalizer for every run it closes. The stack's RunHeartbeatAlarm
-pages when a weekday passes its deadline without one (README "Deploy").
+complete; the finalizer for every run it closes. The stack's dashboard graphs it;
+what pages when a market day's run is missing or unfinished is the watchdog job
+(`worthy-batch watchdog`, on its own schedule), not an alarm on this metric.
 """
 
 from __future__ import annotations

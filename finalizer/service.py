@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from common.domain.calendar import today_at
 from common.domain.models import ChunkResult, JobUsage
 from common.domain.statuses import ChunkStatus, RunStatus
 from common.errors import InputError
@@ -150,6 +151,9 @@ def build_report(
         "run_id": run.run_id,
         "market": run.market,
         "run_date": run.run_date.isoformat(),
+        # Planned after its day had passed in the market's time zone: a catch-up run,
+        # which buys at the prices of the day it ran, not of its run date.
+        "catch_up": run.run_date < today_at(run.market, run.created_at),
         "status": status,
         "finalized_at": finalized_at.isoformat(timespec="seconds"),
         "plans_due": run.plans_due or 0,

@@ -13,6 +13,11 @@ def reason_lines(report: dict[str, Any], limit: int = SHOW_PLANS) -> list[str]:
     detail (the first `limit`, failed before skipped), and why each chunk that did not
     succeed last failed."""
     lines: list[str] = []
+    if report.get("catch_up"):
+        lines.append(
+            f"catch-up run: {report['run_date']} was already past when it was planned; "
+            "bought at the prices of the day it ran"
+        )
     invalid = report.get("invalid_rows") or {}
     if invalid.get("count"):
         lines.append(

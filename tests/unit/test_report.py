@@ -313,3 +313,20 @@ def test_the_reason_lines_name_invalid_rows_plans_not_bought_and_failed_chunks()
         "chunk 1 failed after 2 attempts: exit 75: S3 unavailable",
     ]
     assert reason_lines({"failures": [], "failures_total": 0}) == []  # an old report
+
+
+def test_a_run_planned_after_its_day_had_passed_is_reported_as_a_catch_up() -> None:
+    # Planned at 09:40 New York on its own day: not a catch-up.
+    on_time = build_report(_run(), [], {}, FINALIZED_AT)
+    # Planned the next morning in New York.
+    late = _run(created_at=datetime(2026, 11, 28, 14, 40, tzinfo=UTC))
+    caught_up = build_report(late, [], {}, FINALIZED_AT)
+    # 23:30 New York on the 27th is 04:30 UTC on the 28th: the market's date decides.
+    same_day = build_report(
+        _run(created_at=datetime(2026, 11, 28, 4, 30, tzinfo=UTC)), [], {}, FINALIZED_AT
+    )
+    assert on_time["catch_up"] is False
+    assert caught_up["catch_up"] is True
+    assert same_day["catch_up"] is False
+    assert reason_lines(caught_up)[0].startswith("catch-up run: 2026-11-27 was already past")
+    assert not any(line.startswith("catch-up") for line in reason_lines(on_time))
