@@ -1,4 +1,4 @@
-"""The run's heartbeat: the metric the stack's RunHeartbeatAlarm waits for."""
+"""The run's heartbeat: the metric the stack's dashboard graphs when a day's run ends."""
 
 from __future__ import annotations
 
