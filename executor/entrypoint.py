@@ -12,7 +12,13 @@ from common import aws
 from common.config import Settings, load_settings
 from common.db import connect, database_url
 from common.domain.models import parse_run_id
-from common.errors import ChunkOutOfRange, ConfigError, ManifestError, ProvidersUnavailable
+from common.errors import (
+    ChunkOutOfRange,
+    ConfigError,
+    ManifestError,
+    ProvidersUnavailable,
+    WorthyError,
+)
 from common.jobclock import job_usage
 from common.logging import get_logger
 from common.manifest_store import ManifestStore, RunLocation
@@ -89,6 +95,13 @@ def connect_for_quotas(settings: Settings) -> connection:
     )
 
 
+def _chunk_count(store: ManifestStore, where: RunLocation) -> int | None:
+    try:
+        return store.load_manifest(where).chunk_count
+    except WorthyError:
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     market_data = build_market_data(settings, PostgresQuotas(partial(connect_for_quotas, settings)))
@@ -100,8 +113,10 @@ def run(args: argparse.Namespace) -> int:
         if args.chunk_index is not None:
             # An operator's --chunk-index is an argument: out of range is 78, naming the
             # run's chunks (an index from Batch past run.json stays a manifest mismatch, 65).
-            count = store.load_manifest(where).chunk_count
-            if index >= count:
+            # A manifest that cannot be read is execute_chunk's to report: it reads it
+            # again, records why on the chunk's row (`status` shows it) and raises.
+            count = _chunk_count(store, where)
+            if count is not None and index >= count:
                 raise ChunkOutOfRange(where.run_id, index, count)
         deps = ExecutorDeps(
             connect=partial(

@@ -78,7 +78,9 @@ def test_without_the_right_to_describe_a_run_goes_on_by_name_but_the_canary_fail
 ) -> None:
     denied = _submitter(idle_batch, DescribeDenied(idle_batch.client()))
     assert denied.pin(Release(executor_timeout_seconds=600)) == Release(EXECUTOR, FINALIZER, 600)
-    with pytest.raises(ConfigError, match=r"\(IAM\): not authorized"):
+    with pytest.raises(
+        ConfigError, match=r"access denied \(check the role.s IAM policy\).*not authorized"
+    ):
         denied.pin(Release(), strict=True)
 
 

@@ -44,7 +44,7 @@ def child(definition: JobDefinition) -> Job:
 def test_every_job_definition_starts_read_only_with_an_init_and_a_tmp_scratch_volume(
     definitions: dict[str, JobDefinition],
 ) -> None:
-    assert len(definitions) == 3
+    assert len(definitions) == 4  # planner, executor, finalizer, watchdog
     for definition in definitions.values():
         spec = definition.container
         assert spec.read_only_root, definition.name
