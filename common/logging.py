@@ -123,7 +123,7 @@ def setup_logging(
 _metrics_state: dict[str, Any] = {"json": True, "stream": None}
 
 # Unit per metric name; anything else is a plain count.
-_UNITS = {"duration_ms": "Milliseconds"}
+_UNITS = {"duration_ms": "Milliseconds", "start_delay_ms": "Milliseconds"}
 
 
 def emit_metrics(metrics: Mapping[str, int | float], **dimensions: str) -> None:

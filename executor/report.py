@@ -50,11 +50,21 @@ def report_chunk(run: ChunkRun, pricing: Pricing, written: Mapping[str, int]) ->
             "failed": result.failed,
             "api_calls": sum(pricing.api_calls.values()),
             "duration_ms": result.duration_ms,
+            # From the run's planning to this attempt's start: the queue's wait and the
+            # container's start-up on a first attempt (the dashboard's queue widget).
+            "start_delay_ms": start_delay_ms(run),
         },
         market=run.manifest.market,
         stage="executor",
     )
+    for provider, calls in sorted(pricing.api_calls.items()):
+        emit_metrics({"api_calls": calls}, market=run.manifest.market, provider=provider)
     return result
+
+
+def start_delay_ms(run: ChunkRun) -> int:
+    """Milliseconds from the run's manifest being written to this attempt's start."""
+    return max(0, int((run.started - run.manifest.created_at).total_seconds() * 1000))
 
 
 def chunk_result(

@@ -247,9 +247,14 @@ def test_a_chunk_buys_skips_and_fails_each_plan_as_decided_and_records_it_all(
         ),
     ]
     # The chunk's metrics, for CloudWatch.
-    (metrics,) = [json.loads(line) for line in stdout.getvalue().splitlines() if '"_aws"' in line]
+    metrics, *by_provider = [
+        json.loads(line) for line in stdout.getvalue().splitlines() if '"_aws"' in line
+    ]
     assert (metrics["run_id"], metrics["chunk_index"], metrics["stage"]) == (RUN_ID, 0, "executor")
     assert [metrics[k] for k in ("purchased", "skipped", "failed", "api_calls")] == [3, 2, 1, 4]
+    assert metrics["start_delay_ms"] >= 0  # from the manifest's writing to the attempt's start
+    # And the calls once more, a line per provider (the dashboard's calls by provider).
+    assert {m["provider"]: m["api_calls"] for m in by_provider} == {"fakefinnhub": 3, "fakefx": 1}
 
 
 def test_rerunning_a_chunk_buys_nothing_twice_and_asks_only_for_what_failed(

@@ -715,9 +715,18 @@ def test_the_dashboard_shows_only_metrics_the_jobs_emit(template: dict[str, Any]
         "failed",
         "duration_ms",
         "plans_due",
+        "start_delay_ms",  # the queue's wait
     }
+    searches = [
+        metric[0]["expression"]
+        for widget in body["widgets"]
+        for metric in widget["properties"].get("metrics", [])
+        if isinstance(metric[0], dict)
+    ]
+    assert any("provider" in s and "api_calls" in s for s in searches)  # API calls by provider
+    assert ("api_calls", (("market", "XNYS"), ("provider", "XNYS"))) in emitted
     queries = [w["properties"]["query"] for w in body["widgets"] if w["type"] == "log"]
-    assert len(queries) >= 3 and all(q.startswith("SOURCE '<LogGroup>' |") for q in queries)
+    assert len(queries) >= 2 and all(q.startswith("SOURCE '<LogGroup>' |") for q in queries)
     alarms = next(w for w in body["widgets"] if w["type"] == "alarm")["properties"]["alarms"]
     named = {resolve(template, resource(template, a))["AlarmName"] for a in ALARMS}
     assert {a.rsplit(":", 1)[1] for a in alarms} == named
