@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PACKAGES := common planner executor finalizer ops devkit
+PACKAGES := common entry planner executor finalizer ops devkit
 
 DATE    ?=
 PLANS   ?=

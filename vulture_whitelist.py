@@ -54,7 +54,7 @@ OK  # noqa
 set_rate_limit  # noqa
 faults_served  # noqa
 
-# Settings read by name through the providers table (common/marketdata/providers.py)
+# Settings read by name through the providers table (common/adapters/marketdata/providers.py)
 exchange_rate_api_key  # noqa
 finnhub_base_url  # noqa
 alpha_vantage_base_url  # noqa

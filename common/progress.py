@@ -15,7 +15,7 @@ import threading
 import time
 from typing import IO
 
-from common.logging import carry_context, get_logger
+from common.platform.logging import carry_context, get_logger
 
 log = get_logger(__name__)
 BAR_WIDTH = 30

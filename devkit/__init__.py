@@ -11,5 +11,5 @@
     template.py          infra/template.yaml read as data
 
 The shipped code never imports it: it registers itself under the entry-point group
-`worthy_batch.devkit` (pyproject.toml), which `common.plugins` looks up.
+`worthy_batch.devkit` (pyproject.toml), which `common.platform.plugins` looks up.
 """

@@ -18,7 +18,7 @@ from psycopg2.extensions import connection
 
 from common.domain.schedule import Frequency
 from common.domain.statuses import FINISHED_RUN, RunStatus
-from common.errors import ConfigError
+from common.platform.errors import ConfigError
 
 DEFAULT_PLANS = 2000
 DEMO_USER_PREFIX = "demo-"

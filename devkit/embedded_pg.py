@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg2.extensions
 
-from common.errors import ConfigError
+from common.platform.errors import ConfigError
 
 LOCAL_DIR_VARIABLE = "WORTHY_LOCAL_DIR"
 

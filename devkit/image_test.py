@@ -50,9 +50,9 @@ import boto3
 import psycopg2
 import psycopg2.extensions
 
+from common.adapters.store.migrate import migrate
 from common.domain.calendar import calendar_for
 from common.domain.models import run_id_for
-from common.store.migrate import migrate
 from devkit import demo
 from devkit.batch.container import PODMAN, ContainerLauncher, ulimits
 from devkit.batch.engine import Job

@@ -31,14 +31,14 @@ from typing import Any
 import boto3
 from psycopg2.extensions import connection
 
-from common.config import load_settings
-from common.db import connect
+from common.adapters.db import connect
+from common.adapters.store.migrate import migrate
+from common.adapters.store.runs import RunRepository
 from common.domain.calendar import RunDateRefused, calendar_for, check_run_date, run_market_of
 from common.domain.models import run_id_for
-from common.errors import ConfigError
-from common.logging import get_logger, setup_logging
-from common.store.migrate import migrate
-from common.store.runs import RunRepository
+from common.platform.config import load_settings
+from common.platform.errors import ConfigError
+from common.platform.logging import get_logger, setup_logging
 from devkit import demo
 from devkit.embedded_pg import ensure_running, local_dir, shown
 from devkit.local_s3 import LocalS3

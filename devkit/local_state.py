@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from datetime import UTC, date, datetime
 
 from common.domain.calendar import DEFAULT_MARKET, calendar_for
-from common.errors import ExitCode, WorthyError
+from common.platform.errors import ExitCode, WorthyError
 from devkit.embedded_pg import bundled_psql, ensure_running, local_dir, shown
 from devkit.embedded_pg import stop as stop_database
 from devkit.local_run import (
@@ -98,7 +98,7 @@ def psql(args: list[str]) -> int:
 
 def repl(dsn: str) -> int:
     """A last resort without any psql: one statement per line, rows tab-separated."""
-    from common.db import connect
+    from common.adapters.db import connect
 
     conn = connect(dsn)
     conn.autocommit = True

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from common.logging import get_logger
-from common.submitters.base import JobRecorder, Release, RunToSubmit
+from common.adapters.submitters.base import JobRecorder, Release, RunToSubmit
+from common.platform.logging import get_logger
 from devkit.embedded_pg import local_dir, shown
 from devkit.progress import Progress
 
@@ -30,7 +30,7 @@ PROGRESS_TAIL_BYTES = 4096  # of a running child's log, read for its last progre
 
 def python_command(args: Sequence[str]) -> list[str]:
     """`worthy-batch ARGS` through this interpreter (no reliance on PATH)."""
-    return [sys.executable, "-m", "common.cli", *args]
+    return [sys.executable, "-m", "entry.cli", *args]
 
 
 class LocalSubmitter:

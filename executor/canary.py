@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from datetime import date
 
+from common.adapters.marketdata.chain import PriceChain
+from common.adapters.marketdata.quotes import PriceFailure
 from common.domain.calendar import market_timezone
 from common.domain.statuses import Reason
-from common.errors import Unreachable
-from common.logging import get_logger
-from common.marketdata.chain import PriceChain
-from common.marketdata.quotes import PriceFailure
+from common.platform.errors import Unreachable
+from common.platform.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -9,10 +9,10 @@ from datetime import datetime
 
 from psycopg2.extensions import connection
 
+from common.adapters.manifest_store import ManifestStore, RunLocation
+from common.adapters.marketdata.bootstrap import MarketData
 from common.domain.calendar import MarketCalendar, calendar_for
 from common.domain.models import JobUsage, PlanSnapshot, RunManifest
-from common.manifest_store import ManifestStore, RunLocation
-from common.marketdata.bootstrap import MarketData
 
 
 @dataclass
@@ -30,7 +30,8 @@ class ExecutorDeps:
     quote_wait_seconds: float = 0.0
     # Provider key variables that are not set; a canary chunk refuses to run with any.
     missing_keys: tuple[str, ...] = ()
-    # This job's Fargate usage so far (common/jobclock.py), for results/N.json; None: unmeasured.
+    # This job's Fargate usage so far (common/adapters/jobclock.py), for results/N.json;
+    # None: unmeasured.
     usage: Callable[[], JobUsage] | None = None
 
 

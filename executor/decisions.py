@@ -10,14 +10,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from common.adapters.marketdata.quotes import Price, Priced, PriceFailure
 from common.domain.calendar import MarketCalendar
 from common.domain.models import PlanSnapshot
 from common.domain.outcomes import Outcome
 from common.domain.schedule import Frequency, next_run_date
-from common.domain.sizing import Purchase, size_purchase, too_large_to_record
 from common.domain.statuses import Decision, Reason
 from common.domain.validation import invalid_plan_reason
-from common.marketdata.quotes import Price, Priced, PriceFailure
+from executor.sizing import Purchase, size_purchase, too_large_to_record
 
 ONE = Decimal(1)
 

@@ -8,24 +8,24 @@ from functools import partial
 
 from psycopg2.extensions import connection
 
-from common import aws
-from common.config import Settings, load_settings
-from common.db import connect, database_url
+from common.adapters import aws
+from common.adapters.db import connect, database_url
+from common.adapters.jobclock import job_usage
+from common.adapters.manifest_store import ManifestStore, RunLocation
+from common.adapters.marketdata.bootstrap import build_market_data
+from common.adapters.marketdata.providers import FX_PROVIDER, PRICE_PROVIDERS
+from common.adapters.store.quotas import PostgresQuotas
+from common.adapters.store.runs import RunRepository
 from common.domain.models import parse_run_id
-from common.errors import (
+from common.platform.config import Settings, load_settings
+from common.platform.errors import (
     ChunkOutOfRange,
     ConfigError,
     ManifestError,
     ProvidersUnavailable,
     WorthyError,
 )
-from common.jobclock import job_usage
-from common.logging import get_logger
-from common.manifest_store import ManifestStore, RunLocation
-from common.marketdata.bootstrap import build_market_data
-from common.marketdata.providers import FX_PROVIDER, PRICE_PROVIDERS
-from common.store.quotas import PostgresQuotas
-from common.store.runs import RunRepository
+from common.platform.logging import get_logger
 from executor.service import ExecutorDeps, execute_chunk
 
 log = get_logger(__name__)

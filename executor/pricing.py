@@ -8,7 +8,7 @@ so does every rerun of the run. Failures are not stored, so a rerun asks again.
 In bulk: one transaction try-locks every missing key at once, fetches the
 ones it got and stores them together; only keys another child holds are
 then waited for one by one. A chunk costs a handful of round trips, not
-several per symbol. The SQL is the store's (common/store/quotes.py).
+several per symbol. The SQL is the store's (common/adapters/store/quotes.py).
 
 A held lock means a live child is working on the key (a dead child's locks go
 with its connection), and when the providers' rates set the pace it may hold
@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from datetime import date, tzinfo
 from typing import TypeVar
 
+from common.adapters.marketdata.chain import PriceChain
+from common.adapters.marketdata.quotes import FxRates, Price, Priced, PriceFailure, Quote, fx_key
+from common.adapters.store.quotes import Kind, LockNotAvailable, RunQuotes
 from common.domain.calendar import market_timezone
 from common.domain.statuses import Reason
-from common.logging import carry_context, get_logger
-from common.marketdata.chain import PriceChain
-from common.marketdata.quotes import FxRates, Price, Priced, PriceFailure, Quote, fx_key
+from common.platform.logging import carry_context, get_logger
 from common.progress import HEARTBEAT_SECONDS, Progress
-from common.store.quotes import Kind, LockNotAvailable, RunQuotes
 from executor.context import ChunkRun, elapsed_ms
 
 T = TypeVar("T")

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
+from common.adapters.marketdata.quotes import Price, PriceFailure
+from common.adapters.store.runs import RunRepository
 from common.domain.models import ChunkResult, Failure, JobUsage, PlanSnapshot
 from common.domain.statuses import ChunkStatus, Execution, Reason
-from common.logging import emit_metrics
-from common.marketdata.quotes import Price, PriceFailure
-from common.store.runs import RunRepository
+from common.platform.logging import emit_metrics
 from executor.context import ChunkRun
 from executor.pricing import Pricing
 

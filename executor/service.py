@@ -13,18 +13,18 @@ from collections import Counter
 
 import psycopg2
 
+from common.adapters.manifest_store import RunLocation
+from common.adapters.store.runs import RunRepository
 from common.domain.models import ChunkResult, RunManifest
 from common.domain.statuses import ChunkStatus, Execution, Reason
-from common.errors import (
+from common.platform.errors import (
     ConfigError,
     DatabaseUnavailable,
     ProvidersUnavailable,
     WorthyError,
 )
-from common.logging import get_logger, log_context
-from common.manifest_store import RunLocation
-from common.redact import redact
-from common.store.runs import RunRepository
+from common.platform.logging import get_logger, log_context
+from common.platform.redact import redact
 from executor.canary import prove_network
 from executor.context import ChunkRun, ExecutorDeps, elapsed_ms
 from executor.pricing import price_chunk

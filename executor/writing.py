@@ -17,10 +17,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from common.db import round_trips
-from common.logging import carry_context
+from common.adapters.db import round_trips
+from common.adapters.store.ledger import Batch, Ledger
+from common.platform.logging import carry_context
 from common.progress import HEARTBEAT_SECONDS, Progress
-from common.store.ledger import Batch, Ledger
 from executor.context import ChunkRun, elapsed_ms
 from executor.decisions import decide
 from executor.pricing import Pricing

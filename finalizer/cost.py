@@ -1,6 +1,6 @@
 """A run's cost: its jobs' Fargate vCPU- and GB-seconds, its API calls, their price (pure).
 
-Each job measured its own wall time from its process's start (common/jobclock.py)
+Each job measured its own wall time from its process's start (common/adapters/jobclock.py)
 and ran at its job definition's size. Fargate bills a task per second, rounded up,
 for at least a minute (`min_billed_seconds`), from the image pull to the end: so
 the billed figures round each job up to that, and the time before a process

@@ -6,16 +6,16 @@ import argparse
 from datetime import UTC, date, datetime
 from functools import partial
 
-from common import aws
-from common.config import Settings, load_settings
-from common.db import connect, database_url
+from common.adapters import aws
+from common.adapters.db import connect, database_url
+from common.adapters.heartbeat import emit_heartbeat
+from common.adapters.jobclock import job_usage
+from common.adapters.manifest_store import ManifestStore
+from common.adapters.marketdata import alphavantage, exchangerate, finnhub
+from common.adapters.store.runs import RunRepository
 from common.domain.statuses import RunStatus
-from common.heartbeat import emit_heartbeat
-from common.jobclock import job_usage
-from common.logging import emit_metrics, get_logger, log_context
-from common.manifest_store import ManifestStore
-from common.marketdata import alphavantage, exchangerate, finnhub
-from common.store.runs import RunRepository
+from common.platform.config import Settings, load_settings
+from common.platform.logging import emit_metrics, get_logger, log_context
 from finalizer.cost import Prices
 from finalizer.service import Costing, finalize_run
 from finalizer.summary import reason_lines

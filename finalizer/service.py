@@ -19,13 +19,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from common.adapters.manifest_store import ManifestStore, RunLocation
+from common.adapters.store.runs import CANARY, InvalidRows, RunRecord, RunRepository
 from common.domain.calendar import today_at
 from common.domain.models import ChunkResult, JobUsage
 from common.domain.statuses import ChunkStatus, RunStatus
-from common.errors import InputError
-from common.logging import get_logger
-from common.manifest_store import ManifestStore, RunLocation
-from common.store.runs import CANARY, InvalidRows, RunRecord, RunRepository
+from common.platform.errors import InputError
+from common.platform.logging import get_logger
 from finalizer.cost import Prices, cost_report
 
 log = get_logger(__name__)
@@ -43,7 +43,7 @@ class Finalized:
 @dataclass(frozen=True)
 class Costing:
     """What report.json's `cost` needs besides the run: prices, and this job's own usage
-    so far (common/jobclock.py)."""
+    so far (common/adapters/jobclock.py)."""
 
     prices: Prices
     usage: Callable[[], JobUsage]

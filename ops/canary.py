@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common import aws
-from common.config import load_settings
+from common.adapters import aws
+from common.adapters.error_map import translate
+from common.adapters.manifest_store import RunLocation
+from common.adapters.submitters.batch import JOB_NAME_PREFIX, finalizer_job_name
 from common.domain.calendar import SATURDAY, calendar_for, last_weekend_day
 from common.domain.models import run_id_for
 from common.domain.statuses import RunStatus
-from common.error_map import translate
-from common.errors import ConfigError, JobFailed
-from common.manifest_store import RunLocation
-from common.submitters.batch import JOB_NAME_PREFIX, finalizer_job_name
+from common.platform.config import load_settings
+from common.platform.errors import ConfigError, JobFailed
 from ops.submit import JobWatch, submit_planner
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 The plan's schedule, its recent executions with status and reason (and what
 was bought), and its next date with why: the nominal date its anchor gives,
 the holiday or weekend it rolled over, the month-end cap. The query is the
-store's (common/store/plan_history.py); everything else here is formatting,
+store's (common/adapters/store/plan_history.py); everything else here is formatting,
 pure, on the rows it returns.
 """
 
@@ -15,15 +15,15 @@ import sys
 from datetime import UTC, date, datetime
 from typing import Any
 
-from common.config import load_settings
-from common.db import connect, database_url
+from common.adapters.db import connect, database_url
+from common.adapters.store.plan_history import PlanHistory
 from common.domain.calendar import MarketCalendar, UnsupportedMarket, calendar_for
 from common.domain.models import BIGINT_MAX
 from common.domain.schedule import Frequency, nominal_date
 from common.domain.statuses import Execution, Reason
 from common.domain.validation import plan_problem
-from common.errors import ConfigError
-from common.store.plan_history import PlanHistory
+from common.platform.config import load_settings
+from common.platform.errors import ConfigError
 
 # What each reason means for the person asking "why was I not charged?".
 MEANINGS: dict[str, str] = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from common.config import load_settings
-from common.db import connect, database_url
-from common.logging import get_logger
-from common.store.migrate import bundled_migrations, migrate
+from common.adapters.db import connect, database_url
+from common.adapters.store.migrate import bundled_migrations, migrate
+from common.platform.config import load_settings
+from common.platform.logging import get_logger
 
 log = get_logger(__name__)
 

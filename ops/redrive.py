@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import argparse
 
-from common import aws
-from common.config import load_settings
-from common.db import connect, database_url
+from common.adapters import aws
+from common.adapters.db import connect, database_url
+from common.adapters.manifest_store import ManifestStore, RunLocation
+from common.adapters.store.runs import RunRepository
+from common.adapters.submitters import JobSubmitter, Release, RunToSubmit
+from common.adapters.submitters.factory import build_submitter, default_kind, required_settings
 from common.domain.models import RedriveList
 from common.domain.statuses import FINISHED_RUN, ChunkStatus, RunStatus
-from common.errors import InputError
-from common.logging import get_logger, log_context
-from common.manifest_store import ManifestStore, RunLocation
-from common.store.runs import RunRepository
-from common.submitters import JobSubmitter, Release, RunToSubmit
-from common.submitters.factory import build_submitter, default_kind, required_settings
+from common.platform.config import load_settings
+from common.platform.errors import InputError
+from common.platform.logging import get_logger, log_context
 from finalizer.service import finalize_run
 
 log = get_logger(__name__)

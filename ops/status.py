@@ -8,12 +8,12 @@ import sys
 from dataclasses import asdict
 from typing import IO, Any
 
-from common.config import load_settings
-from common.db import connect, database_url
+from common.adapters.db import connect, database_url
+from common.adapters.store.runs import ChunkRecord, RunRecord, RunRepository
 from common.domain.models import run_id_for
 from common.domain.statuses import ChunkStatus
-from common.errors import ConfigError
-from common.store.runs import ChunkRecord, RunRecord, RunRepository
+from common.platform.config import load_settings
+from common.platform.errors import ConfigError
 
 
 def render(run: RunRecord, chunks: list[ChunkRecord], out: IO[str]) -> None:

@@ -17,12 +17,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common import aws
-from common.config import load_settings
+from common.adapters import aws
+from common.adapters.error_map import translate
 from common.domain.calendar import RunDateRefused, calendar_for, check_run_date
-from common.error_map import translate
-from common.errors import ConfigError, JobFailed, TransientError
-from common.redact import redact
+from common.platform.config import load_settings
+from common.platform.errors import ConfigError, JobFailed, TransientError
+from common.platform.redact import redact
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient

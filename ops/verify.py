@@ -1,4 +1,4 @@
-"""`worthy-batch verify`: the ledger's invariants (common/store/verify.py); exit 0 when all
+"""`worthy-batch verify`: the ledger's invariants (common/adapters/store/verify.py); exit 0 when all
 hold, 1 listing each violation."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from common.config import load_settings
-from common.db import connect, database_url
-from common.errors import LedgerViolation
-from common.store.runs import RunRepository
-from common.store.verify import CHECKS, violations
+from common.adapters.db import connect, database_url
+from common.adapters.store.runs import RunRepository
+from common.adapters.store.verify import CHECKS, violations
+from common.platform.config import load_settings
+from common.platform.errors import LedgerViolation
 
 MAX_LISTED = 50
 

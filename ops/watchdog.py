@@ -22,13 +22,13 @@ from zoneinfo import ZoneInfo
 
 from psycopg2.extensions import connection
 
-from common.config import load_settings
-from common.db import connect, database_url
+from common.adapters.db import connect, database_url
+from common.adapters.store.runs import ChunkRecord, RunRecord, RunRepository
 from common.domain.calendar import calendar_for
 from common.domain.models import run_id_for
 from common.domain.statuses import FINISHED_RUN, ChunkStatus, RunStatus
-from common.errors import ConfigError, ExitCode
-from common.store.runs import ChunkRecord, RunRecord, RunRepository
+from common.platform.config import load_settings
+from common.platform.errors import ConfigError, ExitCode
 from planner.service import PlanRequest, resolve_run
 
 PROG = "worthy-batch watchdog"

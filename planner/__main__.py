@@ -1,3 +1,3 @@
-from common.cli import run_module
+from entry.cli import run_module
 
 run_module("plan")

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from datetime import date
 
+from common.adapters.manifest_store import RunLocation, encode_chunk
+from common.adapters.store.runs import CANARY, RunRepository
+from common.adapters.submitters import Release, RunToSubmit
 from common.domain.calendar import SATURDAY
 from common.domain.models import RunManifest, closures_of_run, run_id_for
 from common.domain.statuses import RunStatus
-from common.errors import ConfigError, TransientError, Unreachable
-from common.manifest_store import RunLocation, encode_chunk
-from common.store.runs import CANARY, RunRepository
-from common.submitters import Release, RunToSubmit
+from common.platform.errors import ConfigError, TransientError, Unreachable
 from planner.service import PlannerDeps, PlanResult
 
 

@@ -10,12 +10,12 @@ from typing import IO
 
 from psycopg2.extensions import connection
 
+from common.adapters.store.snapshot import Demand, DueQuery, Snapshot
 from common.domain.calendar import calendar_for
 from common.domain.chunking import chunk_the_day
 from common.domain.models import run_id_for, snapshot_from_line
 from common.domain.statuses import RunStatus
 from common.domain.validation import InvalidPlan
-from common.store.snapshot import Demand, DueQuery, Snapshot
 from planner.estimate import estimate_run, largest_chunk, timeout_for
 from planner.service import PlanRequest, PlanResult, resolve_run
 

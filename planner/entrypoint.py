@@ -11,9 +11,12 @@ from functools import partial
 
 from psycopg2.extensions import connection
 
-from common import aws
-from common.config import Settings, load_settings
-from common.db import connect, database_url
+from common.adapters import aws
+from common.adapters.db import connect, database_url
+from common.adapters.heartbeat import emit_heartbeat
+from common.adapters.jobclock import job_usage
+from common.adapters.manifest_store import ManifestStore
+from common.adapters.submitters.factory import build_submitter, default_kind, required_settings
 from common.domain.calendar import calendar_for, last_weekend_day
 from common.domain.chunking import (
     FARGATE_CHILD,
@@ -23,12 +26,9 @@ from common.domain.chunking import (
 )
 from common.domain.models import parse_run_id
 from common.domain.statuses import FINISHED_RUN, RunStatus
-from common.errors import ConfigError
-from common.heartbeat import emit_heartbeat
-from common.jobclock import job_usage
-from common.logging import emit_metrics, get_logger
-from common.manifest_store import ManifestStore
-from common.submitters.factory import build_submitter, default_kind, required_settings
+from common.platform.config import Settings, load_settings
+from common.platform.errors import ConfigError
+from common.platform.logging import emit_metrics, get_logger
 from planner.dry_run import preview
 from planner.estimate import pricing_limits
 from planner.service import PlannerDeps, PlanRequest, plan_run

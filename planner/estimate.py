@@ -4,7 +4,7 @@ The calls come from the snapshot's demand less what `run_quotes` holds for
 the run already; the rates are the providers' `*_CALLS_PER_MINUTE`, which
 every child shares, so the time is the same however many children there are.
 The executor attempt's timeout follows from it and the chunk size
-(common/domain/attempt_timeout.py): at least `EXECUTOR_TIMEOUT_SECONDS` (the
+(planner/attempt_timeout.py): at least `EXECUTOR_TIMEOUT_SECONDS` (the
 job definition's), at most `EXECUTOR_MAX_TIMEOUT_SECONDS`; a day that needs
 more is refused before anything is written (exit 78, saying what to raise).
 """
@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.config import Settings
-from common.domain.attempt_timeout import AttemptTimeout, TimeoutBounds, attempt_timeout
+from common.adapters.marketdata.alphavantage import NAME as ALPHA_VANTAGE
+from common.adapters.marketdata.exchangerate import NAME as EXCHANGE_RATE
+from common.adapters.marketdata.finnhub import NAME as FINNHUB
+from common.adapters.store.snapshot import Demand, Snapshot
 from common.domain.chunking import ChildCost, Chunking
-from common.domain.pricing_time import Pace, PricingEstimate, estimate_pricing
-from common.errors import EstimateTooLong
-from common.marketdata.alphavantage import NAME as ALPHA_VANTAGE
-from common.marketdata.exchangerate import NAME as EXCHANGE_RATE
-from common.marketdata.finnhub import NAME as FINNHUB
-from common.store.snapshot import Demand, Snapshot
+from common.platform.config import Settings
+from common.platform.errors import EstimateTooLong
+from planner.attempt_timeout import AttemptTimeout, TimeoutBounds, attempt_timeout
+from planner.pricing_time import Pace, PricingEstimate, estimate_pricing
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,14 @@ from operator import itemgetter
 
 from psycopg2.extensions import connection
 
+from common.adapters.manifest_store import ManifestStore, RunLocation
+from common.adapters.store.invalid_plans import InvalidPlans
+from common.adapters.store.runs import RunRepository
+from common.adapters.store.snapshot import DueQuery, Snapshot
 from common.domain.chunking import ChunkPolicy, chunk_the_day
 from common.domain.models import ChunkRef, RunManifest, closures_of_run
-from common.failpoints import failpoint
-from common.logging import get_logger
-from common.manifest_store import ManifestStore, RunLocation
-from common.store.invalid_plans import InvalidPlans
-from common.store.runs import RunRepository
-from common.store.snapshot import DueQuery, Snapshot
+from common.platform.failpoints import failpoint
+from common.platform.logging import get_logger
 from planner.estimate import PricingLimits, checked_timeout, estimate_run, largest_chunk
 from planner.prepare import PARALLEL_FROM_PLANS, PreparedChunk, prepared_chunks
 

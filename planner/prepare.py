@@ -14,9 +14,9 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
+from common.adapters.manifest_store import encode_chunk
 from common.domain.models import snapshot_from_line
 from common.domain.validation import InvalidPlan
-from common.manifest_store import encode_chunk
 
 # Below this many due plans, starting worker processes costs more than it saves.
 PARALLEL_FROM_PLANS = 50_000

@@ -18,16 +18,16 @@ from datetime import date, datetime
 
 from psycopg2.extensions import connection
 
+from common.adapters.manifest_store import ManifestStore, RunLocation
+from common.adapters.store.runs import RunRepository
+from common.adapters.submitters import JobSubmitter, Release, RunToSubmit
 from common.domain.calendar import RunDateRefused, calendar_for, check_run_date, run_market_of
 from common.domain.chunking import ChunkPolicy
 from common.domain.models import JobUsage, run_id_for
 from common.domain.statuses import FINISHED_RUN, RunStatus
-from common.errors import ConfigError
-from common.failpoints import failpoint
-from common.logging import get_logger, log_context
-from common.manifest_store import ManifestStore, RunLocation
-from common.store.runs import RunRepository
-from common.submitters import JobSubmitter, Release, RunToSubmit
+from common.platform.errors import ConfigError
+from common.platform.failpoints import failpoint
+from common.platform.logging import get_logger, log_context
 from planner.estimate import PricingLimits
 from planner.manifests import write_run
 
@@ -53,7 +53,7 @@ class PlannerDeps:
     prefix: str
     submitter: JobSubmitter | None
     clock: Callable[[], datetime]
-    # The planner job's usage so far (common/jobclock.py), recorded on the run as it
+    # The planner job's usage so far (common/adapters/jobclock.py), recorded on the run as it
     # submits; None: not measured.
     usage: Callable[[], JobUsage] | None = None
 

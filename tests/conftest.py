@@ -30,7 +30,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, settings
 
-from common.logging import LOGGER_NAME, _metrics_state
+from common.platform.logging import LOGGER_NAME, _metrics_state
 from devkit import embedded_pg
 from devkit.batch.local import LocalBatch
 from devkit.stubs.market_server import StubMarketServer
@@ -60,7 +60,7 @@ def leaked_sentinels(*texts: str | bytes | None) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _logging_left_as_found() -> Iterator[None]:
-    """Whatever a test does to logging (`common.cli.main` points it at the stdout of the
+    """Whatever a test does to logging (`entry.cli.main` points it at the stdout of the
     moment, which may be a capsys stream closed once the test ends), the next test
     starts with the configuration this one found."""
     root = logging.getLogger(LOGGER_NAME)

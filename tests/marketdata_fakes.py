@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from common.adapters.marketdata.chain import PriceChain
+from common.adapters.marketdata.quotes import FxRates, PriceFailure, Quote
 from common.domain.pacing import Lease, lease
-from common.marketdata.chain import PriceChain
-from common.marketdata.quotes import FxRates, PriceFailure, Quote
 
 NEW_YORK = ZoneInfo("America/New_York")
 RUN_DATE = date(2026, 11, 27)  # a Friday

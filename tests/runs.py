@@ -16,12 +16,12 @@ from datetime import UTC, date, datetime, time
 from functools import partial
 from typing import Any
 
-from common.db import connect
+from common.adapters.db import connect
+from common.adapters.manifest_store import ManifestStore
+from common.adapters.submitters import JobSubmitter
+from common.adapters.submitters.none import NoneSubmitter
 from common.domain.chunking import ChunkPolicy
 from common.domain.models import run_id_for
-from common.manifest_store import ManifestStore
-from common.submitters import JobSubmitter
-from common.submitters.none import NoneSubmitter
 from planner.service import PlannerDeps, PlanRequest, PlanResult, plan_run
 from tests.conftest import AwsStack
 

@@ -13,7 +13,7 @@ import psycopg2
 import psycopg2.extensions
 import requests
 
-from common.store.migrate import migrate
+from common.adapters.store.migrate import migrate
 
 
 class MotoServer:

@@ -27,9 +27,9 @@ from devkit.template import TEMPLATE
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
 
-    from common.submitters.batch import BatchSubmitter
+    from common.adapters.submitters.batch import BatchSubmitter
 
-ENTRYPOINT = (sys.executable, "-m", "common.cli")  # the image's ENTRYPOINT: worthy-batch
+ENTRYPOINT = (sys.executable, "-m", "entry.cli")  # the image's ENTRYPOINT: worthy-batch
 PLANNER = f"{STACK_NAME}-planner"
 EXECUTOR = f"{STACK_NAME}-executor"
 FINALIZER = f"{STACK_NAME}-finalizer"
@@ -103,7 +103,7 @@ class LocalBatch:
         return client
 
     def submitter(self, own_job_id: str | None = None) -> BatchSubmitter:
-        from common.submitters.batch import BatchSubmitter
+        from common.adapters.submitters.batch import BatchSubmitter
 
         return BatchSubmitter(
             self.client(),

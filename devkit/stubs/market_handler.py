@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 from common.domain.currencies import ISO_4217
-from common.logging import get_logger
+from common.platform.logging import get_logger
 from devkit.stubs import market_bodies as bodies
 from devkit.stubs.market_faults import (
     ALPHA_VANTAGE,

@@ -37,7 +37,7 @@ from tests.servers import MotoServer, fresh_database
 DAY_0, DAY_1, DAY_2 = date(2026, 11, 20), date(2026, 11, 23), date(2026, 11, 24)
 SMALL_CHUNK = 10_000
 BUCKET = "worthy-bench"
-CLI = [sys.executable, "-m", "common.cli"]
+CLI = [sys.executable, "-m", "entry.cli"]
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg2.extensions
 import pytest
 
-from common.store.verify import violations
+from common.adapters.store.verify import violations
 from tests.conftest import leaked_sentinels
 from tests.runs import child_env
 

@@ -17,11 +17,11 @@ import psycopg2.extensions
 import pytest
 import yaml
 
-from common import aws as aws_clients
-from common.db import connect
-from common.errors import ConfigError
-from common.manifest_store import ManifestStore
-from common.store.runs import RunRepository
+from common.adapters import aws as aws_clients
+from common.adapters.db import connect
+from common.adapters.manifest_store import ManifestStore
+from common.adapters.store.runs import RunRepository
+from common.platform.errors import ConfigError
 from devkit.batch.local import LocalBatch
 from devkit.stubs.market_server import StubMarketServer
 from devkit.template import load_template

@@ -16,8 +16,8 @@ from typing import Any
 import psycopg2.extensions
 import pytest
 
-from common.errors import JobFailed
-from common.manifest_store import RunLocation
+from common.adapters.manifest_store import RunLocation
+from common.platform.errors import JobFailed
 from devkit.batch.engine import Job
 from devkit.batch.local import PLANNER, LocalBatch
 from devkit.stubs.market_server import StubMarketServer

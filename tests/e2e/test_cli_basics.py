@@ -1,6 +1,6 @@
 import psycopg2.extensions
 
-from common.store.migrate import bundled_migrations
+from common.adapters.store.migrate import bundled_migrations
 from tests.e2e.conftest import Runner
 
 
@@ -70,7 +70,7 @@ def test_an_install_without_the_dev_kit_says_so_for_what_needs_it() -> None:
     import sys
 
     # As in the image: the entry points are declared, the devkit package cannot be imported.
-    hidden = "import sys; sys.modules['devkit'] = None; from common.cli import main; "
+    hidden = "import sys; sys.modules['devkit'] = None; from entry.cli import main; "
     for args, what in (
         (["local-run", "--date", "2026-11-27"], "worthy-batch local-run"),
         (["plan", "--submitter", "local", "--run-date", "2026-11-27"], "--submitter local"),
@@ -94,7 +94,7 @@ def test_a_command_in_its_own_process_freezes_its_imports_and_a_caller_s_process
     # freezes them; `main` called by another program (the tests) leaves its process alone.
     # A bad setting makes the executor stop (78) right after its imports.
     probe = (
-        "import gc, sys; from common import cli; sys.argv = ['worthy-batch', 'execute']; "
+        "import gc, sys; from entry import cli; sys.argv = ['worthy-batch', 'execute']; "
         "code = {call}; print(code, gc.get_freeze_count(), gc.isenabled())"
     )
     frozen = {}

@@ -340,7 +340,7 @@ def test_an_executor_child_imports_nothing_of_the_planner_the_dev_kit_or_holiday
     insert_plans(db, [*many_plans(6, symbols=2), plan(user_id="j", currency="JPY")])
     plan_for_children(cli)
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "common.cli",
+        [sys.executable, "-X", "importtime", "-m", "entry.cli",
          "execute", "--run-id", RUN, "--chunk-index", "0"],
         env=child_env(database_dsn),
         capture_output=True, text=True, timeout=120, check=False,

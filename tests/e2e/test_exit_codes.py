@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg2.extensions
 import pytest
 
-from common.cli import build_parser
 from common.domain.calendar import calendar_for
 from devkit.stubs.market_server import StubMarketServer
+from entry.cli import build_parser
 from tests.conftest import AwsStack
 from tests.e2e.conftest import CLI, Runner, plan_for_children
 from tests.factories import insert_plans, many_plans, scalar

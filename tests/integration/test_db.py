@@ -4,7 +4,7 @@ import psycopg2.extensions
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.db import array_literal
+from common.adapters.db import array_literal
 
 BIGINTS = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 DATES = st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31))

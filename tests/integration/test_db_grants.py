@@ -15,7 +15,7 @@ import psycopg2.errors
 import psycopg2.extensions
 import pytest
 
-from common.store.quotas import PostgresQuotas
+from common.adapters.store.quotas import PostgresQuotas
 from tests.cfn import ROOT
 
 GRANTS = ROOT / "infra" / "db-grants.sql"

@@ -17,11 +17,11 @@ from pathlib import Path
 import psycopg2.extensions
 import pytest
 
-from common.cli import main
-from common.config import Settings, load_settings
-from common.db import RDS_CA_BUNDLE, connect, database_url
-from common.errors import ConfigError, DatabaseTlsRefused, ExitCode
-from common.redact import redact
+from common.adapters.db import RDS_CA_BUNDLE, connect, database_url
+from common.platform.config import Settings, load_settings
+from common.platform.errors import ConfigError, DatabaseTlsRefused, ExitCode
+from common.platform.redact import redact
+from entry.cli import main
 from tests.conftest import SENTINEL_DATABASE_PASSWORD
 from tests.tls import Authority, PostgresTlsFront, tls_front
 

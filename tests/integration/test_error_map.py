@@ -1,4 +1,4 @@
-"""common/error_map.py's table, row by row, over errors that real servers produced.
+"""common/adapters/error_map.py's table, row by row, over errors that real servers produced.
 
 S3 and Batch: moto's server over HTTP (one of its own with IAM enforced for access
 denied), loopback stubs for what moto never answers (throttling, 5xx, a server that
@@ -29,8 +29,8 @@ import psycopg2.extensions
 import pytest
 from botocore.config import Config
 
-from common.db import connect
-from common.error_map import (
+from common.adapters.db import connect
+from common.adapters.error_map import (
     AWS_CODES,
     BOTOCORE_CLASSES,
     PG_SQLSTATES,
@@ -38,7 +38,7 @@ from common.error_map import (
     ServiceRefused,
     translate,
 )
-from common.errors import (
+from common.platform.errors import (
     ConfigError,
     DatabaseTlsRefused,
     DatabaseUnavailable,

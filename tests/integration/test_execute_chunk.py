@@ -20,14 +20,14 @@ import psycopg2.extensions
 import pytest
 import requests
 
-from common.db import connect
+from common.adapters.db import connect
+from common.adapters.manifest_store import RunLocation
+from common.adapters.marketdata import FxRates, MarketData, PriceChain, RetryPolicy
+from common.adapters.store.runs import RunRepository
 from common.domain.models import ChunkRef, ChunkResult, PlanSnapshot, RunManifest
 from common.domain.statuses import ChunkStatus
-from common.errors import ProvidersUnavailable, ProviderUnavailable
-from common.logging import setup_logging
-from common.manifest_store import RunLocation
-from common.marketdata import FxRates, MarketData, PriceChain, RetryPolicy
-from common.store.runs import RunRepository
+from common.platform.errors import ProvidersUnavailable, ProviderUnavailable
+from common.platform.logging import setup_logging
 from executor.service import ExecutorDeps, execute_chunk
 from tests.factories import insert_plans, plan, rows, scalar, snapshot
 from tests.ledger_checks import assert_ledger_consistent

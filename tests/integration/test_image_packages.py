@@ -18,7 +18,7 @@ from pathlib import Path
 from tests.cfn import ROOT
 from tests.unit.test_dockerfile import DOCKERFILE, DOCKERIGNORE, parse, stages
 
-SHIPPED = {"common", "planner", "executor", "finalizer", "ops"}
+SHIPPED = {"common", "entry", "planner", "executor", "finalizer", "ops"}
 
 
 def _context_copies(tmp: Path) -> Path:
@@ -68,7 +68,11 @@ def test_the_image_installs_the_stages_and_common_without_the_dev_kit(tmp_path: 
     assert not any(n.startswith("devkit/") for n in names)
     # What the shipped code needs is all there: the store (a regular package), the
     # migrations' SQL, every stage's entrypoint.
-    assert "common/store/__init__.py" in names and "common/store/ledger.py" in names
-    assert any(n.startswith("common/migrations/") and n.endswith(".sql") for n in names)
+    assert (
+        "common/adapters/store/__init__.py" in names and "common/adapters/store/ledger.py" in names
+    )
+    assert any(
+        n.startswith("common/adapters/store/migrations/") and n.endswith(".sql") for n in names
+    )
     for stage in ("planner", "executor", "finalizer"):
         assert f"{stage}/entrypoint.py" in names

@@ -8,12 +8,12 @@ from decimal import Decimal
 
 import psycopg2.extensions
 
-from common.db import connect
+from common.adapters.db import connect
+from common.adapters.marketdata.quotes import Price, Priced, PriceFailure
+from common.adapters.store.ledger import Ledger
 from common.domain.calendar import calendar_for
 from common.domain.outcomes import Outcome
 from common.domain.statuses import Decision, Reason
-from common.marketdata.quotes import Price, Priced, PriceFailure
-from common.store.ledger import Ledger
 from executor.decisions import decide
 from tests.factories import insert_plans, plan, rows, snapshot
 from tests.ledger_checks import assert_ledger_consistent

@@ -4,8 +4,8 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 
-from common.errors import ConfigError
-from common.store.migrate import Migration, bundled_migrations, migrate
+from common.adapters.store.migrate import Migration, bundled_migrations, migrate
+from common.platform.errors import ConfigError
 
 DESIGN_TABLES = {
     "recurring_investments",

@@ -10,9 +10,9 @@ from typing import Any
 import psycopg2
 import pytest
 
-from common import aws as aws_clients
-from common.manifest_store import ManifestStore, RunLocation
-from common.submitters.batch import BatchSubmitter
+from common.adapters import aws as aws_clients
+from common.adapters.manifest_store import ManifestStore, RunLocation
+from common.adapters.submitters.batch import BatchSubmitter
 from planner.service import PlanResult
 from tests.conftest import AwsStack
 from tests.factories import insert_plans, many_plans, plan, rows, scalar

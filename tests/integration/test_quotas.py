@@ -10,8 +10,8 @@ from functools import partial
 import psycopg2.extensions
 import pytest
 
-from common.db import connect
-from common.store.quotas import PostgresQuotas
+from common.adapters.db import connect
+from common.adapters.store.quotas import PostgresQuotas
 from tests.factories import scalar
 
 KEY = "0123456789abcdef"

@@ -16,9 +16,9 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 
-from common.marketdata import PriceChain, RetryPolicy
-from common.marketdata.quotes import Price, PriceFailure
-from common.store.quotes import Kind, RunQuotes
+from common.adapters.marketdata import PriceChain, RetryPolicy
+from common.adapters.marketdata.quotes import Price, PriceFailure
+from common.adapters.store.quotes import Kind, RunQuotes
 from executor.pricing import QuoteBook
 from tests.marketdata_fakes import NEW_YORK, NOW, RUN_DATE, FakeClock, FakePriceSource, quote
 

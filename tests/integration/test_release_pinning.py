@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from common.errors import ConfigError
-from common.submitters import Release
-from common.submitters.batch import BatchSubmitter
-from common.submitters.revisions import parse_definition
+from common.adapters.submitters import Release
+from common.adapters.submitters.batch import BatchSubmitter
+from common.adapters.submitters.revisions import parse_definition
+from common.platform.errors import ConfigError
 from devkit.batch.local import EXECUTOR, FINALIZER, LocalBatch
 
 

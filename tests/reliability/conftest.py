@@ -20,12 +20,12 @@ from datetime import date, timedelta
 import psycopg2.extensions
 import pytest
 
-from common import failpoints
-from common.cli import main
+from common.adapters.store.verify import violations
 from common.domain.calendar import calendar_for
 from common.domain.models import run_id_for
-from common.logging import setup_logging
-from common.store.verify import violations
+from common.platform import failpoints
+from common.platform.logging import setup_logging
+from entry.cli import main
 from tests.conftest import leaked_sentinels
 from tests.e2e.conftest import CLI, cli, ledger_verifies  # noqa: F401 (fixtures)
 from tests.factories import scalar
@@ -125,7 +125,7 @@ InProcess = Callable[..., Done]
 def in_process(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, database_dsn: str
 ) -> InProcess:
-    """`worthy-batch ARGS` through `common.cli.main` in this process: the same process edge
+    """`worthy-batch ARGS` through `entry.cli.main` in this process: the same process edge
     (exit codes, the one stderr line, logs on stdout) without paying for a new interpreter,
     for suites that run the CLI hundreds of times. `env` values of None unset a variable."""
     monkeypatch.setenv("DATABASE_URL", database_dsn)

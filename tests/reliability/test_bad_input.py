@@ -5,7 +5,7 @@ must end the executor with exit 65 and one line on stderr, having written
 nothing (no execution, no transaction, no quote, no chunk attempt, no
 results file, not one provider call). Corruptions that the sha256 alone would
 catch are also tried with run.json re-signed, so the checks behind it are
-reached. The matrix runs through `common.cli.main` in-process (the process
+reached. The matrix runs through `entry.cli.main` in-process (the process
 edge, without an interpreter start per case); two cases also go through the
 real console script.
 """
@@ -26,8 +26,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from common import aws as aws_clients
-from common.manifest_store import ManifestStore, RunLocation
+from common.adapters import aws as aws_clients
+from common.adapters.manifest_store import ManifestStore, RunLocation
 from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner

@@ -3,7 +3,7 @@
 Each command starts from an environment it would run with, then one thing is
 made wrong. It must stop with exit 78 and one line on stderr naming the
 variable, before touching anything: no run, no S3 object, no job. The table
-runs through `common.cli.main` in-process (the process edge, without an
+runs through `entry.cli.main` in-process (the process edge, without an
 interpreter start per case); one case per command also runs the real
 console script.
 """

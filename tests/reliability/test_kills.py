@@ -27,8 +27,8 @@ from datetime import date
 import psycopg2
 import psycopg2.extensions
 
-from common import aws as aws_clients
-from common.manifest_store import ManifestStore
+from common.adapters import aws as aws_clients
+from common.adapters.manifest_store import ManifestStore
 from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner

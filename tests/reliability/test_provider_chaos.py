@@ -7,7 +7,7 @@ MAX_QUOTE_AGE_DAYS; every plan ends `purchased` or `failed` with the reason
 an independent model of the contract gives (tests/reliability/chain_model.py);
 the chunk exits 75 exactly when some plan is left with `provider_error`; and
 after the providers recover, a rerun buys the rest, once. The executor runs
-through `common.cli.main` in-process: what is under test is the chain and
+through `entry.cli.main` in-process: what is under test is the chain and
 the ledger, not the interpreter.
 """
 
@@ -21,9 +21,9 @@ from typing import Any
 import psycopg2.extensions
 import pytest
 
-from common import aws as aws_clients
+from common.adapters import aws as aws_clients
+from common.adapters.manifest_store import ManifestStore, RunLocation
 from common.domain.models import PlanSnapshot
-from common.manifest_store import ManifestStore, RunLocation
 from devkit.stubs.market_faults import ALPHA_VANTAGE, EXCHANGE_RATE, FAULTS, FINNHUB, PROVIDERS
 from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack

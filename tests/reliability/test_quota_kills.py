@@ -19,8 +19,8 @@ from datetime import date
 
 import psycopg2.extensions
 
-from common import aws as aws_clients
-from common.manifest_store import ManifestStore
+from common.adapters import aws as aws_clients
+from common.adapters.manifest_store import ManifestStore
 from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.factories import insert_plans, many_plans, scalar

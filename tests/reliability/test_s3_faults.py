@@ -16,7 +16,7 @@ from datetime import date
 import psycopg2.extensions
 import pytest
 
-from common.manifest_store import ManifestStore
+from common.adapters.manifest_store import ManifestStore
 from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack, MotoServer, provision
 from tests.factories import insert_plans, many_plans, rows, scalar

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from common.domain.attempt_timeout import TimeoutBounds, attempt_timeout
 from common.domain.chunking import ChildCost
-from common.domain.pricing_time import Pace, estimate_pricing
+from planner.attempt_timeout import TimeoutBounds, attempt_timeout
+from planner.pricing_time import Pace, estimate_pricing
 
 CHILD = ChildCost("a test child", 60.0, 1_000, 100_000)
 PRICE, FX = Pace("finnhub", 60), Pace("exchangerate", 60)

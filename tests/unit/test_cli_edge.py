@@ -1,7 +1,7 @@
 """The process edge prints one readable line whatever an error's text holds."""
 
-from common.cli import MAX_ERROR_LINE, one_line
-from common.redact import register_secret
+from common.platform.redact import register_secret
+from entry.cli import MAX_ERROR_LINE, one_line
 
 
 def test_an_error_text_with_newlines_becomes_one_line() -> None:

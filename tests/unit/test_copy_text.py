@@ -17,11 +17,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from common.adapters.marketdata.quotes import Price, PriceFailure
+from common.adapters.store.ledger import _STAGE_COLUMNS, Ledger, _opt, _text
 from common.domain.calendar import calendar_for
 from common.domain.outcomes import Outcome
 from common.domain.statuses import Reason
-from common.marketdata.quotes import Price, PriceFailure
-from common.store.ledger import _STAGE_COLUMNS, Ledger, _opt, _text
 from executor.decisions import decide
 from tests.factories import snapshot
 

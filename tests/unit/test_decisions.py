@@ -11,10 +11,10 @@ from decimal import Decimal
 
 import pytest
 
+from common.adapters.marketdata.quotes import Price, Priced, PriceFailure
 from common.domain.calendar import MarketCalendar, calendar_for, library_closures
 from common.domain.outcomes import Outcome
 from common.domain.statuses import Decision, Reason
-from common.marketdata.quotes import Price, Priced, PriceFailure
 from executor.decisions import decide
 from tests.factories import snapshot
 

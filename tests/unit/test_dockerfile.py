@@ -19,10 +19,10 @@ from fnmatch import fnmatch
 
 import pytest
 
-from common.cli import build_parser
-from common.config import Settings
-from common.db import RDS_CA_BUNDLE
+from common.adapters.db import RDS_CA_BUNDLE
+from common.platform.config import Settings
 from devkit.image_test import RDS_CA_STAND_IN
+from entry.cli import build_parser
 from tests.cfn import ROOT, load_template, resources_of_type
 
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -269,7 +269,7 @@ def test_the_entrypoint_is_the_installed_console_script(final: Stage) -> None:
     assert entrypoints, "no ENTRYPOINT"
     assert json.loads(entrypoints[-1]) == ["worthy-batch"], "exec form, the console script"
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["scripts"]
-    assert scripts["worthy-batch"] == "common.cli:start"
+    assert scripts["worthy-batch"] == "entry.cli:start"
     path = [i.args for i in final.instructions if i.keyword == "ENV" and "PATH=" in i.args]
     venv = re.search(r"PATH=(\S+)/bin:", path[-1])
     assert venv, "PATH puts the installed environment first"

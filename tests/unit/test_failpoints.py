@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from common import failpoints
+from common.platform import failpoints
 
 
 @pytest.fixture(autouse=True)

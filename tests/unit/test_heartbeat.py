@@ -6,8 +6,8 @@ import io
 import json
 from datetime import UTC, date, datetime
 
-from common.heartbeat import HEARTBEAT_METRIC, emit_heartbeat
-from common.logging import METRICS_NAMESPACE, setup_logging
+from common.adapters.heartbeat import HEARTBEAT_METRIC, emit_heartbeat
+from common.platform.logging import METRICS_NAMESPACE, setup_logging
 
 # 2026-12-01 20:00 in New York is already 2026-12-02 in UTC.
 EVENING = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""A job's usage (common/jobclock.py): its process's age and its size from the settings."""
+"""A job's usage (common/adapters/jobclock.py): its process's age and its size from the settings."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 from decimal import Decimal
 from pathlib import Path
 
-from common.config import Settings
-from common.jobclock import job_usage, process_seconds
+from common.adapters.jobclock import job_usage, process_seconds
+from common.platform.config import Settings
 
 
 def test_a_process_is_as_old_as_the_kernel_says(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 import io
 import json
 
-from common.logging import emit_metrics, get_logger, log_context, setup_logging
-from common.redact import redact, redact_url, register_secret
+from common.platform.logging import emit_metrics, get_logger, log_context, setup_logging
+from common.platform.redact import redact, redact_url, register_secret
 
 
 def test_json_lines_carry_context_fields_and_extras() -> None:
@@ -61,7 +61,7 @@ def test_urls_lose_their_keys() -> None:
 def test_log_fields_follow_work_onto_pool_threads() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from common.logging import carry_context
+    from common.platform.logging import carry_context
 
     out = io.StringIO()
     setup_logging("json", stream=out)

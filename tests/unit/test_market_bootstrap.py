@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from common.config import Settings
+from common.adapters.marketdata import PriceFailure, build_market_data
 from common.domain.statuses import Reason
-from common.errors import ConfigError
-from common.marketdata import PriceFailure, build_market_data
-from common.redact import redact
+from common.platform.config import Settings
+from common.platform.errors import ConfigError
+from common.platform.redact import redact
 from tests.marketdata_fakes import RUN_DATE, FakeClock, MemoryQuotas
 
 QUOTAS = MemoryQuotas(FakeClock())

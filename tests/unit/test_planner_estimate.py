@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from common.config import Settings
 from common.domain.chunking import LOCAL_CHILD
-from common.domain.pricing_time import Pace, estimate_pricing
+from common.platform.config import Settings
 from planner.estimate import pricing_limits, timeout_for
+from planner.pricing_time import Pace, estimate_pricing
 
 
 def test_finnhub_paces_the_estimate_unless_only_alpha_vantage_has_a_key() -> None:

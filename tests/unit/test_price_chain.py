@@ -7,19 +7,19 @@ from decimal import Decimal
 
 import pytest
 
+from common.adapters.marketdata import PriceChain, PriceFailure, Quote
+from common.adapters.marketdata.limits import ProviderQuota
+from common.adapters.marketdata.ports import FxSource, PriceSource
+from common.adapters.marketdata.quotes import FxRates
+from common.adapters.marketdata.retrying import RetryPolicy
 from common.domain.statuses import Reason
-from common.errors import (
+from common.platform.errors import (
     ProviderAccessDenied,
     ProviderBadResponse,
     ProviderUnavailable,
     Throttled,
     UnknownSymbol,
 )
-from common.marketdata import PriceChain, PriceFailure, Quote
-from common.marketdata.limits import ProviderQuota
-from common.marketdata.ports import FxSource, PriceSource
-from common.marketdata.quotes import FxRates
-from common.marketdata.retrying import RetryPolicy
 from tests.marketdata_fakes import (
     NEW_YORK,
     NOW,

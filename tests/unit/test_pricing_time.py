@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.domain.pricing_time import Pace, about, estimate_pricing
+from planner.pricing_time import Pace, about, estimate_pricing
 
 FINNHUB_FREE = Pace("finnhub", 60)
 FX_FREE = Pace("exchangerate", 60)

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from common.marketdata.alphavantage import parse_global_quote
-from common.marketdata.exchangerate import parse_latest
-from common.marketdata.finnhub import parse_quote
-from common.marketdata.transport import as_decimal, parse_retry_after
+from common.adapters.marketdata.alphavantage import parse_global_quote
+from common.adapters.marketdata.exchangerate import parse_latest
+from common.adapters.marketdata.finnhub import parse_quote
+from common.adapters.marketdata.transport import as_decimal, parse_retry_after
 from tests.marketdata_fakes import NEW_YORK, NOW
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from common.adapters.marketdata.limits import CircuitBreaker, ProviderQuota, key_fingerprint
 from common.domain.pacing import LATE_GRACE_SECONDS, Lease, spacing
-from common.errors import QuotaExhausted
-from common.marketdata.limits import CircuitBreaker, ProviderQuota, key_fingerprint
+from common.platform.errors import QuotaExhausted
 from tests.marketdata_fakes import FakeClock, MemoryQuotas
 
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from common.marketdata.quotes import FxRates
-from common.marketdata.validation import fx_problem, quote_problem, usable_rates
+from common.adapters.marketdata.quotes import FxRates
+from common.adapters.marketdata.validation import fx_problem, quote_problem, usable_rates
 from tests.marketdata_fakes import NEW_YORK, NOW, RUN_DATE, quote
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from common.adapters.store.runs import InvalidRows, RunRecord
 from common.domain.models import ChunkResult, Failure
 from common.domain.statuses import ChunkStatus, Execution, RunStatus
-from common.store.runs import InvalidRows, RunRecord
 from finalizer.service import MAX_LISTED_FAILURES, build_report
 from finalizer.summary import reason_lines
 

@@ -4,13 +4,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.domain.sizing import (
+from common.domain.statuses import Reason
+from executor.sizing import (
     Purchase,
     Skip,
     size_purchase,
     too_large_to_record,
 )
-from common.domain.statuses import Reason
 
 D = Decimal
 

@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from common.config import Settings
-from common.db import RDS_CA_BUNDLE
-from common.heartbeat import HEARTBEAT_METRIC
-from common.logging import METRICS_NAMESPACE
+from common.adapters.db import RDS_CA_BUNDLE
+from common.adapters.heartbeat import HEARTBEAT_METRIC
+from common.platform.config import Settings
+from common.platform.logging import METRICS_NAMESPACE
 from tests.cfn import (
     ROOT,
     as_list,
@@ -210,8 +210,13 @@ BOTO_ACTIONS = {
     "get_log_events": "logs:GetLogEvents",
 }
 # What runs inside the job containers (the operator commands in ops/ run elsewhere).
-CONTAINER_CODE = ("planner", "executor", "common/submitters", "common/manifest_store.py",
-                  "finalizer")  # fmt: skip
+CONTAINER_CODE = (
+    "planner",
+    "executor",
+    "finalizer",
+    "common/adapters/submitters",
+    "common/adapters/manifest_store.py",
+)
 
 
 def test_the_code_in_the_containers_calls_only_what_the_roles_grant() -> None:
@@ -665,7 +670,7 @@ def emitted_metrics() -> set[tuple[str, tuple[tuple[str, str], ...]]]:
     """(metric, dimensions) of every emit_metrics call in the shipped code whose dimensions
     are constants or the market (read as XNYS, the one market the stack's alarms watch)."""
     found = set()
-    for package in ("common", "planner", "executor", "finalizer", "ops"):
+    for package in ("common", "entry", "planner", "executor", "finalizer", "ops"):
         for source in sorted((ROOT / package).rglob("*.py")):
             tree = ast.parse(source.read_text("utf-8"))
             for call in ast.walk(tree):

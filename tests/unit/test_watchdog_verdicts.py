@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from common.store.runs import ChunkRecord, RunRecord
+from common.adapters.store.runs import ChunkRecord, RunRecord
 from ops.watchdog import judge, watch
 
 NEW_YORK = ZoneInfo("America/New_York")

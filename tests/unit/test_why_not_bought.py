@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
+from common.adapters.marketdata.quotes import Price, PriceFailure
 from common.domain.statuses import Reason
-from common.marketdata.quotes import Price, PriceFailure
 from executor.pricing import Pricing
 from executor.report import why_not_bought
 from tests.factories import snapshot

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
+from common.adapters.marketdata import FxRates, MarketData, Quote
 from common.domain.statuses import Reason
-from common.marketdata import FxRates, MarketData, Quote
 from devkit.stubs.market_server import StubMarketServer
 from tests.integration.marketdata.support import (
     BASELINE_CALLS,

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from common.config import Settings
-from common.logging import setup_logging
-from common.marketdata import build_market_data
+from common.adapters.marketdata import build_market_data
+from common.platform.config import Settings
+from common.platform.logging import setup_logging
 from devkit.stubs.market_faults import ALPHA_VANTAGE, FAULTS, FINNHUB, PROVIDERS
 from devkit.stubs.market_server import StubMarketServer
 from tests.integration.marketdata.support import SLOW_SECONDS, price_the_request, settings_for
