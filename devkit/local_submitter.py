@@ -18,8 +18,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from common.adapters.submitters.base import JobRecorder, Release, RunToSubmit
 from common.platform.logging import get_logger
+from common.platform.progress import Progress
 from devkit.embedded_pg import local_dir, shown
-from devkit.progress import Progress
 
 if TYPE_CHECKING:
     from devkit.batch.local import LocalBatch

@@ -36,7 +36,7 @@ from common.adapters.store.quotes import Kind, LockNotAvailable, RunQuotes
 from common.domain.calendar import market_timezone
 from common.domain.statuses import Reason
 from common.platform.logging import carry_context, get_logger
-from common.progress import HEARTBEAT_SECONDS, Progress
+from common.platform.progress import HEARTBEAT_SECONDS, Progress
 from executor.context import ChunkRun, elapsed_ms
 
 T = TypeVar("T")

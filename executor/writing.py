@@ -20,7 +20,7 @@ from typing import TypeVar
 from common.adapters.db import round_trips
 from common.adapters.store.ledger import Batch, Ledger
 from common.platform.logging import carry_context
-from common.progress import HEARTBEAT_SECONDS, Progress
+from common.platform.progress import HEARTBEAT_SECONDS, Progress
 from executor.context import ChunkRun, elapsed_ms
 from executor.decisions import decide
 from executor.pricing import Pricing

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from common.progress import Progress, duration
+from common.platform.progress import Progress, duration
 
 
 class Terminal(io.StringIO):
