@@ -27,7 +27,7 @@ def lines() -> Iterator[list[str]]:
     got: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: got.append(record.getMessage())  # type: ignore[method-assign]
-    logger = logging.getLogger("worthy.common.progress")
+    logger = logging.getLogger("worthy.common.platform.progress")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     yield got
