@@ -18,15 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.adapters import aws
 from common.adapters.error_map import translate
 from common.adapters.manifest_store import RunLocation
 from common.adapters.submitters.batch import JOB_NAME_PREFIX, finalizer_job_name
 from common.domain.calendar import SATURDAY, calendar_for, last_weekend_day
 from common.domain.models import run_id_for
 from common.domain.statuses import RunStatus
-from common.platform.config import load_settings
 from common.platform.errors import ConfigError, JobFailed
+from ops.root import OpsRoot
 from ops.submit import JobWatch, submit_planner
 
 if TYPE_CHECKING:
@@ -119,12 +118,12 @@ def delete_run_files(s3: S3Client, where: RunLocation) -> int:
     return len(doomed)
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run_command(args: argparse.Namespace, root: OpsRoot) -> int:
     """`submit --canary --wait` (the canary is only useful followed to its end)."""
     if not args.wait:
         raise ConfigError({"--canary": "needs --wait: the canary is checked and cleaned up"})
     required = ["batch_job_queue", "planner_job_definition", "manifest_bucket"]
-    settings = load_settings(required=required)
+    settings = root.settings(required=required)
     assert settings.batch_job_queue and settings.planner_job_definition
     assert settings.manifest_bucket
     run_date = args.run_date or last_weekend_day(calendar_for(args.market).today(datetime.now(UTC)))
@@ -136,7 +135,7 @@ def run_command(args: argparse.Namespace) -> int:
     )  # fmt: skip
     try:
         run_canary(
-            JobWatch(aws.batch_client(), aws.logs_client(), sys.stdout), aws.s3_client(),
+            JobWatch(root.batch(), root.logs(), sys.stdout), root.s3(),
             queue=settings.batch_job_queue, definition=settings.planner_job_definition,
             where=where, market=args.market, run_date=run_date, timeout=args.timeout,
             allow_future_date=args.allow_future_date,

@@ -17,12 +17,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.adapters import aws
 from common.adapters.error_map import translate
 from common.domain.calendar import RunDateRefused, calendar_for, check_run_date
-from common.platform.config import load_settings
 from common.platform.errors import ConfigError, JobFailed, TransientError
 from common.platform.redact import redact
+from ops.root import OpsRoot
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
@@ -142,15 +141,15 @@ def check_requested_date(args: argparse.Namespace, now: datetime) -> None:
         sys.stdout.write(f"catch-up run for {args.run_date} (today is {today} in {args.market})\n")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, root: OpsRoot) -> int:
     check_requested_date(args, datetime.now(UTC))
     if args.canary:
         from ops.canary import run_command  # it builds on this module
 
-        return run_command(args)
-    settings = load_settings(required=["batch_job_queue", "planner_job_definition"])
+        return run_command(args, root)
+    settings = root.settings(required=["batch_job_queue", "planner_job_definition"])
     assert settings.batch_job_queue and settings.planner_job_definition
-    batch = aws.batch_client()
+    batch = root.batch()
     run_date = args.run_date.isoformat() if args.run_date else None
     try:
         job_id = submit_planner(
@@ -164,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(f"submitted planner job {job_id}\n")
         if not args.wait:
             return 0
-        job = JobWatch(batch, aws.logs_client(), sys.stdout).wait(job_id, args.timeout)
+        job = JobWatch(batch, root.logs(), sys.stdout).wait(job_id, args.timeout)
     except (BotoCoreError, ClientError) as exc:
         raise translate(exc, "submitting or following the planner job") from None
     if job["status"] == "FAILED":

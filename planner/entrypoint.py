@@ -1,22 +1,23 @@
-"""`worthy-batch plan`: gather settings and clients, call the service, report."""
+"""`worthy-batch plan`: ask the composition root for settings and clients, call the
+service, report."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
+from typing import Protocol
 
 from psycopg2.extensions import connection
 
-from common.adapters import aws
-from common.adapters.db import connect, database_url
 from common.adapters.heartbeat import emit_heartbeat
 from common.adapters.jobclock import job_usage
 from common.adapters.manifest_store import ManifestStore
-from common.adapters.submitters.factory import build_submitter, default_kind, required_settings
+from common.adapters.submitters import JobSubmitter
+from common.adapters.submitters.factory import default_kind, required_settings
 from common.domain.calendar import calendar_for, last_weekend_day
 from common.domain.chunking import (
     FARGATE_CHILD,
@@ -26,7 +27,7 @@ from common.domain.chunking import (
 )
 from common.domain.models import parse_run_id
 from common.domain.statuses import FINISHED_RUN, RunStatus
-from common.platform.config import Settings, load_settings
+from common.platform.config import Settings
 from common.platform.errors import ConfigError
 from common.platform.logging import emit_metrics, get_logger
 from planner.dry_run import preview
@@ -35,6 +36,20 @@ from planner.service import PlannerDeps, PlanRequest, plan_run
 from planner.workers import container_limits, planner_workers
 
 log = get_logger(__name__)
+
+APPLICATION_NAME = "worthy-planner"
+
+
+class PlannerRoot(Protocol):
+    """What `plan` asks the composition root (entry/bootstrap.py) for."""
+
+    def settings(self, required: Iterable[str] = ()) -> Settings: ...
+
+    def connector(self, application_name: str = ...) -> Callable[[], connection]: ...
+
+    def manifest_store(self) -> ManifestStore: ...
+
+    def submitter(self, kind: str) -> JobSubmitter: ...
 
 
 def canary_request(
@@ -60,15 +75,11 @@ def chunk_policy(kind: str, settings: Settings) -> ChunkPolicy:
     return ChunkPolicy(settings.chunk_size, settings.max_children or at_once, cost)
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
+def run(args: argparse.Namespace, root: PlannerRoot) -> int:
+    settings = root.settings()
     kind = args.submitter or default_kind(settings)
-    needed = [] if args.dry_run else ["manifest_bucket", *required_settings(kind)]
-    settings = load_settings(required=needed)
-    dsn = database_url(settings)
-    connector: Callable[[], connection] = partial(
-        connect, dsn, attempts=settings.db_connect_attempts, application_name="worthy-planner"
-    )
+    root.settings(required=[] if args.dry_run else ["manifest_bucket", *required_settings(kind)])
+    connector = root.connector(APPLICATION_NAME)
     workers = settings.planner_workers or planner_workers(container_limits())
     request = PlanRequest(
         args.market,
@@ -87,10 +98,10 @@ def run(args: argparse.Namespace) -> int:
     assert settings.manifest_bucket
     deps = PlannerDeps(
         connect=connector,
-        store=ManifestStore(aws.s3_client()),
+        store=root.manifest_store(),
         bucket=settings.manifest_bucket,
         prefix=settings.manifest_prefix,
-        submitter=build_submitter(kind, settings, dsn),
+        submitter=root.submitter(kind),
         clock=clock,
         usage=partial(job_usage, settings, planner=True),
     )
