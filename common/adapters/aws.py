@@ -76,8 +76,3 @@ def s3_client(config: Config | None = None) -> S3Client:
 def batch_client(config: Config | None = None) -> BatchClient:
     client: BatchClient = _client("batch", config)
     return client
-
-
-def logs_client(config: Config | None = None) -> CloudWatchLogsClient:
-    client: CloudWatchLogsClient = _client("logs", config)
-    return client
