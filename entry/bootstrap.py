@@ -2,12 +2,16 @@
 
 A command's handler gets one `Root` and asks it for what it needs: the settings
 (parsed from the environment once), database connections, the AWS clients, the
-manifest store, the submitter and the market data. Each is built on first use,
-so a command pays only for what it asks for, and the same one is handed out
-after (cosmicpython's bootstrap.py). The stages never import this module: each
-types the root by a Protocol of what it asks for (planner/entrypoint.py
-`PlannerRoot`, executor/entrypoint.py `ExecutorRoot`, finalizer/entrypoint.py
-`FinalizerRoot`, ops/root.py `OpsRoot`), which `Root` satisfies.
+manifest store, the submitter and the market data. Each is built on first use
+and the same one is handed out after (cosmicpython's bootstrap.py). The AWS and
+database libraries are imported with this module, so the CLI loads them with the
+collector off and freezes them (entry/cli.py, `_load`); the submitters and the
+market data, which one stage each needs, are imported when asked for.
+
+The stages never import this module: each types the root by a Protocol of what
+it asks for (planner/entrypoint.py `PlannerRoot`, executor/entrypoint.py
+`ExecutorRoot`, finalizer/entrypoint.py `FinalizerRoot`, ops/root.py `OpsRoot`),
+which `Root` satisfies.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from typing import TYPE_CHECKING
 
 from psycopg2.extensions import connection
 
+from common.adapters.aws import AwsClients
 from common.adapters.db import connect, database_url
+from common.adapters.manifest_store import ManifestStore
 from common.platform.config import Settings, load_settings, require
 
 if TYPE_CHECKING:
@@ -25,8 +31,6 @@ if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_s3 import S3Client
 
-    from common.adapters.aws import AwsClients
-    from common.adapters.manifest_store import ManifestStore
     from common.adapters.marketdata.bootstrap import MarketData
     from common.adapters.submitters import JobSubmitter
 
@@ -40,7 +44,7 @@ class Root:
     def __init__(self) -> None:
         self._settings: Settings | None = None
         self._dsn: str | None = None
-        self._aws: AwsClients | None = None
+        self._aws = AwsClients()  # builds nothing until a client is asked for
         self._store: ManifestStore | None = None
 
     def settings(self, required: Iterable[str] = ()) -> Settings:
@@ -69,26 +73,17 @@ class Root:
     def connect(self, application_name: str = APPLICATION_NAME) -> connection:
         return self.connector(application_name)()
 
-    def _clients(self) -> AwsClients:
-        if self._aws is None:
-            from common.adapters.aws import AwsClients
-
-            self._aws = AwsClients()
-        return self._aws
-
     def s3(self) -> S3Client:
-        return self._clients().s3()
+        return self._aws.s3()
 
     def batch(self) -> BatchClient:
-        return self._clients().batch()
+        return self._aws.batch()
 
     def logs(self) -> CloudWatchLogsClient:
-        return self._clients().logs()
+        return self._aws.logs()
 
     def manifest_store(self) -> ManifestStore:
         if self._store is None:
-            from common.adapters.manifest_store import ManifestStore
-
             self._store = ManifestStore(self.s3())
         return self._store
 
