@@ -59,3 +59,16 @@ def test_the_root_builds_each_aws_client_once(monkeypatch: pytest.MonkeyPatch) -
     submitter = root.submitter("batch")
     assert isinstance(submitter, BatchSubmitter)
     assert Root().s3() is not root.s3()  # one per root: a test's `main` call gets its own
+
+
+def test_the_parser_is_built_by_a_short_loop_and_no_string_names_a_handler() -> None:
+    import inspect
+    import re
+    from pathlib import Path
+
+    assert len(inspect.getsource(build_parser).splitlines()) <= 60
+    handler_string = re.compile(r'"[a-z_]*\.[a-z_]*:[a-z_]*"')
+    root = Path(__file__).resolve().parents[2]
+    for package in ("entry", "common", "planner", "executor", "finalizer", "ops"):
+        for source in (root / package).rglob("*.py"):
+            assert not handler_string.search(source.read_text()), source
