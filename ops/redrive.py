@@ -33,9 +33,7 @@ from finalizer.service import finalize_run
 log = get_logger(__name__)
 
 
-def redrive_run(
-    runs: RunStore, submitter: JobSubmitter, run_id: str, store: RunFiles
-) -> str:
+def redrive_run(runs: RunStore, submitter: JobSubmitter, run_id: str, store: RunFiles) -> str:
     """Submit again the chunks of `run_id` that did not succeed (one job, then its
     finalizer); finalize a run whose chunks all succeeded but never closed. Returns what
     it did, in one line."""
