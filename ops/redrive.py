@@ -19,6 +19,7 @@ import argparse
 from common.adapters import aws
 from common.adapters.db import connect, database_url
 from common.adapters.manifest_store import ManifestStore, RunLocation
+from common.adapters.ports import RunFiles, RunStore
 from common.adapters.store.runs import RunRepository
 from common.adapters.submitters import JobSubmitter, Release, RunToSubmit
 from common.adapters.submitters.factory import build_submitter, default_kind, required_settings
@@ -32,9 +33,10 @@ from finalizer.service import finalize_run
 log = get_logger(__name__)
 
 
-def redrive_run(
-    runs: RunRepository, submitter: JobSubmitter, run_id: str, store: ManifestStore
-) -> str:
+def redrive_run(runs: RunStore, submitter: JobSubmitter, run_id: str, store: RunFiles) -> str:
+    """Submit again the chunks of `run_id` that did not succeed (one job, then its
+    finalizer); finalize a run whose chunks all succeeded but never closed. Returns what
+    it did, in one line."""
     run = runs.require(run_id)
     if run.status == RunStatus.MARKET_CLOSED:
         return f"run {run_id} was a closed market day; nothing to redrive"

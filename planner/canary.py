@@ -19,7 +19,8 @@ from __future__ import annotations
 from datetime import date
 
 from common.adapters.manifest_store import RunLocation, encode_chunk
-from common.adapters.store.runs import CANARY, RunRepository
+from common.adapters.ports import RunStore
+from common.adapters.store.runs import CANARY
 from common.adapters.submitters import Release, RunToSubmit
 from common.domain.calendar import SATURDAY
 from common.domain.models import RunManifest, closures_of_run, run_id_for
@@ -29,7 +30,7 @@ from planner.service import PlannerDeps, PlanResult
 
 
 def plan_canary(
-    deps: PlannerDeps, runs: RunRepository, market: str, run_date: date, tag: str
+    deps: PlannerDeps, runs: RunStore, market: str, run_date: date, tag: str
 ) -> PlanResult:
     """Write and submit the canary run of `run_date`; `tag` makes its job names unique."""
     if run_date.weekday() < SATURDAY:

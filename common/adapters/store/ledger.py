@@ -158,10 +158,12 @@ SELECT status, coalesce(reason, ''), count(*) FROM recorded GROUP BY 1, 2
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Outcomes ready to stage: COPY text and how many plans it holds."""
+    """Outcomes ready to stage: COPY text and how many plans it holds (and the outcomes
+    themselves, for a ledger that does not speak COPY: the unit tests' fake)."""
 
     copy_text: str
     size: int
+    outcomes: Sequence[Outcome] = ()
 
 
 class Ledger:
@@ -176,7 +178,7 @@ class Ledger:
     @staticmethod
     def prepare(outcomes: Sequence[Outcome]) -> Batch:
         """The batch as COPY text: pure work, done while the previous batch is written."""
-        return Batch("".join(_copy_line(o) for o in outcomes), len(outcomes))
+        return Batch("".join(_copy_line(o) for o in outcomes), len(outcomes), outcomes)
 
     def apply(self, batch: Batch) -> Counter[str]:
         """Write one batch in one transaction; retried on deadlock, never half-applied.
