@@ -15,7 +15,8 @@ raises becomes one of worthy-batch's errors, and with it an exit code:
 The tables below are data; `translate(exc)` reads them. It imports neither
 botocore nor psycopg2: an error of theirs can only exist once they are loaded,
 so this module costs nothing to the process edge (entry/cli.py) that calls it.
-Self-contained on purpose: it needs only common.platform.errors.
+Self-contained on purpose: it needs only common.platform.errors, where the errors
+it returns live with every other.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from dataclasses import dataclass
 from enum import Enum
 
 from common.platform.errors import (
-    ConfigError,
     DatabaseTlsRefused,
     ExitCode,
-    TransientError,
+    InternalError,
+    ServiceConfigError,
+    ServiceRefused,
+    ServiceTransientError,
     WorthyError,
 )
 
@@ -144,36 +147,6 @@ PG_TLS = Rule(Kind.CONFIG, "TLS refused")
 # Any other OperationalError or InterfaceError: refused, reset, closed, timed out.
 PG_CONNECTION = Rule(Kind.TRANSIENT, "database unavailable")
 PG_CONNECTION_CLASSES = ("OperationalError", "InterfaceError")
-
-
-class ServiceConfigError(ConfigError):
-    """AWS or the database refused us for a reason that retrying cannot fix."""
-
-    def __init__(self, service: str, detail: str) -> None:
-        super().__init__({service: detail})
-
-
-class ServiceTransientError(TransientError):
-    """AWS or the database is throttling, failing or unreachable: later may work."""
-
-
-class ServiceRefused(WorthyError):
-    """AWS Batch refused a request for a reason of its own (its message says which)."""
-
-    exit_code = ExitCode.FAILED
-
-    def __init__(self, service: str, message: str) -> None:
-        self.message = message
-        super().__init__(f"{service} refused the request: {message}")
-
-
-class InternalError(WorthyError):
-    """Nobody expected this exception: a bug. Exit 70, logged whole by the edge."""
-
-    exit_code = ExitCode.SOFTWARE
-
-    def __init__(self, exc: BaseException) -> None:
-        super().__init__(f"internal error: {type(exc).__name__}: {exc} - please report it")
 
 
 def rule_for(exc: BaseException) -> tuple[Rule, str, str] | None:

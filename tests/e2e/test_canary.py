@@ -16,13 +16,13 @@ from typing import Any
 import psycopg2.extensions
 import pytest
 
+from common.adapters.batch import JobWatch
 from common.adapters.manifest_store import RunLocation
 from common.platform.errors import JobFailed
 from devkit.batch.engine import Job
 from devkit.batch.local import PLANNER, LocalBatch
 from devkit.stubs.market_server import StubMarketServer
 from ops.canary import run_canary
-from ops.submit import JobWatch
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, rows, scalar

@@ -30,19 +30,14 @@ import pytest
 from botocore.config import Config
 
 from common.adapters.db import connect
-from common.adapters.error_map import (
-    AWS_CODES,
-    BOTOCORE_CLASSES,
-    PG_SQLSTATES,
-    InternalError,
-    ServiceRefused,
-    translate,
-)
+from common.adapters.error_map import AWS_CODES, BOTOCORE_CLASSES, PG_SQLSTATES, translate
 from common.platform.errors import (
     ConfigError,
     DatabaseTlsRefused,
     DatabaseUnavailable,
     ExitCode,
+    InternalError,
+    ServiceRefused,
     TransientError,
 )
 from tests.conftest import AwsStack
