@@ -16,8 +16,6 @@ import sys
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from common.adapters import aws
 from common.adapters.batch import (
     JobWatch,
@@ -26,7 +24,7 @@ from common.adapters.batch import (
     find_job,
     submit_planner,
 )
-from common.adapters.error_map import translate
+from common.adapters.error_map import translated
 from common.adapters.manifest_store import RunLocation
 from common.domain.calendar import SATURDAY, calendar_for, last_weekend_day
 from common.domain.models import run_id_for
@@ -134,13 +132,11 @@ def run(args: argparse.Namespace) -> int:
         settings.manifest_bucket, settings.manifest_prefix, args.market, run_date,
         run_id_for(args.market, run_date),
     )  # fmt: skip
-    try:
+    with translated("running the canary"):  # S3's errors: the report, the files
         run_canary(
             JobWatch(aws.batch_client(), aws.logs_client(), sys.stdout), aws.s3_client(),
             queue=settings.batch_job_queue, definition=settings.planner_job_definition,
             where=where, market=args.market, run_date=run_date, timeout=args.timeout,
             allow_future_date=args.allow_future_date,
         )  # fmt: skip
-    except (BotoCoreError, ClientError) as exc:  # S3's: reading the report, deleting files
-        raise translate(exc, "running the canary") from None
     return 0

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 
@@ -186,6 +188,29 @@ def translate(exc: BaseException, doing: str = "") -> WorthyError:
     if rule.kind is Kind.TRANSIENT:
         return ServiceTransientError(f"{service}: {text}")
     return ServiceRefused(service, detail)
+
+
+@contextmanager
+def translated(doing: str = "") -> Iterator[None]:
+    """botocore's and psycopg2's errors raised inside the block leave it as worthy-batch's
+    (`translate`); every other exception passes through untouched."""
+    try:
+        yield
+    except foreign_errors() as exc:
+        raise translate(exc, doing) from None
+
+
+def foreign_errors() -> tuple[type[BaseException], ...]:
+    """The base classes of botocore's and psycopg2's errors, of those loaded (an error of
+    theirs can only exist once its module is)."""
+    found: list[type[BaseException]] = []
+    botocore = sys.modules.get("botocore.exceptions")
+    if botocore is not None:
+        found += [botocore.BotoCoreError, botocore.ClientError]
+    psycopg2 = sys.modules.get("psycopg2")
+    if psycopg2 is not None:
+        found.append(psycopg2.Error)
+    return tuple(found)
 
 
 def _aws_rule(exc: BaseException) -> tuple[Rule, str, str]:
