@@ -37,7 +37,7 @@ exit codes: 0 done (also: market closed, nothing due, already complete)
             75 transient failure (database, S3, Batch, providers) - Batch retries
             78 bad configuration or arguments (missing bucket, unknown run id, ...)
             130 interrupted (Ctrl-C)
-environment: see README.md "Configuration" (DATABASE_URL, MANIFEST_BUCKET, ...)
+environment: see docs/configuration.md (DATABASE_URL, MANIFEST_BUCKET, ...)
 """
 
 Handler = Callable[[argparse.Namespace], int]

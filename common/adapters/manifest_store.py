@@ -1,4 +1,4 @@
-"""Run files in S3 (DESIGN section 7): chunks, run.json, results, report.
+"""Run files in S3 (docs/design.md section 7): chunks, run.json, results, report.
 
     s3://<bucket>/<prefix>/<MIC>/<YYYY-MM-DD>/<run_id>/run.json
                                                       chunks/00000.jsonl.gz

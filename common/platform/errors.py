@@ -117,7 +117,7 @@ class DatabaseTlsRefused(ConfigError):
 
     hint = (
         "check DATABASE_SSLMODE, DATABASE_SSLROOTCERT and the DSN's host "
-        '(README "Database TLS"); retrying will not help'
+        '(docs/database.md "Database TLS"); retrying will not help'
     )
 
     def __init__(self, reason: str) -> None:
@@ -128,7 +128,7 @@ class EstimateTooLong(ConfigError):
     """The planner's estimate says an executor attempt could not finish the day: refused
     before anything is written (a setting must change: a rate, the chunks, the ceiling)."""
 
-    hint = 'nothing was written (README "Timeouts")'
+    hint = 'nothing was written (docs/operating.md "Timeouts")'
 
     def __init__(self, why: str) -> None:
         self.problems = {"EXECUTOR_MAX_TIMEOUT_SECONDS": why}
@@ -139,7 +139,7 @@ class Unreachable(ConfigError):
     """The canary found a provider or AWS Batch unreachable from where it runs (a VPC
     without egress: no NAT gateway, no VPC endpoint). Not retried: the network must change."""
 
-    hint = 'check the VPC\'s NAT gateway or VPC endpoints (README "Smoke test")'
+    hint = 'check the VPC\'s NAT gateway or VPC endpoints (docs/deploy.md "Smoke test")'
 
     def __init__(self, what: str, detail: str) -> None:
         self.problems = {what: detail}
