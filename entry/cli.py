@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import NoReturn
 
-from common.adapters.error_map import InternalError, translate
+from common.adapters.error_map import translate
 from common.domain.calendar import DEFAULT_MARKET, SUPPORTED_MICS, UnsupportedMarket
 from common.platform import failpoints
-from common.platform.errors import ExitCode
+from common.platform.errors import ExitCode, InternalError
 from common.platform.logging import get_logger, setup_logging
 from common.platform.redact import redact
 
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run with one empty chunk and submit its executor and finalizer, which check their "
         "secrets, S3 and database access, buy nothing and delete the run's rows",
     )
-    plan.set_defaults(handler="planner.entrypoint:run")
+    plan.set_defaults(handler="planner.entrypoint:run", canary_handler="planner.canary:run")
 
     execute = commands.add_parser(
         "execute",
@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="give up waiting after this long (default: 3600)",
     )
-    submit.set_defaults(handler="ops.submit:run")
+    submit.set_defaults(handler="ops.submit:run", canary_handler="ops.canary:run")
 
     watchdog = commands.add_parser(
         "watchdog",
@@ -368,8 +368,10 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
     log_format = os.environ.get("LOG_FORMAT", "auto")
     setup_logging(log_format if log_format in ("json", "text") else "auto")  # type: ignore[arg-type]
     command = f"{PROG} {args.command}"
+    # The canary is a slice of its own (planner/canary.py, ops/canary.py), chosen here.
+    handler = args.canary_handler if getattr(args, "canary", False) else args.handler
     try:
-        return _load(args.handler, own_process)(args)
+        return _load(handler, own_process)(args)
     except KeyboardInterrupt:
         sys.stderr.write(f"{command}: interrupted - run the same command again to resume\n")
         return int(ExitCode.INTERRUPTED)

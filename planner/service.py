@@ -41,7 +41,6 @@ class PlanRequest:
     run_date: date | None
     chunking: ChunkPolicy = ChunkPolicy()  # CHUNK_SIZE, else sized from the work
     workers: int = 1  # processes that validate and compress chunks on big runs
-    canary_tag: str | None = None  # set: plan the smoke test's canary (planner/canary.py)
     pricing: PricingLimits | None = None  # to estimate the pricing time; None: no estimate
     allow_future_date: bool = False  # --allow-future-date: the operator means a later day
 
@@ -117,10 +116,6 @@ def plan_run(deps: PlannerDeps, request: PlanRequest) -> PlanResult:
         log_catch_up(market, run_date, deps.clock)
         closed = calendar_for(market).closure_name(run_date)
         with deps.unit_of_work().runs() as runs:
-            if request.canary_tag is not None:
-                from planner.canary import plan_canary  # imports this module's types
-
-                return plan_canary(deps, runs, market, run_date, request.canary_tag)
             if closed:
                 runs.record_market_closed(run_id, market, run_date, closed)
                 return PlanResult(

@@ -188,13 +188,16 @@ class Ledger:
             try:
                 return self._apply_once(batch)
             except (psycopg2.errors.DeadlockDetected, psycopg2.errors.SerializationFailure):
+                # Narrow on purpose, not error_map's: a deadlock is retried here first, and
+                # only then is it the transient error the table would make of it.
                 self._conn.rollback()
                 if attempt == DEADLOCK_RETRIES:
                     raise DatabaseUnavailable("deadlocks kept aborting a batch", attempt) from None
                 log.warning("batch aborted by a deadlock; retrying", extra={"attempt": attempt})
             except psycopg2.DataError as exc:
-                # A value no column can hold (out of range, a NUL byte): the same batch
-                # fails the same way every time, so it is bad input, not a bug or an outage.
+                # Narrow on purpose, not error_map's (to which it is a bug): a value no
+                # column can hold (out of range, a NUL byte) fails the same batch the same
+                # way every time, so it is bad input, not a bug or an outage.
                 self._conn.rollback()
                 why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise InputError(
