@@ -68,7 +68,7 @@ def ensure_running() -> str:
         warnings.simplefilter("ignore")
         server = pgserver.get_server(path, cleanup_mode=None)
     # A Unix socket: libpq never negotiates TLS on one, and saying so keeps the
-    # DSN honest if DATABASE_SSLMODE asks for more (README "Database TLS").
+    # DSN honest if DATABASE_SSLMODE asks for more (docs/database.md "Database TLS").
     uri: str = psycopg2.extensions.make_dsn(server.get_uri(), sslmode="disable")
     return uri
 

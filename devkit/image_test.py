@@ -50,6 +50,7 @@ import boto3
 import psycopg2
 import psycopg2.extensions
 
+from common.adapters.batch import submit_planner
 from common.adapters.store.migrate import migrate
 from common.domain.calendar import calendar_for
 from common.domain.models import run_id_for
@@ -61,7 +62,6 @@ from devkit.batch.rules import SUCCEEDED
 from devkit.embedded_pg import ensure_running, local_dir, shown
 from devkit.local_run import BUCKET, LIFTED, latest_market_day, start_stub
 from devkit.template import ROOT
-from ops.submit import submit_planner
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient

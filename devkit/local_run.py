@@ -442,7 +442,7 @@ def print_report(report: dict[str, Any], stub_calls: dict[str, Any] | None, save
             f"cost: {cost['vcpu_seconds']} vCPU-s, {cost['gb_seconds']} GB-s measured "
             f"({cost['billed_vcpu_seconds']} vCPU-s billed, a minute a job at least); "
             f"estimated ${cost['estimated_usd']} (Fargate ${cost['fargate_usd']}, "
-            "providers' calls the rest; README: Cost per run)\n"
+            "providers' calls the rest; docs/sizing-and-cost.md: Cost per run)\n"
         )
     for line in reason_lines(report):  # invalid rows, plans not bought and why
         out.write(line + "\n")

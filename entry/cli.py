@@ -21,10 +21,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
-from common.adapters.error_map import InternalError, translate
+from common.adapters.error_map import translate
 from common.platform import failpoints
 from common.platform.commands import Command
-from common.platform.errors import ExitCode
+from common.platform.errors import ExitCode, InternalError
 from common.platform.logging import get_logger, setup_logging
 from common.platform.redact import redact
 
@@ -42,7 +42,7 @@ exit codes: 0 done (also: market closed, nothing due, already complete)
             75 transient failure (database, S3, Batch, providers) - Batch retries
             78 bad configuration or arguments (missing bucket, unknown run id, ...)
             130 interrupted (Ctrl-C)
-environment: see README.md "Configuration" (DATABASE_URL, MANIFEST_BUCKET, ...)
+environment: see docs/configuration.md (DATABASE_URL, MANIFEST_BUCKET, ...)
 """
 
 Table = Sequence[Command["Root"]]

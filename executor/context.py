@@ -9,8 +9,10 @@ from datetime import datetime
 
 from psycopg2.extensions import connection
 
-from common.adapters.manifest_store import ManifestStore, RunLocation
+from common.adapters.manifest_store import RunLocation
 from common.adapters.marketdata.bootstrap import MarketData
+from common.adapters.ports import ChunkSession, ExecutorStores, RunFiles
+from common.adapters.store.unit_of_work import PostgresStores
 from common.domain.calendar import MarketCalendar, calendar_for
 from common.domain.models import JobUsage, PlanSnapshot, RunManifest
 
@@ -18,7 +20,7 @@ from common.domain.models import JobUsage, PlanSnapshot, RunManifest
 @dataclass
 class ExecutorDeps:
     connect: Callable[[], connection]
-    store: ManifestStore
+    store: RunFiles
     market_data: MarketData
     clock: Callable[[], datetime]
     write_batch_size: int
@@ -33,6 +35,11 @@ class ExecutorDeps:
     # This job's Fargate usage so far (common/adapters/jobclock.py), for results/N.json;
     # None: unmeasured.
     usage: Callable[[], JobUsage] | None = None
+    # The chunk's row, the run's quotes and the ledger; None: PostgreSQL through `connect`.
+    stores: ExecutorStores | None = field(default=None, kw_only=True)
+
+    def unit_of_work(self) -> ExecutorStores:
+        return self.stores if self.stores is not None else PostgresStores(self.connect)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +51,7 @@ class ChunkRun:
     manifest: RunManifest
     index: int
     plans: list[PlanSnapshot]
-    conn: connection  # the chunk's own: its row, the run's quotes, the first writer
+    session: ChunkSession  # the chunk's own: its row, the run's quotes, its writers
     attempt: int
     started: datetime
     timings: Mapping[str, int]  # what loading took; each step returns its own

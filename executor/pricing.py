@@ -32,7 +32,8 @@ from typing import TypeVar
 
 from common.adapters.marketdata.chain import PriceChain
 from common.adapters.marketdata.quotes import FxRates, Price, Priced, PriceFailure, Quote, fx_key
-from common.adapters.store.quotes import Kind, LockNotAvailable, RunQuotes
+from common.adapters.ports import QuoteStore
+from common.adapters.store.quotes import Kind, LockNotAvailable
 from common.domain.calendar import market_timezone
 from common.domain.statuses import Reason
 from common.platform.logging import carry_context, get_logger
@@ -59,7 +60,7 @@ def price_chunk(run: ChunkRun) -> Pricing:
     ticks = time.monotonic()
     market_data = run.deps.market_data
     book = QuoteBook(
-        RunQuotes(run.conn, run.manifest.run_id),
+        run.session.quotes,
         market_data.chain,
         run.manifest.run_date,
         market_timezone(run.manifest.market),
@@ -88,7 +89,7 @@ class QuoteBook:
 
     def __init__(
         self,
-        quotes: RunQuotes,
+        quotes: QuoteStore,
         chain: PriceChain,
         run_date: date,
         tz: tzinfo,

@@ -13,7 +13,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from common.adapters.marketdata.quotes import Price, PriceFailure
-from common.adapters.store.runs import RunRepository
 from common.domain.models import ChunkResult, Failure, JobUsage, PlanSnapshot
 from common.domain.statuses import ChunkStatus, Execution, Reason
 from common.platform.logging import emit_metrics
@@ -26,7 +25,7 @@ State = list[tuple[int, str, str | None]]  # (plan_id, status, reason) per plan
 def report_chunk(run: ChunkRun, pricing: Pricing, written: Mapping[str, int]) -> ChunkResult:
     """Write results/N.json, finish the chunk's row, emit the metrics; return the result.
     `written` is the write step's timings."""
-    runs = RunRepository(run.conn)
+    runs = run.session.runs
     state = runs.outcomes([(p.plan_id, p.scheduled_date) for p in run.plans])
     timings = {**run.timings, **pricing.timings, **written}
     usage = run.deps.usage() if run.deps.usage is not None else None

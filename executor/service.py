@@ -14,7 +14,6 @@ from collections import Counter
 import psycopg2
 
 from common.adapters.manifest_store import RunLocation
-from common.adapters.store.runs import RunRepository
 from common.domain.models import ChunkResult, RunManifest
 from common.domain.statuses import ChunkStatus, Execution, Reason
 from common.platform.errors import (
@@ -56,9 +55,9 @@ def execute_chunk(deps: ExecutorDeps, where: RunLocation, index: int) -> ChunkRe
         raise
     timings = {"load_ms": elapsed_ms(ticks)}
     with log_context(run_id=manifest.run_id, chunk_index=index, market=manifest.market):
-        conn = deps.connect()
-        try:
-            attempt = RunRepository(conn).start_chunk(manifest.run_id, index)
+        stores = deps.unit_of_work()
+        with stores.chunk(manifest.run_id, index, manifest.run_date) as session:
+            attempt = session.runs.start_chunk(manifest.run_id, index)
             log.info("chunk started: %d plan(s), attempt %d", len(plans), attempt)
             run = ChunkRun(
                 deps=deps,
@@ -66,7 +65,7 @@ def execute_chunk(deps: ExecutorDeps, where: RunLocation, index: int) -> ChunkRe
                 manifest=manifest,
                 index=index,
                 plans=plans,
-                conn=conn,
+                session=session,
                 attempt=attempt,
                 started=started,
                 timings=timings,
@@ -79,8 +78,6 @@ def execute_chunk(deps: ExecutorDeps, where: RunLocation, index: int) -> ChunkRe
             except Exception as exc:  # recorded for `status`, then raised as it was
                 _record_failure(deps, manifest.run_id, index, exc, started=True)
                 raise
-        finally:
-            conn.close()
         log.info("chunk finished: %s", finished_line(result, written.recorded))
     if result.status == ChunkStatus.FAILED:
         raise ProvidersUnavailable(result.reasons.get(Reason.PROVIDER_ERROR, 0))
@@ -98,11 +95,8 @@ def _record_failure(
     what = f"exit {int(exc.exit_code)}: {exc}" if isinstance(exc, WorthyError) else repr(exc)
     error = " ".join(redact(what).split())[:MAX_ERROR_TEXT]
     try:
-        conn = deps.connect()
-        try:
-            RunRepository(conn).fail_chunk(run_id, index, error, started=started)
-        finally:
-            conn.close()
+        with deps.unit_of_work().runs() as runs:
+            runs.fail_chunk(run_id, index, error, started=started)
     except (WorthyError, psycopg2.Error) as lost:
         log.warning("chunk %d: could not record why it failed (%s)", index, lost)
 

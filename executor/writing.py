@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from common.adapters.db import round_trips
+from common.adapters.ports import LedgerWriter
 from common.adapters.store.ledger import Batch, Ledger
 from common.platform.logging import carry_context
 from common.platform.progress import HEARTBEAT_SECONDS, Progress
@@ -41,19 +41,13 @@ class Written:
 def write_chunk(run: ChunkRun, pricing: Pricing) -> Written:
     """Decide and write every plan of the chunk."""
     ticks = time.monotonic()
-    deps, manifest = run.deps, run.manifest
+    deps = run.deps
     # One batch in flight per connection: a chunk of fewer batches needs fewer of them.
     batches = -(-len(run.plans) // deps.write_batch_size)
-    extra = [deps.connect() for _ in range(min(deps.write_connections, batches) - 1)]
-    try:
-        conns = [run.conn, *extra]
-        ledgers = [Ledger(c, manifest.run_id, run.index, manifest.run_date) for c in conns]
+    with run.session.writers(min(deps.write_connections, batches)) as writers:
         with Progress(len(run.plans), "writing", unit="plans", every=HEARTBEAT_SECONDS) as bar:
-            recorded = write_batches(ledgers, _decided_batches(run, pricing), bar.advance)
-        trips = sum(map(round_trips, conns))
-    finally:
-        for c in extra:
-            c.close()
+            recorded = write_batches(writers.ledgers, _decided_batches(run, pricing), bar.advance)
+        trips = writers.round_trips()
     return Written({"write_ms": elapsed_ms(ticks), "db_round_trips": trips}, recorded)
 
 
@@ -77,14 +71,14 @@ def _decided_batches(run: ChunkRun, pricing: Pricing) -> Iterator[Batch]:
 
 
 def write_batches(
-    ledgers: list[Ledger], batches: Iterable[Batch], written: Callable[[int], None]
+    ledgers: Sequence[LedgerWriter], batches: Iterable[Batch], written: Callable[[int], None]
 ) -> Counter[str]:
     """Apply every batch, telling `written` each batch's size once it is committed; return
     the executions recorded, by status. Raises the first writer error."""
     slots: list[Future[Counter[str]] | None] = [None] * len(ledgers)
     recorded: Counter[str] = Counter()
 
-    def apply(ledger: Ledger, batch: Batch) -> Counter[str]:
+    def apply(ledger: LedgerWriter, batch: Batch) -> Counter[str]:
         counts = ledger.apply(batch)
         written(batch.size)
         return counts

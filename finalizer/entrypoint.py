@@ -39,7 +39,7 @@ class FinalizerRoot(Protocol):
 
 
 def costing(settings: Settings) -> Costing:
-    """Prices from the settings (README "Cost per run"); report names the providers as
+    """Prices from the settings (docs/sizing-and-cost.md "Cost per run"); report names providers as
     their API calls do."""
     prices = Prices(
         vcpu_hour_usd=settings.fargate_vcpu_hour_usd,

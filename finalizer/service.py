@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from common.adapters.manifest_store import ManifestStore, RunLocation
-from common.adapters.store.runs import CANARY, InvalidRows, RunRecord, RunRepository
+from common.adapters.manifest_store import RunLocation
+from common.adapters.ports import RunFiles, RunStore
+from common.adapters.store.runs import CANARY, InvalidRows, RunRecord
 from common.domain.calendar import today_at
 from common.domain.models import ChunkResult, JobUsage
 from common.domain.statuses import ChunkStatus, RunStatus
@@ -54,8 +55,8 @@ def _utc_now() -> datetime:
 
 
 def finalize_run(
-    runs: RunRepository,
-    store: ManifestStore,
+    runs: RunStore,
+    store: RunFiles,
     run_id: str,
     clock: Callable[[], datetime] = _utc_now,
     costing: Costing | None = None,
@@ -196,7 +197,7 @@ def _invalid_rows(invalid: InvalidRows | None) -> dict[str, Any]:
 
 
 def run_cost(
-    runs: RunRepository,
+    runs: RunStore,
     run_id: str,
     chunk_count: int,
     results: dict[int, ChunkResult],

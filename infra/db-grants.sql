@@ -6,7 +6,7 @@
 --   psql "$OWNER_DATABASE_URL" -v ON_ERROR_STOP=1 -f infra/db-grants.sql
 --
 -- then give the role a password and put its DSN in the database secret
--- (README "Deploy"). Safe to run again: it revokes and re-grants in one
+-- (docs/deploy.md "Deploy"). Safe to run again: it revokes and re-grants in one
 -- transaction, so the file is the whole truth about the role and a running
 -- batch never sees a gap.
 --
@@ -26,7 +26,7 @@ EXCEPTION
 END
 $$;
 
--- The connection budget (README "Connection budget"): at most MaxVcpus / JobVcpus
+-- The connection budget (docs/database.md "Connection budget"): at most MaxVcpus / JobVcpus
 -- = 8 / 0.25 = 32 containers at once with the defaults, each holding up to
 -- WRITE_CONNECTIONS = 2 connections: 64, plus 6 for an operator's status,
 -- redrive or verify. A container refused a connection exits 75 and Batch

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build, tag and push the worthy-batch image, then deploy infra/template.yaml
 # through a change set that is shown before it runs. `infra/deploy.sh --help`
-# explains; README "Deploy" has the everyday commands (make deploy, make smoke).
+# explains; docs/deploy.md "Deploy" has the everyday commands (make deploy, make smoke).
 set -euo pipefail
 
 PROG=deploy.sh

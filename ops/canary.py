@@ -16,17 +16,21 @@ import sys
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from common.adapters.error_map import translate
+from common.adapters.batch import (
+    JobWatch,
+    executor_job_name,
+    finalizer_job_name,
+    find_job,
+    submit_planner,
+)
+from common.adapters.error_map import translated
 from common.adapters.manifest_store import RunLocation
-from common.adapters.submitters.batch import JOB_NAME_PREFIX, finalizer_job_name
 from common.domain.calendar import SATURDAY, calendar_for, last_weekend_day
 from common.domain.models import run_id_for
 from common.domain.statuses import RunStatus
 from common.platform.errors import ConfigError, JobFailed
 from ops.root import OpsRoot
-from ops.submit import JobWatch, submit_planner
+from ops.run_date import check_requested_date
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -63,18 +67,11 @@ def run_canary(
     try:
         follow(planner_id)
         label = f"{run_id_for(market, run_date)}-canary-{planner_id}"
-
-        def named(name: str) -> str | None:
-            found = batch.list_jobs(
-                jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}]
-            )["jobSummaryList"]
-            return str(found[0]["jobId"]) if found else None
-
-        executor_id = named(f"{JOB_NAME_PREFIX}-execute-{label}")
+        executor_id = find_job(batch, queue, executor_job_name(label))
         if executor_id is not None:  # its log says what it could not reach
             out.write(f"following the canary's executor {executor_id}\n")
             follow(executor_id)
-        finalizer_id = named(finalizer_job_name(label))
+        finalizer_id = find_job(batch, queue, finalizer_job_name(label))
         if finalizer_id is None:
             raise JobFailed(planner_id, "the canary planner submitted no finalizer")
         out.write(f"following the canary's finalizer {finalizer_id}\n")
@@ -118,8 +115,9 @@ def delete_run_files(s3: S3Client, where: RunLocation) -> int:
     return len(doomed)
 
 
-def run_command(args: argparse.Namespace, root: OpsRoot) -> int:
+def run(args: argparse.Namespace, root: OpsRoot) -> int:
     """`submit --canary --wait` (the canary is only useful followed to its end)."""
+    check_requested_date(args, datetime.now(UTC))
     if not args.wait:
         raise ConfigError({"--canary": "needs --wait: the canary is checked and cleaned up"})
     required = ["batch_job_queue", "planner_job_definition", "manifest_bucket"]
@@ -133,13 +131,11 @@ def run_command(args: argparse.Namespace, root: OpsRoot) -> int:
         settings.manifest_bucket, settings.manifest_prefix, args.market, run_date,
         run_id_for(args.market, run_date),
     )  # fmt: skip
-    try:
+    with translated("running the canary"):  # S3's errors: the report, the files
         run_canary(
             JobWatch(root.batch(), root.logs(), sys.stdout), root.s3(),
             queue=settings.batch_job_queue, definition=settings.planner_job_definition,
             where=where, market=args.market, run_date=run_date, timeout=args.timeout,
             allow_future_date=args.allow_future_date,
         )  # fmt: skip
-    except (BotoCoreError, ClientError) as exc:
-        raise translate(exc, "running the canary") from None
     return 0

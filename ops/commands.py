@@ -105,9 +105,13 @@ def submit_arguments(submit: argparse.ArgumentParser) -> None:
 
 
 def load_submit() -> Handler:
-    from ops import submit
+    from ops import canary, submit
 
-    return submit.run
+    def submit_or_canary(args: argparse.Namespace, root: OpsRoot) -> int:
+        # `submit --canary` is the smoke test's slice (ops/canary.py), on the same wiring.
+        return (canary.run if args.canary else submit.run)(args, root)
+
+    return submit_or_canary
 
 
 def watchdog_arguments(watchdog: argparse.ArgumentParser) -> None:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import argparse
 
-from common.adapters.manifest_store import ManifestStore, RunLocation
+from common.adapters.manifest_store import RunLocation
+from common.adapters.ports import RunFiles, RunStore
 from common.adapters.store.runs import RunRepository
 from common.adapters.submitters import JobSubmitter, Release, RunToSubmit
 from common.adapters.submitters.factory import default_kind, required_settings
@@ -30,9 +31,10 @@ from ops.root import OpsRoot
 log = get_logger(__name__)
 
 
-def redrive_run(
-    runs: RunRepository, submitter: JobSubmitter, run_id: str, store: ManifestStore
-) -> str:
+def redrive_run(runs: RunStore, submitter: JobSubmitter, run_id: str, store: RunFiles) -> str:
+    """Submit again the chunks of `run_id` that did not succeed (one job, then its
+    finalizer); finalize a run whose chunks all succeeded but never closed. Returns what
+    it did, in one line."""
     run = runs.require(run_id)
     if run.status == RunStatus.MARKET_CLOSED:
         return f"run {run_id} was a closed market day; nothing to redrive"

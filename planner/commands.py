@@ -50,9 +50,13 @@ def plan_arguments(plan: argparse.ArgumentParser) -> None:
 
 
 def load_plan() -> Callable[[argparse.Namespace, PlannerRoot], int]:
-    from planner import entrypoint
+    from planner import canary, entrypoint
 
-    return entrypoint.run
+    def plan(args: argparse.Namespace, root: PlannerRoot) -> int:
+        # `plan --canary` is the smoke test's slice (planner/canary.py), on the same wiring.
+        return (canary.run if args.canary else entrypoint.run)(args, root)
+
+    return plan
 
 
 COMMANDS: tuple[Command[PlannerRoot], ...] = (

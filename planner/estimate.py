@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from common.adapters.marketdata.alphavantage import NAME as ALPHA_VANTAGE
 from common.adapters.marketdata.exchangerate import NAME as EXCHANGE_RATE
 from common.adapters.marketdata.finnhub import NAME as FINNHUB
-from common.adapters.store.snapshot import Demand, Snapshot
+from common.adapters.ports import DueSnapshot
+from common.adapters.store.snapshot import Demand
 from common.domain.chunking import ChildCost, Chunking
 from common.platform.config import Settings
 from common.platform.errors import EstimateTooLong
@@ -58,7 +59,7 @@ def pricing_limits(settings: Settings) -> PricingLimits:
 
 
 def estimate_run(
-    snapshot: Snapshot, demand: Demand, run_id: str, limits: PricingLimits
+    snapshot: DueSnapshot, demand: Demand, run_id: str, limits: PricingLimits
 ) -> PricingEstimate:
     """The calls the run still needs per provider, and the time they take."""
     symbols = [s for s in demand.counts_by_symbol if s]

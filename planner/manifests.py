@@ -16,12 +16,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
 from operator import itemgetter
 
-from psycopg2.extensions import connection
-
-from common.adapters.manifest_store import ManifestStore, RunLocation
-from common.adapters.store.invalid_plans import InvalidPlans
-from common.adapters.store.runs import RunRepository
-from common.adapters.store.snapshot import DueQuery, Snapshot
+from common.adapters.manifest_store import RunLocation
+from common.adapters.ports import InvalidPlanSink, PlannerStores, RunFiles, RunStore
+from common.adapters.store.snapshot import DueQuery
 from common.domain.chunking import ChunkPolicy, chunk_the_day
 from common.domain.models import ChunkRef, RunManifest, closures_of_run
 from common.platform.failpoints import failpoint
@@ -36,9 +33,9 @@ MAX_IN_FLIGHT = 32
 
 
 def write_run(
-    connect: Callable[[], connection],
-    runs: RunRepository,
-    store: ManifestStore,
+    stores: PlannerStores,
+    runs: RunStore,
+    store: RunFiles,
     where: RunLocation,
     run_id: str,
     market: str,
@@ -52,10 +49,8 @@ def write_run(
     `pricing`, log the calls the run needs and their time, and return the executor
     attempt's timeout (else None); raise EstimateTooLong, before any upload, when the
     day cannot fit an attempt."""
-    snapshot_conn = connect()
-    invalid = InvalidPlans(connect(), run_id)
-    try:
-        with Snapshot(snapshot_conn, DueQuery(market, run_date)) as snapshot:
+    with stores.invalid_plans(run_id) as invalid:
+        with stores.snapshot(DueQuery(market, run_date)) as snapshot:
             demand = snapshot.demand()
             counts = demand.counts_by_symbol
             estimate = estimate_run(snapshot, demand, run_id, pricing) if pricing else None
@@ -88,9 +83,6 @@ def write_run(
             chunks = prepared_chunks(groups, workers if due >= PARALLEL_FROM_PLANS else 1)
             refs = upload_chunks(store, where, chunks, invalid)
         invalid.flush()
-    finally:
-        snapshot_conn.close()
-        invalid.close()
     manifest = RunManifest(
         schema_version=1,
         run_id=run_id,
@@ -121,10 +113,10 @@ def write_run(
 
 
 def upload_chunks(
-    store: ManifestStore,
+    store: RunFiles,
     where: RunLocation,
     chunks: Iterable[PreparedChunk],
-    invalid: InvalidPlans,
+    invalid: InvalidPlanSink,
 ) -> list[ChunkRef]:
     """Upload the non-empty chunks as 0, 1, ... in a bounded thread pool; record invalid plans."""
     refs: list[ChunkRef] = []

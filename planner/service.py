@@ -13,13 +13,14 @@ submit                 exactly once, job ids recorded as they appear
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from psycopg2.extensions import connection
 
-from common.adapters.manifest_store import ManifestStore, RunLocation
-from common.adapters.store.runs import RunRepository
+from common.adapters.manifest_store import RunLocation
+from common.adapters.ports import PlannerStores, RunFiles, RunStore
+from common.adapters.store.unit_of_work import PostgresStores
 from common.adapters.submitters import JobSubmitter, Release, RunToSubmit
 from common.domain.calendar import RunDateRefused, calendar_for, check_run_date, run_market_of
 from common.domain.chunking import ChunkPolicy
@@ -40,7 +41,6 @@ class PlanRequest:
     run_date: date | None
     chunking: ChunkPolicy = ChunkPolicy()  # CHUNK_SIZE, else sized from the work
     workers: int = 1  # processes that validate and compress chunks on big runs
-    canary_tag: str | None = None  # set: plan the smoke test's canary (planner/canary.py)
     pricing: PricingLimits | None = None  # to estimate the pricing time; None: no estimate
     allow_future_date: bool = False  # --allow-future-date: the operator means a later day
 
@@ -48,7 +48,7 @@ class PlanRequest:
 @dataclass
 class PlannerDeps:
     connect: Callable[[], connection]
-    store: ManifestStore | None  # None for a dry run
+    store: RunFiles | None  # None for a dry run
     bucket: str
     prefix: str
     submitter: JobSubmitter | None
@@ -56,6 +56,11 @@ class PlannerDeps:
     # The planner job's usage so far (common/adapters/jobclock.py), recorded on the run as it
     # submits; None: not measured.
     usage: Callable[[], JobUsage] | None = None
+    # The runs, the snapshot and the invalid plans; None: PostgreSQL through `connect`.
+    stores: PlannerStores | None = field(default=None, kw_only=True)
+
+    def unit_of_work(self) -> PlannerStores:
+        return self.stores if self.stores is not None else PostgresStores(self.connect)
 
 
 @dataclass(frozen=True)
@@ -110,13 +115,7 @@ def plan_run(deps: PlannerDeps, request: PlanRequest) -> PlanResult:
     with log_context(run_id=run_id, market=market):
         log_catch_up(market, run_date, deps.clock)
         closed = calendar_for(market).closure_name(run_date)
-        conn = deps.connect()
-        try:
-            runs = RunRepository(conn)
-            if request.canary_tag is not None:
-                from planner.canary import plan_canary  # imports this module's types
-
-                return plan_canary(deps, runs, market, run_date, request.canary_tag)
+        with deps.unit_of_work().runs() as runs:
             if closed:
                 runs.record_market_closed(run_id, market, run_date, closed)
                 return PlanResult(
@@ -129,14 +128,12 @@ def plan_run(deps: PlannerDeps, request: PlanRequest) -> PlanResult:
                 return _plan_locked(deps, request, runs, run_id, market, run_date)
             finally:
                 runs.unlock(run_id)
-        finally:
-            conn.close()
 
 
 def _plan_locked(
     deps: PlannerDeps,
     request: PlanRequest,
-    runs: RunRepository,
+    runs: RunStore,
     run_id: str,
     market: str,
     run_date: date,
@@ -169,7 +166,7 @@ def _plan_locked(
         try:
             pinned = deps.submitter.pin(Release())
             manifest, timeout = write_run(
-                deps.connect,
+                deps.unit_of_work(),
                 runs,
                 deps.store,
                 where,

@@ -15,21 +15,26 @@ raises becomes one of worthy-batch's errors, and with it an exit code:
 The tables below are data; `translate(exc)` reads them. It imports neither
 botocore nor psycopg2: an error of theirs can only exist once they are loaded,
 so this module costs nothing to the process edge (entry/cli.py) that calls it.
-Self-contained on purpose: it needs only common.platform.errors.
+Self-contained on purpose: it needs only common.platform.errors, where the errors
+it returns live with every other.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 
 from common.platform.errors import (
-    ConfigError,
     DatabaseTlsRefused,
     ExitCode,
-    TransientError,
+    InternalError,
+    ServiceConfigError,
+    ServiceRefused,
+    ServiceTransientError,
     WorthyError,
 )
 
@@ -146,36 +151,6 @@ PG_CONNECTION = Rule(Kind.TRANSIENT, "database unavailable")
 PG_CONNECTION_CLASSES = ("OperationalError", "InterfaceError")
 
 
-class ServiceConfigError(ConfigError):
-    """AWS or the database refused us for a reason that retrying cannot fix."""
-
-    def __init__(self, service: str, detail: str) -> None:
-        super().__init__({service: detail})
-
-
-class ServiceTransientError(TransientError):
-    """AWS or the database is throttling, failing or unreachable: later may work."""
-
-
-class ServiceRefused(WorthyError):
-    """AWS Batch refused a request for a reason of its own (its message says which)."""
-
-    exit_code = ExitCode.FAILED
-
-    def __init__(self, service: str, message: str) -> None:
-        self.message = message
-        super().__init__(f"{service} refused the request: {message}")
-
-
-class InternalError(WorthyError):
-    """Nobody expected this exception: a bug. Exit 70, logged whole by the edge."""
-
-    exit_code = ExitCode.SOFTWARE
-
-    def __init__(self, exc: BaseException) -> None:
-        super().__init__(f"internal error: {type(exc).__name__}: {exc} - please report it")
-
-
 def rule_for(exc: BaseException) -> tuple[Rule, str, str] | None:
     """The table's row for `exc`, the service it came from and its detail; None: not ours
     to sort (not a botocore or psycopg2 error)."""
@@ -213,6 +188,29 @@ def translate(exc: BaseException, doing: str = "") -> WorthyError:
     if rule.kind is Kind.TRANSIENT:
         return ServiceTransientError(f"{service}: {text}")
     return ServiceRefused(service, detail)
+
+
+@contextmanager
+def translated(doing: str = "") -> Iterator[None]:
+    """botocore's and psycopg2's errors raised inside the block leave it as worthy-batch's
+    (`translate`); every other exception passes through untouched."""
+    try:
+        yield
+    except foreign_errors() as exc:
+        raise translate(exc, doing) from None
+
+
+def foreign_errors() -> tuple[type[BaseException], ...]:
+    """The base classes of botocore's and psycopg2's errors, of those loaded (an error of
+    theirs can only exist once its module is)."""
+    found: list[type[BaseException]] = []
+    botocore = sys.modules.get("botocore.exceptions")
+    if botocore is not None:
+        found += [botocore.BotoCoreError, botocore.ClientError]
+    psycopg2 = sys.modules.get("psycopg2")
+    if psycopg2 is not None:
+        found.append(psycopg2.Error)
+    return tuple(found)
 
 
 def _aws_rule(exc: BaseException) -> tuple[Rule, str, str]:

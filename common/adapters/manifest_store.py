@@ -1,4 +1,4 @@
-"""Run files in S3 (DESIGN section 7): chunks, run.json, results, report.
+"""Run files in S3 (docs/design.md section 7): chunks, run.json, results, report.
 
     s3://<bucket>/<prefix>/<MIC>/<YYYY-MM-DD>/<run_id>/run.json
                                                       chunks/00000.jsonl.gz
@@ -209,6 +209,7 @@ class ManifestStore:
             response = self._s3.get_object(Bucket=bucket, Key=key)
             body: bytes = response["Body"].read()
         except ClientError as exc:
+            # Narrow on purpose: a file not written (yet) is the run's fault, not S3's.
             if _code(exc) in _MISSING:
                 raise ManifestError(uri, "not found") from None
             raise _storage_error(exc, f"reading {uri}") from None

@@ -117,7 +117,7 @@ def _pack(pieces: list[Slice], size: int) -> tuple[ChunkPlan, ...]:
 # starting, imports, clients, the manifest) and then a cost per plan. A chunk is big
 # enough when the fixed cost is at most about a fifth of the child's time:
 #     start <= (start + plans * per_plan) / 5   <=>   plans >= 4 * start / per_plan
-# and small enough for the child's memory. The figures are README "Sizing".
+# and small enough for the child's memory. The figures: docs/sizing-and-cost.md "Sizing".
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""File formats of DESIGN section 7, as pydantic models.
+"""File formats of docs/design.md section 7, as pydantic models.
 
 Amounts are written as strings and read back exactly; a number where a
 string belongs, an unknown field or a wrong type is rejected, because a
@@ -197,7 +197,7 @@ class Failure(_Strict):
 
 class JobUsage(_Strict):
     """One job's Fargate usage: wall seconds from its process's start to when it wrote its
-    result, and the vCPUs and memory it ran with (README "Cost per run")."""
+    result, and the vCPUs and memory it ran with (docs/sizing-and-cost.md "Cost per run")."""
 
     seconds: DecimalString
     vcpu: DecimalString

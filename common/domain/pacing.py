@@ -19,7 +19,7 @@ window can hold L + 1 calls, however many children share the key, and a slot
 leased by a child that died is simply never used.
 
 Pure arithmetic on seconds since the epoch; the database holds the shared
-state and applies `lease` in one UPDATE (common/quotas.py).
+state and applies `lease` in one UPDATE (common/adapters/store/quotas.py).
 """
 
 from __future__ import annotations

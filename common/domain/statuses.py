@@ -1,4 +1,4 @@
-"""Every status and outcome the batch records, one StrEnum each (DESIGN sections 5 and 6).
+"""Every status and outcome the batch records, one StrEnum each (docs/design.md sections 5 and 6).
 
 They are `str`s, so they go into SQL parameters, JSON and log lines as their
 value; SQL text that must name one builds it from here (common/adapters/store/sql.py),

@@ -1,7 +1,7 @@
 """Settings: one pydantic-settings model, parsed once at the entrypoint.
 
-Every variable of DESIGN section 4, plus the tuning knobs documented in the
-README. A malformed value or a missing required one raises `ConfigError`
+Every variable of docs/design.md section 4, plus the tuning knobs documented in
+docs/configuration.md. A malformed value or a missing required one raises `ConfigError`
 naming every bad variable at once; values of secrets are never echoed.
 """
 
@@ -26,7 +26,7 @@ DEFAULT_EXCHANGE_RATE_BASE_URL = "https://v6.exchangerate-api.com/v6"
 
 # Free-tier limits of each provider, in calls per minute, and Alpha Vantage's
 # daily cap on its free tier. The limits are the account's, per API key: every
-# child shares them (README "Market data").
+# child shares them (docs/market-data.md "Market data").
 FINNHUB_FREE_CALLS_PER_MINUTE = 60
 ALPHA_VANTAGE_FREE_CALLS_PER_MINUTE = 5
 EXCHANGE_RATE_FREE_CALLS_PER_MINUTE = 60
@@ -34,7 +34,7 @@ ALPHA_VANTAGE_FREE_CALLS_PER_DAY = 25
 UNLIMITED = "unlimited"  # a `*_CALLS_PER_DAY` value: no daily budget
 # The executor job definition's Timeout.AttemptDurationSeconds (infra/template.yaml).
 EXECUTOR_TIMEOUT_SECONDS = 3600
-# The longest executor attempt the planner will submit (README "Timeouts"): a run that
+# The longest executor attempt the planner will submit (docs/operating.md "Timeouts"): a run that
 # starts at 09:35 New York time must end well before the close, with room for a retry.
 EXECUTOR_MAX_TIMEOUT_SECONDS = 4 * 3600
 
@@ -46,7 +46,7 @@ TEMPLATE_JOB_MEMORY_MIB = 512
 TEMPLATE_PLANNER_VCPU = Decimal("2")
 TEMPLATE_PLANNER_MEMORY_MIB = 4096
 # AWS Fargate on-demand, Linux/x86_64, us-east-1 (https://aws.amazon.com/fargate/pricing/,
-# README "Cost per run" gives the date): per vCPU-hour and per GB-hour, billed per second
+# docs/sizing-and-cost.md "Cost per run" has the date): per vCPU-hour and GB-hour, billed per second
 # from the image pull to the task's end, with a one-minute minimum a task.
 FARGATE_VCPU_HOUR_USD = Decimal("0.04048")
 FARGATE_GB_HOUR_USD = Decimal("0.004445")
@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     local_parallelism: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 2)
     planner_workers: PositiveInt | None = None  # None: sized from the container (planner)
 
-    # Cost per run (README "Cost per run"): this job's Fargate size (the job definition's
+    # docs/sizing-and-cost.md "Cost per run": this job's Fargate size (the job definition's
     # ResourceRequirements; None: the template's default for the stage) and the prices.
     job_vcpu: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
     job_memory_mib: PositiveInt | None = None

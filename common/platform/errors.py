@@ -6,13 +6,17 @@
     │   ├── ChunkOutOfRange          no chunk with that index (names the run's chunks)
     │   ├── DatabaseTlsRefused       the database's TLS certificate did not verify
     │   ├── EstimateTooLong          the day's pricing cannot fit an executor attempt
-    │   └── Unreachable              the canary could not reach a provider or AWS Batch
+    │   ├── Unreachable              the canary could not reach a provider or AWS Batch
+    │   └── ServiceConfigError       AWS or PostgreSQL refused us: access denied, no such
+    │                                bucket, queue or database, a wrong password
     ├── InputError         (65)      data we were handed is wrong; retrying will not help
     │   └── ManifestError            run.json or a chunk is corrupt, tampered or mismatched
     ├── TransientError     (75)      something outside us is down; Batch retries the job
     │   ├── DatabaseUnavailable      PostgreSQL unreachable, restarted, or a connection dropped
     │   ├── StorageUnavailable       S3 unreachable or failing
-    │   └── ProvidersUnavailable     price providers failed for items still pending
+    │   ├── ProvidersUnavailable     price providers failed for items still pending
+    │   ├── ServiceTransientError    AWS or PostgreSQL throttling, failing or unreachable
+    │   └── WaitTimedOut             `submit --wait` gave up following a job (it goes on)
     ├── MarketDataError               one provider call went wrong (the price chain handles these)
     │   ├── ProviderUnavailable      timeout, connection error, 5xx: try again later
     │   │   └── Throttled            429, or a throttle notice in the body; may carry Retry-After
@@ -22,11 +26,15 @@
     │   └── QuotaExhausted           our daily budget for the provider is spent; no call made
     ├── LedgerViolation    (1)       `verify` found the ledger inconsistent
     ├── JobFailed          (1)       `submit --wait` saw the planner job fail
-    └── SubmissionRefused  (1)       AWS Batch refused a job for a reason of its own (its limits);
-                                     an unknown queue or job definition is a ConfigError (78)
+    ├── SubmissionRefused  (1)       AWS Batch refused a job for a reason of its own (its limits);
+    │                                an unknown queue or job definition is a ConfigError (78)
+    ├── ServiceRefused     (1)       AWS Batch refused a request for a reason of its own
+    └── InternalError      (70)      an exception nobody expected: a bug
 
 Foreign errors (botocore, psycopg2) become these in one place: common/adapters/error_map.py.
-An exception nobody translated is a bug: exit 70. Ctrl-C: exit 130.
+An exception nobody translated is a bug: exit 70 (`InternalError`). Ctrl-C: exit 130.
+The pure domain raises plain ValueErrors (common/domain/calendar.py: `UnsupportedMarket`,
+`RunDateRefused`), as it imports nothing of ours; their callers turn them into a ConfigError.
 
 Messages never contain secrets: adapters build them from redacted URLs and
 provider names, never from request headers or raw query strings.
@@ -109,7 +117,7 @@ class DatabaseTlsRefused(ConfigError):
 
     hint = (
         "check DATABASE_SSLMODE, DATABASE_SSLROOTCERT and the DSN's host "
-        '(README "Database TLS"); retrying will not help'
+        '(docs/database.md "Database TLS"); retrying will not help'
     )
 
     def __init__(self, reason: str) -> None:
@@ -120,7 +128,7 @@ class EstimateTooLong(ConfigError):
     """The planner's estimate says an executor attempt could not finish the day: refused
     before anything is written (a setting must change: a rate, the chunks, the ceiling)."""
 
-    hint = 'nothing was written (README "Timeouts")'
+    hint = 'nothing was written (docs/operating.md "Timeouts")'
 
     def __init__(self, why: str) -> None:
         self.problems = {"EXECUTOR_MAX_TIMEOUT_SECONDS": why}
@@ -131,7 +139,7 @@ class Unreachable(ConfigError):
     """The canary found a provider or AWS Batch unreachable from where it runs (a VPC
     without egress: no NAT gateway, no VPC endpoint). Not retried: the network must change."""
 
-    hint = 'check the VPC\'s NAT gateway or VPC endpoints (README "Smoke test")'
+    hint = 'check the VPC\'s NAT gateway or VPC endpoints (docs/deploy.md "Smoke test")'
 
     def __init__(self, what: str, detail: str) -> None:
         self.problems = {what: detail}
@@ -273,3 +281,40 @@ class SubmissionRefused(WorthyError):
             f"AWS Batch refused job {job_name}: {message} - nothing was submitted for it; "
             "fix what the message names, then run the same command again (it resumes)"
         )
+
+
+class ServiceConfigError(ConfigError):
+    """AWS or the database refused us for a reason that retrying cannot fix."""
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__({service: detail})
+
+
+class ServiceTransientError(TransientError):
+    """AWS or the database is throttling, failing or unreachable: later may work."""
+
+
+class WaitTimedOut(TransientError):
+    """`submit --wait` followed a job longer than its --timeout; the job itself goes on."""
+
+    def __init__(self, job_id: str, seconds: float) -> None:
+        super().__init__(f"job {job_id} still running after {seconds:.0f}s; it goes on")
+
+
+class ServiceRefused(WorthyError):
+    """AWS Batch refused a request for a reason of its own (its message says which)."""
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, service: str, message: str) -> None:
+        self.message = message
+        super().__init__(f"{service} refused the request: {message}")
+
+
+class InternalError(WorthyError):
+    """Nobody expected this exception: a bug. Exit 70, logged whole by the edge."""
+
+    exit_code = ExitCode.SOFTWARE
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(f"internal error: {type(exc).__name__}: {exc} - please report it")

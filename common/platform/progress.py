@@ -20,7 +20,7 @@ from common.platform.logging import carry_context, get_logger
 log = get_logger(__name__)
 BAR_WIDTH = 30
 BAR_LINE = 160  # characters of a redrawn bar, at most
-HEARTBEAT_SECONDS = 5.0  # an executor child's progress lines (DESIGN: at least every 10 s)
+HEARTBEAT_SECONDS = 5.0  # an executor child's progress lines (docs/design.md section 8: every 10 s)
 TTY_REDRAW_SECONDS = 1.0
 
 

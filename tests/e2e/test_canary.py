@@ -16,13 +16,13 @@ from typing import Any
 import psycopg2.extensions
 import pytest
 
+from common.adapters.batch import JobWatch
 from common.adapters.manifest_store import RunLocation
 from common.platform.errors import JobFailed
 from devkit.batch.engine import Job
 from devkit.batch.local import PLANNER, LocalBatch
 from devkit.stubs.market_server import StubMarketServer
 from ops.canary import run_canary
-from ops.submit import JobWatch
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
 from tests.factories import insert_plans, many_plans, rows, scalar
@@ -119,6 +119,22 @@ def test_a_second_canary_for_the_same_day_starts_afresh(
         f"worthy-finalize-{RUN}-canary-planner-job-1",
         f"worthy-finalize-{RUN}-canary-planner-job-2",
     ]
+
+
+def test_the_cli_sends_both_canary_commands_to_the_canary(cli: Runner, aws: AwsStack) -> None:
+    # Each answer below is the canary's own (planner/canary.py, ops/canary.py), given
+    # before anything is planned or submitted.
+    env = {**_batch_env(aws), "PLANNER_JOB_DEFINITION": aws.executor_definition}
+    dry = cli("plan", "--canary", "--dry-run", "--run-date", SATURDAY, env=env)
+    assert dry.returncode == 78
+    assert "--canary: cannot be combined with --dry-run" in dry.stderr
+    unfollowed = cli("submit", "--canary", "--run-date", SATURDAY, env=env)
+    assert unfollowed.returncode == 78
+    assert "--canary: needs --wait" in unfollowed.stderr
+    weekday = cli("submit", "--canary", "--run-date", "2026-11-27", "--wait", env=env)
+    assert weekday.returncode == 78
+    assert "2026-11-27 is a weekday; a canary runs on a weekend" in weekday.stderr
+    assert aws.batch().list_jobs(jobQueue=aws.queue)["jobSummaryList"] == []
 
 
 class CanaryJobsRunOnSubmit:

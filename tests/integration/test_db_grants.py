@@ -144,7 +144,7 @@ def test_applying_the_grants_again_takes_back_what_they_do_not_give(
 
 
 def test_the_role_is_limited_to_the_connection_budget(batch_role: Connection) -> None:
-    """README "Connection budget": 8 / 0.25 = 32 containers x WRITE_CONNECTIONS 2 = 64,
+    """docs/database.md "Connection budget": 8 / 0.25 = 32 containers x WRITE_CONNECTIONS 2 = 64,
     plus room for an operator."""
     with batch_role.cursor() as cur:
         cur.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'worthy_batch'")
@@ -153,7 +153,7 @@ def test_the_role_is_limited_to_the_connection_budget(batch_role: Connection) ->
         cur.execute(GRANTS.read_text("utf-8"))
         cur.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'worthy_batch'")
         assert cur.fetchone() == (70,), "applying the file again restores the limit"
-    readme = (ROOT / "README.md").read_text("utf-8")
+    readme = (ROOT / "docs" / "database.md").read_text("utf-8")
     assert "CONNECTION LIMIT 70" in readme
 
 

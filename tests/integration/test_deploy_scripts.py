@@ -623,13 +623,14 @@ def test_the_scripts_are_executable() -> None:
     assert os.access(DEPLOY, os.X_OK) and os.access(SMOKE, os.X_OK)
 
 
-def test_every_option_the_readme_uses_exists(tools: Tools) -> None:
-    readme = (ROOT / "README.md").read_text("utf-8").replace("\\\n", " ")
+def test_every_option_the_docs_use_exists(tools: Tools) -> None:
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    readme = "\n".join(page.read_text("utf-8") for page in pages).replace("\\\n", " ")
     for script in (DEPLOY, SMOKE):
         used = set()
         for line in readme.splitlines():
             if f"infra/{script.name}" in line:
                 used |= set(re.findall(r"(?<= )--[a-z-]+", line.split(f"infra/{script.name}")[1]))
-        assert used, f"README shows no {script.name} command"
+        assert used, f"the docs show no {script.name} command"
         documented = tools.run(script, "--help").stdout
         assert not {option for option in used if option not in documented}, script.name

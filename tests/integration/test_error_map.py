@@ -29,20 +29,23 @@ import psycopg2.extensions
 import pytest
 from botocore.config import Config
 
+from common.adapters.batch import batch_errors
 from common.adapters.db import connect
 from common.adapters.error_map import (
     AWS_CODES,
     BOTOCORE_CLASSES,
     PG_SQLSTATES,
-    InternalError,
-    ServiceRefused,
     translate,
+    translated,
 )
 from common.platform.errors import (
     ConfigError,
     DatabaseTlsRefused,
     DatabaseUnavailable,
     ExitCode,
+    InternalError,
+    ServiceRefused,
+    SubmissionRefused,
     TransientError,
 )
 from tests.conftest import AwsStack
@@ -466,3 +469,41 @@ def test_anything_else_is_an_internal_error() -> None:
     assert translate(ZeroDivisionError("x")).exit_code == ExitCode.SOFTWARE
     integrity = caught(lambda: (_ for _ in ()).throw(psycopg2.IntegrityError("dup")))
     assert translate(integrity).exit_code == ExitCode.SOFTWARE
+
+
+# -- the block form, and the Batch adapter's boundary --------------------------------------
+
+
+def _client_error(code: str, message: str, operation: str) -> botocore.exceptions.ClientError:
+    return botocore.exceptions.ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        operation,
+    )
+
+
+def test_a_foreign_error_leaves_a_translated_block_as_ours() -> None:
+    bad = pytest.raises(ConfigError, match=r"bucket does not exist .*reading s3://b/k")
+    with bad, translated("reading s3://b/k"):
+        raise _client_error("NoSuchBucket", "gone", "GetObject")
+    with pytest.raises(TransientError, match="database unavailable"), translated():
+        raise psycopg2.OperationalError("server closed the connection unexpectedly")
+
+
+def test_other_errors_pass_through_a_translated_block_untouched() -> None:
+    with pytest.raises(ZeroDivisionError), translated("dividing"):
+        raise ZeroDivisionError("x")
+    refused = SubmissionRefused("worthy-execute-x", "too many")
+    with pytest.raises(SubmissionRefused) as raised, translated():
+        raise refused
+    assert raised.value is refused
+
+
+def test_a_batch_refusal_names_the_job_and_an_unknown_queue_is_configuration() -> None:
+    limits = _client_error("ClientException", "Array size exceeds the limit", "SubmitJob")
+    doing = batch_errors("submitting the planner job", "worthy-plan-x")
+    with pytest.raises(SubmissionRefused, match="refused job worthy-plan-x: Array size"), doing:
+        raise limits
+    unknown = _client_error("ClientException", "Job queue nowhere does not exist", "SubmitJob")
+    doing = batch_errors("submitting the planner job", "worthy-plan-x")
+    with pytest.raises(ConfigError, match="unknown job definition or queue"), doing:
+        raise unknown

@@ -1,6 +1,6 @@
 """An independent model of what the price chain must conclude, given the stub's faults.
 
-Written from the contract (DESIGN section 6, README "Market data"), not from
+Written from the contract (docs/design.md section 6, docs/market-data.md "Market data"), not from
 the chain's code: providers in order (Finnhub, Alpha Vantage); 429, 5xx,
 timeouts and throttle notices retried up to 3 attempts; a provider that
 failed 3 keys in a row, or refused the key, is skipped for the rest of the

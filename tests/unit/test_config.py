@@ -34,7 +34,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_defaults_follow_the_design() -> None:
     settings = load_settings()
-    # DESIGN 4: CHUNK_SIZE and MAX_CHILDREN unset: the planner sizes chunks from the work.
+    # docs/design.md section 4: CHUNK_SIZE, MAX_CHILDREN unset: chunks are sized from the work.
     assert settings.chunk_size is None and settings.max_children is None
     assert settings.max_quote_age_days == 4
     assert settings.share_decimals == 6

@@ -1,4 +1,4 @@
-"""Which quotes the chain may buy at: DESIGN section 6, checked as pure functions."""
+"""Which quotes the chain may buy at: docs/design.md section 6, checked as pure functions."""
 
 from __future__ import annotations
 

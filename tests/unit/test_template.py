@@ -621,7 +621,7 @@ def test_a_failing_watchdog_ends_failed_and_reaches_the_alarm_email(
     job_definitions: dict[str, dict[str, Any]], template: dict[str, Any]
 ) -> None:
     """`worthy-batch watchdog` exits 1 when a market day's run is missing or not final
-    (README "Commands"): no retry rule matches 1, the catch-all ends the job FAILED, and
+    (docs/operating.md "Commands"): no retry rule matches 1, the catch-all ends the job FAILED, and
     JobFailedRule (every FAILED job of the queue that is not an array child) e-mails it."""
     watchdog = resolve(template, job_definitions["watchdog"], PARAMETERS)
     assert watchdog["ContainerProperties"]["Command"] == ["watchdog"]

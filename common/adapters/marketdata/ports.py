@@ -11,7 +11,7 @@ says it has no such symbol, so that the chain consults the next source
     UnknownSymbol         (FX only) the provider has no such currency
 
 A `QuotaStore` holds what every process calling one provider with one key
-shares: the pace of its calls and its daily count (common/quotas.py).
+shares: the pace of its calls and its daily count (common/adapters/store/quotas.py).
 """
 
 from __future__ import annotations

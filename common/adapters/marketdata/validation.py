@@ -1,6 +1,6 @@
 """Is a quote (or a rate table) good enough to buy at? Pure functions of the quote and the dates.
 
-DESIGN section 6: a price is used only if it is > 0, finite, and dated no more
+docs/design.md section 6: a price is used only if it is > 0, finite, and dated no more
 than MAX_QUOTE_AGE_DAYS calendar days before the run date, counted in the
 market's own time zone. Quotes dated after the run date are fine (a rerun a
 day later); a time more than FUTURE_TOLERANCE after now is a provider's bug.

@@ -8,5 +8,6 @@ quotes.py         run_quotes: each symbol and FX base fetched once per run
 quotas.py         provider_limits and provider_daily_calls: the shared limiter
 verify.py         the ledger's invariants
 migrate.py        the schema, from common/adapters/store/migrations/*.sql
+unit_of_work.py   the stages' units of work on PostgreSQL (ports: common/adapters/ports.py)
 sql.py            fragments several statements share (the final-outcome rule)
 """

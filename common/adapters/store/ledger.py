@@ -158,10 +158,12 @@ SELECT status, coalesce(reason, ''), count(*) FROM recorded GROUP BY 1, 2
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Outcomes ready to stage: COPY text and how many plans it holds."""
+    """Outcomes ready to stage: COPY text and how many plans it holds (and the outcomes
+    themselves, for a ledger that does not speak COPY: the unit tests' fake)."""
 
     copy_text: str
     size: int
+    outcomes: Sequence[Outcome] = ()
 
 
 class Ledger:
@@ -176,7 +178,7 @@ class Ledger:
     @staticmethod
     def prepare(outcomes: Sequence[Outcome]) -> Batch:
         """The batch as COPY text: pure work, done while the previous batch is written."""
-        return Batch("".join(_copy_line(o) for o in outcomes), len(outcomes))
+        return Batch("".join(_copy_line(o) for o in outcomes), len(outcomes), outcomes)
 
     def apply(self, batch: Batch) -> Counter[str]:
         """Write one batch in one transaction; retried on deadlock, never half-applied.
@@ -186,13 +188,16 @@ class Ledger:
             try:
                 return self._apply_once(batch)
             except (psycopg2.errors.DeadlockDetected, psycopg2.errors.SerializationFailure):
+                # Narrow on purpose, not error_map's: a deadlock is retried here first, and
+                # only then is it the transient error the table would make of it.
                 self._conn.rollback()
                 if attempt == DEADLOCK_RETRIES:
                     raise DatabaseUnavailable("deadlocks kept aborting a batch", attempt) from None
                 log.warning("batch aborted by a deadlock; retrying", extra={"attempt": attempt})
             except psycopg2.DataError as exc:
-                # A value no column can hold (out of range, a NUL byte): the same batch
-                # fails the same way every time, so it is bad input, not a bug or an outage.
+                # Narrow on purpose, not error_map's (to which it is a bug): a value no
+                # column can hold (out of range, a NUL byte) fails the same batch the same
+                # way every time, so it is bad input, not a bug or an outage.
                 self._conn.rollback()
                 why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise InputError(

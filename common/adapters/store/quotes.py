@@ -28,7 +28,9 @@ class Kind(StrEnum):
     FX = "fx"
 
 
-LockNotAvailable = psycopg2.errors.LockNotAvailable  # another child holds the key too long
+# Another child holds the key too long, and executor/pricing.py waits on: flow, not a
+# failure, so it is caught narrowly there and never translated by error_map.
+LockNotAvailable = psycopg2.errors.LockNotAvailable
 
 
 class QuoteTransaction:

@@ -6,7 +6,7 @@ bases, for the pricing estimate), then every due row ordered by the chunk it
 goes to, streamed through a server-side cursor so memory does not grow with
 the number of plans.
 
-Due (DESIGN section 6): active, on one of the run's exchanges, and
+Due (docs/design.md section 6): active, on one of the run's exchanges, and
 `next_run_date <= run_date`, unless a final outcome is already recorded for
 that date. Rows on exchanges nobody supports are selected too, so that they
 get validated and reported as `invalid_plan` instead of silently ignored.
@@ -27,7 +27,7 @@ from common.domain.chunking import Chunking
 
 FETCH_ROWS = 10_000  # rows per round trip of the server-side cursor
 
-# The chunk line (DESIGN section 7): PostgreSQL's to_json of a row with these
+# The chunk line (docs/design.md section 7): PostgreSQL's to_json of a row with these
 # columns (compact JSON, field names as given, dates as YYYY-MM-DD), amounts as
 # strings. Bad values go through unchanged, for the planner's validation to
 # find and name.

@@ -23,12 +23,17 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from common.adapters.error_map import ServiceRefused, translate
+from common.adapters.batch import (
+    JOB_NAME_PREFIX,
+    batch_errors,
+    executor_job_name,
+    finalizer_job_name,
+)
 from common.adapters.submitters.base import JobRecorder, Release, RunToSubmit
 from common.adapters.submitters.revisions import latest_revision
-from common.platform.errors import ConfigError, SubmissionRefused
+from common.platform.errors import ConfigError
 from common.platform.failpoints import failpoint
 from common.platform.logging import get_logger
 
@@ -37,15 +42,9 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-JOB_NAME_PREFIX = "worthy"
 # A job in one of these states still runs, or ran, to success; any other (FAILED) is
 # history, and submitting again under a new attempt name is what makes progress.
 REUSABLE = frozenset({"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"})
-
-
-def finalizer_job_name(label: str) -> str:
-    """The finalizer's job name for a run (or a canary) labelled `label`."""
-    return f"{JOB_NAME_PREFIX}-finalize-{label}"
 
 
 class BatchSubmitter:
@@ -73,42 +72,47 @@ class BatchSubmitter:
         """Check the queue; resolve both job definitions to revision ARNs. Without the IAM
         rights to describe them (batch:DescribeJobQueues, batch:DescribeJobDefinitions) a
         run goes on with the definitions as configured, warned; `strict` (the canary) fails."""
-        try:
-            queues = self._batch.describe_job_queues(jobQueues=[self._queue])["jobQueues"]
-            if not queues:
-                raise ConfigError({"BATCH_JOB_QUEUE": f"no job queue {self._queue}"})
-            executor = latest_revision(
-                self._batch,
-                release.executor_definition or self._executor,
-                "EXECUTOR_JOB_DEFINITION",
-            )
-            finalizer = latest_revision(
-                self._batch, release.finalizer_definition or self._finalizer,
-                "FINALIZER_JOB_DEFINITION",
-            )  # fmt: skip
-        except ClientError as exc:
-            denied = exc.response.get("Error", {}).get("Code") == "AccessDeniedException"
-            if denied and not strict:
+        doing = "describing the job queue and definitions"
+        with batch_errors(doing, job=doing):
+            try:
+                executor, finalizer = self._pinned(release)
+            except ClientError as exc:
+                # Narrow on purpose: access denied here means "go on unpinned, warned";
+                # anything else (and access denied to the canary) is sorted by batch_errors.
+                error = exc.response.get("Error", {})
+                if error.get("Code") != "AccessDeniedException" or strict:
+                    raise
                 log.warning(
                     "cannot pin this run's job definitions to revisions (%s); submitting by "
                     "the configured ones, which a deploy during the run may change",
-                    exc.response.get("Error", {}).get("Message", "access denied"),
+                    error.get("Message", "access denied"),
                 )
                 return Release(
                     release.executor_definition or self._executor,
                     release.finalizer_definition or self._finalizer,
                     release.executor_timeout_seconds,
                 )
-            raise _translated(exc, "describing the job queue and definitions") from None
-        except BotoCoreError as exc:
-            raise _translated(exc, "describing the job queue and definitions") from None
         log.info("this run's jobs: executor %s, finalizer %s", executor, finalizer)
         return Release(executor, finalizer, release.executor_timeout_seconds)
+
+    def _pinned(self, release: Release) -> tuple[str, str]:
+        """The executor's and the finalizer's job definitions as revision ARNs."""
+        queues = self._batch.describe_job_queues(jobQueues=[self._queue])["jobQueues"]
+        if not queues:
+            raise ConfigError({"BATCH_JOB_QUEUE": f"no job queue {self._queue}"})
+        executor = latest_revision(
+            self._batch, release.executor_definition or self._executor, "EXECUTOR_JOB_DEFINITION"
+        )
+        finalizer = latest_revision(
+            self._batch, release.finalizer_definition or self._finalizer,
+            "FINALIZER_JOB_DEFINITION",
+        )  # fmt: skip
+        return executor, finalizer
 
     def submit(self, run: RunToSubmit, record: JobRecorder) -> str:
         depends = [self._own_job_id] if self._own_job_id else []
         executor_id = self._chunks_job(
-            f"{JOB_NAME_PREFIX}-execute-{run.job_label}",
+            executor_job_name(run.job_label),
             run,
             run.chunk_count,
             _chunk_environment(run, range(run.chunk_count), redrive=None),
@@ -169,7 +173,7 @@ class BatchSubmitter:
         return self._find_or_submit(name, request, [executor_id])
 
     def _find_or_submit(self, base: str, request: dict[str, Any], depends: list[str]) -> str:
-        try:
+        with batch_errors(f"submitting job {base}", base):
             found = self._attempts_of(base)
             for job in found:  # newest first
                 if job["status"] in REUSABLE and self._depends_on(job["jobId"], depends):
@@ -194,8 +198,6 @@ class BatchSubmitter:
                 dependsOn=[{"jobId": d} for d in depends],
                 **request,
             )
-        except (BotoCoreError, ClientError) as exc:
-            raise _translated(exc, f"submitting job {base}", base) from None
         job_id = str(response["jobId"])
         log.info("submitted job %s as %s", name, job_id, extra={"depends_on": depends})
         return job_id
@@ -223,16 +225,6 @@ class BatchSubmitter:
         jobs = self._batch.describe_jobs(jobs=[job_id])["jobs"]
         listed = {d["jobId"] for job in jobs for d in job.get("dependsOn", [])}
         return listed == set(depends)
-
-
-def _translated(exc: BotoCoreError | ClientError, doing: str, job: str = "") -> Exception:
-    """Sorted by common/adapters/error_map.py: an unknown queue or job definition, or access denied,
-    is configuration (78); throttling, 5xx, lost connections transient (75); Batch's own
-    refusals (its limits) a `SubmissionRefused` naming the job (1)."""
-    error = translate(exc, doing)
-    if isinstance(error, ServiceRefused):
-        return SubmissionRefused(job or doing, error.message)
-    return error
 
 
 def _chunk_environment(

@@ -1,4 +1,4 @@
--- worthy-batch schema, DESIGN section 5.
+-- worthy-batch schema, docs/design.md section 5.
 -- recurring_investments, assets and transactions belong to the Worthy app; in
 -- production they already exist and IF NOT EXISTS leaves them alone. No CHECK
 -- or NOT NULL constraints are added to the app's plan table: the batch never

@@ -1,4 +1,4 @@
--- The smoke test's canary (README "Deploy"): a run on a weekend date with one empty
+-- The smoke test's canary (docs/deploy.md "Smoke test"): a run on a weekend date with one empty
 -- chunk that proves every role end to end. Its finalizer removes the run's rows
 -- afterwards, but the batch role may not DELETE runs (infra/db-grants.sql). This
 -- function, owned by the schema's owner, deletes exactly that and nothing else: a

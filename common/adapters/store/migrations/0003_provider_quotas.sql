@@ -1,4 +1,4 @@
--- Provider quotas shared by every executor child (README "Market data").
+-- Provider quotas shared by every executor child (docs/market-data.md "Market data").
 -- A provider counts calls per API key, so the limiter's state is keyed by the
 -- provider and a fingerprint of the key (the first 16 hex digits of its
 -- SHA-256): never the key itself.

@@ -1,4 +1,4 @@
--- One release per run (README "Releases and runs"): the job definitions, as revision
+-- One release per run (docs/operating.md "Releases and runs"): the job definitions, as revision
 -- ARNs, that the planner submitted the run's executor and finalizer with, and the
 -- executor attempt's timeout it derived from its estimate. Redrives reuse them, so
 -- every job of a run runs the release that planned it. NULL: a run planned before
