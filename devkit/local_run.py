@@ -26,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from time import monotonic as time_monotonic
 from time import sleep
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from psycopg2.extensions import connection
@@ -36,7 +36,6 @@ from common.adapters.store.migrate import migrate
 from common.adapters.store.runs import RunRepository
 from common.domain.calendar import RunDateRefused, calendar_for, check_run_date, run_market_of
 from common.domain.models import run_id_for
-from common.platform.config import load_settings
 from common.platform.errors import ConfigError
 from common.platform.logging import get_logger, setup_logging
 from devkit import demo
@@ -46,6 +45,9 @@ from devkit.local_submitter import python_command
 from devkit.stubs.market_limits import limits_from_environment
 from devkit.stubs.market_server import StubMarketServer
 from finalizer.summary import reason_lines
+
+if TYPE_CHECKING:
+    from entry.bootstrap import Root
 
 log = get_logger(__name__)
 
@@ -114,9 +116,7 @@ def stage_environment(dsn: str, endpoint: str, stub: StubMarketServer | None) ->
 
 
 def checked_date(args: argparse.Namespace, now: datetime) -> date:
-    """--date (checked as `plan` checks it), else the latest market day; and the
-    environment parsed as the stages will, so a bad value stops here in one line (78)."""
-    load_settings()
+    """--date (checked as `plan` checks it), else the latest market day."""
     owner = run_market_of(args.market)
     if owner != args.market:
         raise ConfigError({"--market": f"{args.market} plans run in the {owner} run; use {owner}"})
@@ -135,7 +135,8 @@ def s3_dir() -> Path:
     return local_dir() / "s3"
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, root: Root) -> int:
+    root.settings()  # the environment parsed as the stages will: a bad value stops here (78)
     market = args.market
     run_date = checked_date(args, datetime.now(UTC))
     if not os.environ.get("LOG_FORMAT"):

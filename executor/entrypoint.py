@@ -1,23 +1,23 @@
-"""`worthy-batch execute`: gather settings and clients, run one chunk, report."""
+"""`worthy-batch execute`: ask the composition root for settings and clients, run one
+chunk, report."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
+from typing import Protocol
 
 from psycopg2.extensions import connection
 
-from common.adapters import aws
-from common.adapters.db import connect, database_url
 from common.adapters.jobclock import job_usage
 from common.adapters.manifest_store import ManifestStore, RunLocation
-from common.adapters.marketdata.bootstrap import build_market_data
+from common.adapters.marketdata.bootstrap import MarketData
 from common.adapters.marketdata.providers import FX_PROVIDER, PRICE_PROVIDERS
-from common.adapters.store.quotas import PostgresQuotas
 from common.adapters.store.runs import RunRepository
 from common.domain.models import parse_run_id
-from common.platform.config import Settings, load_settings
+from common.platform.config import Settings
 from common.platform.errors import (
     ChunkOutOfRange,
     ConfigError,
@@ -29,6 +29,18 @@ from common.platform.logging import get_logger
 from executor.service import ExecutorDeps, execute_chunk
 
 log = get_logger(__name__)
+
+
+class ExecutorRoot(Protocol):
+    """What `execute` asks the composition root (entry/bootstrap.py) for."""
+
+    def settings(self, required: Iterable[str] = ()) -> Settings: ...
+
+    def connector(self, application_name: str = ...) -> Callable[[], connection]: ...
+
+    def manifest_store(self) -> ManifestStore: ...
+
+    def market_data(self) -> MarketData: ...
 
 
 def chunk_index(
@@ -58,14 +70,16 @@ def chunk_index(
     return listed.chunks[child]
 
 
-def locate(args: argparse.Namespace, settings: Settings, dsn: str) -> RunLocation:
+def locate(
+    args: argparse.Namespace, settings: Settings, open_db: Callable[[], connection]
+) -> RunLocation:
     """Where the run's files are: --manifest, MANIFEST_URI, or the run's record (--run-id)."""
     uri = args.manifest or (None if args.run_id else settings.manifest_uri)
     if uri:
         return RunLocation.from_manifest_uri(uri)
     if not args.run_id:
         raise ConfigError({"--manifest/--run-id": "one is required (or MANIFEST_URI)"})
-    conn = connect(dsn, attempts=settings.db_connect_attempts)
+    conn = open_db()
     try:
         record = RunRepository(conn).require(args.run_id)  # unknown: 78, naming the known
     finally:
@@ -85,16 +99,6 @@ def missing_provider_keys(settings: Settings) -> tuple[str, ...]:
     return tuple(p.key_variable for p in providers if p.key_of(settings) is None)
 
 
-def connect_for_quotas(settings: Settings) -> connection:
-    """The provider limiter's own connection, opened when the first call needs a slot (a
-    rerun with every price stored never opens it)."""
-    return connect(
-        database_url(settings),
-        attempts=settings.db_connect_attempts,
-        application_name="worthy-executor-quotas",
-    )
-
-
 def _chunk_count(store: ManifestStore, where: RunLocation) -> int | None:
     try:
         return store.load_manifest(where).chunk_count
@@ -102,13 +106,12 @@ def _chunk_count(store: ManifestStore, where: RunLocation) -> int | None:
         return None
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    market_data = build_market_data(settings, PostgresQuotas(partial(connect_for_quotas, settings)))
+def run(args: argparse.Namespace, root: ExecutorRoot) -> int:
+    settings = root.settings()
+    market_data = root.market_data()
     try:
-        dsn = database_url(settings)
-        where = locate(args, settings, dsn)
-        store = ManifestStore(aws.s3_client())
+        where = locate(args, settings, root.connector())
+        store = root.manifest_store()
         index = chunk_index(args, settings, store, where)
         if args.chunk_index is not None:
             # An operator's --chunk-index is an argument: out of range is 78, naming the
@@ -119,12 +122,7 @@ def run(args: argparse.Namespace) -> int:
             if count is not None and index >= count:
                 raise ChunkOutOfRange(where.run_id, index, count)
         deps = ExecutorDeps(
-            connect=partial(
-                connect,
-                dsn,
-                attempts=settings.db_connect_attempts,
-                application_name=f"worthy-executor-{index}",
-            ),
+            connect=root.connector(f"worthy-executor-{index}"),
             store=store,
             market_data=market_data,
             clock=partial(datetime.now, UTC),

@@ -1,26 +1,41 @@
-"""`worthy-batch finalize`: gather settings and clients, finalize the run, report."""
+"""`worthy-batch finalize`: ask the composition root for settings and clients, finalize
+the run, report."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from functools import partial
+from typing import Protocol
 
-from common.adapters import aws
-from common.adapters.db import connect, database_url
+from psycopg2.extensions import connection
+
 from common.adapters.heartbeat import emit_heartbeat
 from common.adapters.jobclock import job_usage
 from common.adapters.manifest_store import ManifestStore
 from common.adapters.marketdata import alphavantage, exchangerate, finnhub
 from common.adapters.store.runs import RunRepository
 from common.domain.statuses import RunStatus
-from common.platform.config import Settings, load_settings
+from common.platform.config import Settings
 from common.platform.logging import emit_metrics, get_logger, log_context
 from finalizer.cost import Prices
 from finalizer.service import Costing, finalize_run
 from finalizer.summary import reason_lines
 
 log = get_logger(__name__)
+
+APPLICATION_NAME = "worthy-finalizer"
+
+
+class FinalizerRoot(Protocol):
+    """What `finalize` asks the composition root (entry/bootstrap.py) for."""
+
+    def settings(self, required: Iterable[str] = ()) -> Settings: ...
+
+    def connect(self, application_name: str = ...) -> connection: ...
+
+    def manifest_store(self) -> ManifestStore: ...
 
 
 def costing(settings: Settings) -> Costing:
@@ -39,18 +54,14 @@ def costing(settings: Settings) -> Costing:
     return Costing(prices, partial(job_usage, settings))
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
+def run(args: argparse.Namespace, root: FinalizerRoot) -> int:
+    settings = root.settings()
     with log_context(run_id=args.run_id):
-        conn = connect(
-            database_url(settings),
-            attempts=settings.db_connect_attempts,
-            application_name="worthy-finalizer",
-        )
+        conn = root.connect(APPLICATION_NAME)
         try:
             done = finalize_run(
                 RunRepository(conn),
-                ManifestStore(aws.s3_client()),
+                root.manifest_store(),
                 args.run_id,
                 costing=costing(settings),
             )

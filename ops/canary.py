@@ -16,7 +16,6 @@ import sys
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from common.adapters import aws
 from common.adapters.batch import (
     JobWatch,
     executor_job_name,
@@ -29,8 +28,8 @@ from common.adapters.manifest_store import RunLocation
 from common.domain.calendar import SATURDAY, calendar_for, last_weekend_day
 from common.domain.models import run_id_for
 from common.domain.statuses import RunStatus
-from common.platform.config import load_settings
 from common.platform.errors import ConfigError, JobFailed
+from ops.root import OpsRoot
 from ops.run_date import check_requested_date
 
 if TYPE_CHECKING:
@@ -116,13 +115,13 @@ def delete_run_files(s3: S3Client, where: RunLocation) -> int:
     return len(doomed)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, root: OpsRoot) -> int:
     """`submit --canary --wait` (the canary is only useful followed to its end)."""
     check_requested_date(args, datetime.now(UTC))
     if not args.wait:
         raise ConfigError({"--canary": "needs --wait: the canary is checked and cleaned up"})
     required = ["batch_job_queue", "planner_job_definition", "manifest_bucket"]
-    settings = load_settings(required=required)
+    settings = root.settings(required=required)
     assert settings.batch_job_queue and settings.planner_job_definition
     assert settings.manifest_bucket
     run_date = args.run_date or last_weekend_day(calendar_for(args.market).today(datetime.now(UTC)))
@@ -134,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     with translated("running the canary"):  # S3's errors: the report, the files
         run_canary(
-            JobWatch(aws.batch_client(), aws.logs_client(), sys.stdout), aws.s3_client(),
+            JobWatch(root.batch(), root.logs(), sys.stdout), root.s3(),
             queue=settings.batch_job_queue, definition=settings.planner_job_definition,
             where=where, market=args.market, run_date=run_date, timeout=args.timeout,
             allow_future_date=args.allow_future_date,

@@ -15,15 +15,14 @@ import sys
 from datetime import UTC, date, datetime
 from typing import Any
 
-from common.adapters.db import connect, database_url
 from common.adapters.store.plan_history import PlanHistory
 from common.domain.calendar import MarketCalendar, UnsupportedMarket, calendar_for
 from common.domain.models import BIGINT_MAX
 from common.domain.schedule import Frequency, nominal_date
 from common.domain.statuses import Execution, Reason
 from common.domain.validation import plan_problem
-from common.platform.config import load_settings
 from common.platform.errors import ConfigError
+from ops.root import OpsRoot
 
 # What each reason means for the person asking "why was I not charged?".
 MEANINGS: dict[str, str] = {
@@ -176,9 +175,8 @@ def _calendar(exchange: Any) -> MarketCalendar | None:
         return None
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    conn = connect(database_url(settings), attempts=settings.db_connect_attempts)
+def run(args: argparse.Namespace, root: OpsRoot) -> int:
+    conn = root.connect()
     try:
         history = PlanHistory(conn)
         # Past a BIGINT no row can have the id (and PostgreSQL would refuse the number).

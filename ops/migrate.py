@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from common.adapters.db import connect, database_url
 from common.adapters.store.migrate import bundled_migrations, migrate
-from common.platform.config import load_settings
 from common.platform.logging import get_logger
+from ops.root import OpsRoot
 
 log = get_logger(__name__)
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    conn = connect(database_url(settings), attempts=settings.db_connect_attempts)
+def run(args: argparse.Namespace, root: OpsRoot) -> int:
+    conn = root.connect()
     try:
         applied = migrate(conn)
     finally:

@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import argparse
 
-from common.adapters import aws
-from common.adapters.db import connect, database_url
-from common.adapters.manifest_store import ManifestStore, RunLocation
+from common.adapters.manifest_store import RunLocation
 from common.adapters.ports import RunFiles, RunStore
 from common.adapters.store.runs import RunRepository
 from common.adapters.submitters import JobSubmitter, Release, RunToSubmit
-from common.adapters.submitters.factory import build_submitter, default_kind, required_settings
+from common.adapters.submitters.factory import default_kind, required_settings
 from common.domain.models import RedriveList
 from common.domain.statuses import FINISHED_RUN, ChunkStatus, RunStatus
-from common.platform.config import load_settings
 from common.platform.errors import InputError
 from common.platform.logging import get_logger, log_context
 from finalizer.service import finalize_run
+from ops.root import OpsRoot
 
 log = get_logger(__name__)
 
@@ -82,19 +80,17 @@ def redrive_run(runs: RunStore, submitter: JobSubmitter, run_id: str, store: Run
     return f"redrive {number} of {run_id}: {done}"
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    kind = args.submitter or default_kind(settings)
-    settings = load_settings(required=required_settings(kind))
+def run(args: argparse.Namespace, root: OpsRoot) -> int:
+    kind = args.submitter or default_kind(root.settings())
+    root.settings(required=required_settings(kind))
     with log_context(run_id=args.run_id):
-        dsn = database_url(settings)
-        conn = connect(dsn, attempts=settings.db_connect_attempts)
+        conn = root.connect()
         try:
             message = redrive_run(
                 RunRepository(conn),
-                build_submitter(kind, settings, dsn),
+                root.submitter(kind),
                 args.run_id,
-                ManifestStore(aws.s3_client()),
+                root.manifest_store(),
             )
         finally:
             conn.close()

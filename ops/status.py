@@ -8,12 +8,11 @@ import sys
 from dataclasses import asdict
 from typing import IO, Any
 
-from common.adapters.db import connect, database_url
 from common.adapters.store.runs import ChunkRecord, RunRecord, RunRepository
 from common.domain.models import run_id_for
 from common.domain.statuses import ChunkStatus
-from common.platform.config import load_settings
 from common.platform.errors import ConfigError
+from ops.root import OpsRoot
 
 
 def render(run: RunRecord, chunks: list[ChunkRecord], out: IO[str]) -> None:
@@ -60,9 +59,8 @@ def as_json(run: RunRecord, chunks: list[ChunkRecord]) -> dict[str, Any]:
     return {"run": asdict(run), "chunks": [asdict(c) for c in chunks]}
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    conn = connect(database_url(settings), attempts=settings.db_connect_attempts)
+def run(args: argparse.Namespace, root: OpsRoot) -> int:
+    conn = root.connect()
     try:
         runs = RunRepository(conn)
         if args.run_id:

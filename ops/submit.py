@@ -12,19 +12,18 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from common.adapters import aws
 from common.adapters.batch import JobWatch, submit_planner
-from common.platform.config import load_settings
 from common.platform.errors import JobFailed
+from ops.root import OpsRoot
 from ops.run_date import check_requested_date
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, root: OpsRoot) -> int:
     assert not args.canary, "the CLI runs `submit --canary` with ops/canary.py"
     check_requested_date(args, datetime.now(UTC))
-    settings = load_settings(required=["batch_job_queue", "planner_job_definition"])
+    settings = root.settings(required=["batch_job_queue", "planner_job_definition"])
     assert settings.batch_job_queue and settings.planner_job_definition
-    batch = aws.batch_client()
+    batch = root.batch()
     run_date = args.run_date.isoformat() if args.run_date else None
     job_id = submit_planner(
         batch,
@@ -37,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(f"submitted planner job {job_id}\n")
     if not args.wait:
         return 0
-    job = JobWatch(batch, aws.logs_client(), sys.stdout).wait(job_id, args.timeout)
+    job = JobWatch(batch, root.logs(), sys.stdout).wait(job_id, args.timeout)
     if job["status"] == "FAILED":
         raise JobFailed(job_id, job.get("statusReason", ""))
     return 0

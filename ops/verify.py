@@ -6,18 +6,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from common.adapters.db import connect, database_url
 from common.adapters.store.runs import RunRepository
 from common.adapters.store.verify import CHECKS, violations
-from common.platform.config import load_settings
 from common.platform.errors import LedgerViolation
+from ops.root import OpsRoot
 
 MAX_LISTED = 50
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    conn = connect(database_url(settings), attempts=settings.db_connect_attempts)
+def run(args: argparse.Namespace, root: OpsRoot) -> int:
+    conn = root.connect()
     try:
         if args.run_id:
             RunRepository(conn).require(args.run_id)  # an unknown run is never "OK"

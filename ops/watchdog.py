@@ -22,13 +22,12 @@ from zoneinfo import ZoneInfo
 
 from psycopg2.extensions import connection
 
-from common.adapters.db import connect, database_url
 from common.adapters.store.runs import ChunkRecord, RunRecord, RunRepository
 from common.domain.calendar import calendar_for
 from common.domain.models import run_id_for
 from common.domain.statuses import FINISHED_RUN, ChunkStatus, RunStatus
-from common.platform.config import load_settings
 from common.platform.errors import ConfigError, ExitCode
+from ops.root import OpsRoot
 from planner.service import PlanRequest, resolve_run
 
 PROG = "worthy-batch watchdog"
@@ -123,15 +122,10 @@ def watch(
     return judge(market, day, None, record, chunks, calendar.timezone)
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    connector = partial(
-        connect,
-        database_url(settings),
-        attempts=settings.db_connect_attempts,
-        application_name="worthy-watchdog",
+def run(args: argparse.Namespace, root: OpsRoot) -> int:
+    verdict = watch(
+        root.connector("worthy-watchdog"), args.market, args.run_date, partial(datetime.now, UTC)
     )
-    verdict = watch(connector, args.market, args.run_date, partial(datetime.now, UTC))
     if verdict.ok:
         sys.stdout.write(f"{verdict.line}\n")
         return int(ExitCode.OK)

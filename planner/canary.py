@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
 
-from common.adapters.db import database_url
 from common.adapters.manifest_store import RunLocation, encode_chunk
 from common.adapters.ports import RunStore
 from common.adapters.store.runs import CANARY
@@ -35,7 +34,7 @@ from common.domain.statuses import RunStatus
 from common.platform.config import Settings
 from common.platform.errors import ConfigError, TransientError, Unreachable
 from common.platform.logging import get_logger, log_context
-from planner.entrypoint import emit_plan_metrics, planner_deps, planner_settings
+from planner.entrypoint import PlannerRoot, emit_plan_metrics, planner_deps, planner_settings
 from planner.service import PlannerDeps, PlanRequest, PlanResult, log_catch_up, resolve_run
 
 log = get_logger(__name__)
@@ -58,14 +57,13 @@ def canary_request(args: argparse.Namespace, settings: Settings) -> CanaryReques
     return CanaryRequest(args.market, run_date, tag, args.allow_future_date)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, root: PlannerRoot) -> int:
     """`worthy-batch plan --canary`."""
     if args.dry_run:
         raise ConfigError({"--canary": "cannot be combined with --dry-run"})
-    settings, kind = planner_settings(args)
-    dsn = database_url(settings)
+    settings, kind = planner_settings(args, root)
     request = canary_request(args, settings)
-    deps = planner_deps(settings, kind, dsn, partial(datetime.now, UTC))
+    deps = planner_deps(settings, kind, root, partial(datetime.now, UTC))
     started = datetime.now(UTC)
     result = plan_canary(deps, request)
     log.info("%s", result.message, extra={"run_id": result.run_id, "status": result.status})

@@ -1,21 +1,22 @@
-"""`worthy-batch plan`: gather settings and clients, call the service, report."""
+"""`worthy-batch plan`: ask the composition root for settings and clients, call the service,
+report. `plan --canary` is planner/canary.py's, built on the same wiring."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
+from typing import Protocol
 
 from psycopg2.extensions import connection
 
-from common.adapters import aws
-from common.adapters.db import connect, database_url
 from common.adapters.heartbeat import emit_heartbeat
 from common.adapters.jobclock import job_usage
 from common.adapters.manifest_store import ManifestStore
-from common.adapters.submitters.factory import build_submitter, default_kind, required_settings
+from common.adapters.submitters import JobSubmitter
+from common.adapters.submitters.factory import default_kind, required_settings
 from common.domain.chunking import (
     FARGATE_CHILD,
     LOCAL_CHILD,
@@ -24,7 +25,7 @@ from common.domain.chunking import (
 )
 from common.domain.models import parse_run_id
 from common.domain.statuses import FINISHED_RUN, RunStatus
-from common.platform.config import Settings, load_settings
+from common.platform.config import Settings
 from common.platform.logging import emit_metrics, get_logger
 from planner.dry_run import preview
 from planner.estimate import pricing_limits
@@ -32,6 +33,20 @@ from planner.service import PlannerDeps, PlanRequest, PlanResult, plan_run
 from planner.workers import container_limits, planner_workers
 
 log = get_logger(__name__)
+
+APPLICATION_NAME = "worthy-planner"
+
+
+class PlannerRoot(Protocol):
+    """What `plan` asks the composition root (entry/bootstrap.py) for."""
+
+    def settings(self, required: Iterable[str] = ()) -> Settings: ...
+
+    def connector(self, application_name: str = ...) -> Callable[[], connection]: ...
+
+    def manifest_store(self) -> ManifestStore: ...
+
+    def submitter(self, kind: str) -> JobSubmitter: ...
 
 
 def chunk_policy(kind: str, settings: Settings) -> ChunkPolicy:
@@ -45,31 +60,25 @@ def chunk_policy(kind: str, settings: Settings) -> ChunkPolicy:
     return ChunkPolicy(settings.chunk_size, settings.max_children or at_once, cost)
 
 
-def planner_settings(args: argparse.Namespace) -> tuple[Settings, str]:
+def planner_settings(args: argparse.Namespace, root: PlannerRoot) -> tuple[Settings, str]:
     """The settings `plan` needs, checked, and the kind of submitter it runs executors with."""
-    settings = load_settings()
+    settings = root.settings()
     kind = args.submitter or default_kind(settings)
     needed = [] if args.dry_run else ["manifest_bucket", *required_settings(kind)]
-    return load_settings(required=needed), kind
-
-
-def planner_connector(settings: Settings, dsn: str) -> Callable[[], connection]:
-    return partial(
-        connect, dsn, attempts=settings.db_connect_attempts, application_name="worthy-planner"
-    )
+    return root.settings(required=needed), kind
 
 
 def planner_deps(
-    settings: Settings, kind: str, dsn: str, clock: Callable[[], datetime]
+    settings: Settings, kind: str, root: PlannerRoot, clock: Callable[[], datetime]
 ) -> PlannerDeps:
     """What the planner plans (and the canary plans) with: the database, S3, the submitter."""
     assert settings.manifest_bucket
     return PlannerDeps(
-        connect=planner_connector(settings, dsn),
-        store=ManifestStore(aws.s3_client()),
+        connect=root.connector(APPLICATION_NAME),
+        store=root.manifest_store(),
         bucket=settings.manifest_bucket,
         prefix=settings.manifest_prefix,
-        submitter=build_submitter(kind, settings, dsn),
+        submitter=root.submitter(kind),
         clock=clock,
         usage=partial(job_usage, settings, planner=True),
     )
@@ -87,10 +96,9 @@ def emit_plan_metrics(market: str, result: PlanResult, started: datetime) -> Non
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, root: PlannerRoot) -> int:
     assert not args.canary, "the CLI runs `plan --canary` with planner/canary.py"
-    settings, kind = planner_settings(args)
-    dsn = database_url(settings)
+    settings, kind = planner_settings(args, root)
     workers = settings.planner_workers or planner_workers(container_limits())
     request = PlanRequest(
         args.market,
@@ -102,9 +110,9 @@ def run(args: argparse.Namespace) -> int:
     )
     clock = partial(datetime.now, UTC)
     if args.dry_run:
-        preview(planner_connector(settings, dsn), request, clock, sys.stdout)
+        preview(root.connector(APPLICATION_NAME), request, clock, sys.stdout)
         return 0
-    deps = planner_deps(settings, kind, dsn, clock)
+    deps = planner_deps(settings, kind, root, clock)
     started = datetime.now(UTC)
     result = plan_run(deps, request)
     log.info("%s", result.message, extra={"run_id": result.run_id, "status": result.status})

@@ -86,6 +86,15 @@ class UnsupportedMarket(ValueError):
         )
 
 
+def market_code(text: str) -> str:
+    """`text` as a supported market identifier code, upper case; ValueError saying why not."""
+    if len(text) != 4 or not text.isalnum():
+        raise ValueError(f"not a market identifier code: {text!r} (e.g. XNYS)")
+    if text.upper() not in SUPPORTED_MICS:
+        raise UnsupportedMarket(text.upper())
+    return text.upper()
+
+
 def run_market_of(exchange: str) -> str:
     """The market whose run buys plans listed on `exchange`."""
     return RUN_MARKET.get(exchange, exchange)

@@ -240,5 +240,13 @@ def load_settings(required: Iterable[str] = ()) -> Settings:
     return settings
 
 
+def require(settings: Settings, required: Iterable[str]) -> Settings:
+    """`settings` when each of `required` is set; else a `ConfigError` naming the missing."""
+    missing = {n.upper(): "missing" for n in required if getattr(settings, n, None) in (None, "")}
+    if missing:
+        raise ConfigError(missing)
+    return settings
+
+
 def _short(message: str) -> str:
     return message.replace("Value error, ", "").rstrip(".")

@@ -6,7 +6,7 @@ registers its pieces under the entry-point group `worthy_batch.devkit`
 
     local_database    () -> DSN of the embedded PostgreSQL (when DATABASE_URL is unset)
     local_submitter   the `--submitter local` class (children on the Batch emulator)
-    local_run         the handler of `worthy-batch local-run`
+    local_run         the handler of `worthy-batch local-run` (entry/commands.py)
 """
 
 from __future__ import annotations

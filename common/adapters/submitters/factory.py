@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from common.adapters import aws
 from common.adapters.submitters.base import JobSubmitter
 from common.platform.config import Settings
 from common.platform.plugins import devkit
+
+if TYPE_CHECKING:
+    from mypy_boto3_batch import BatchClient
 
 
 def default_kind(settings: Settings) -> str:
@@ -23,14 +27,16 @@ def required_settings(kind: str) -> list[str]:
     return []
 
 
-def build_submitter(kind: str, settings: Settings, dsn: str) -> JobSubmitter:
+def build_submitter(
+    kind: str, settings: Settings, dsn: str, batch: BatchClient | None = None
+) -> JobSubmitter:
     if kind == "batch":
         from common.adapters.submitters.batch import BatchSubmitter
 
         assert settings.batch_job_queue and settings.executor_job_definition
         assert settings.finalizer_job_definition
         return BatchSubmitter(
-            aws.batch_client(),
+            batch or aws.batch_client(),
             job_queue=settings.batch_job_queue,
             executor_definition=settings.executor_job_definition,
             finalizer_definition=settings.finalizer_job_definition,
