@@ -16,9 +16,9 @@ from typing import Any
 import psycopg2.extras
 from psycopg2.extensions import connection
 
+from common.domain.errors import ConfigError
 from common.domain.schedule import Frequency
 from common.domain.statuses import FINISHED_RUN, RunStatus
-from common.platform.errors import ConfigError
 
 DEFAULT_PLANS = 2000
 DEMO_USER_PREFIX = "demo-"

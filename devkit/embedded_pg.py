@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg2.extensions
 
-from common.platform.errors import ConfigError
+from common.domain.errors import ConfigError
 
 LOCAL_DIR_VARIABLE = "WORTHY_LOCAL_DIR"
 

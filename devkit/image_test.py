@@ -53,7 +53,7 @@ import psycopg2.extensions
 from common.adapters.batch import submit_planner
 from common.adapters.store.migrate import migrate
 from common.domain.calendar import calendar_for
-from common.domain.models import run_id_for
+from common.domain.run_key import RunKey
 from devkit import demo
 from devkit.batch.container import PODMAN, ContainerLauncher, ulimits
 from devkit.batch.engine import Job
@@ -477,7 +477,7 @@ def check_day(dsn: str, s3_endpoint: str, run_id: str) -> dict[str, int]:
 
 
 def market_day(services: Services, launcher: ContainerLauncher, run_date: date) -> DayResult:
-    run_id = run_id_for(MARKET, run_date)
+    run_id = RunKey(MARKET, run_date).run_id
     dsn = fresh_database(services.admin_dsn, DATABASE, DAY_PLANS, run_date)
     print(f"day: {run_id}, {DAY_PLANS} demo plans, each job a container of {IMAGE} ...", flush=True)
     started = time.monotonic()

@@ -34,9 +34,9 @@ from psycopg2.extensions import connection
 from common.adapters.db import connect
 from common.adapters.store.migrate import migrate
 from common.adapters.store.runs import RunRepository
-from common.domain.calendar import RunDateRefused, calendar_for, check_run_date, run_market_of
-from common.domain.models import run_id_for
-from common.platform.errors import ConfigError
+from common.domain.calendar import calendar_for, resolve_run_day
+from common.domain.errors import ConfigError, RunDateRefused
+from common.domain.run_key import RunKey
 from common.platform.logging import get_logger, setup_logging
 from devkit import demo
 from devkit.embedded_pg import ensure_running, local_dir, shown
@@ -117,18 +117,13 @@ def stage_environment(dsn: str, endpoint: str, stub: StubMarketServer | None) ->
 
 def checked_date(args: argparse.Namespace, now: datetime) -> date:
     """--date (checked as `plan` checks it), else the latest market day."""
-    owner = run_market_of(args.market)
-    if owner != args.market:
-        raise ConfigError({"--market": f"{args.market} plans run in the {owner} run; use {owner}"})
-    today = calendar_for(args.market).today(now)
     if args.date is None:
-        return latest_market_day(args.market, today)
+        return latest_market_day(args.market, resolve_run_day(args.market, None, now).today)
     try:
-        check_run_date(args.market, args.date, today, allow_future=args.allow_future_date)
+        day = resolve_run_day(args.market, args.date, now, allow_future=args.allow_future_date)
     except RunDateRefused as exc:
-        raise ConfigError({"--date": str(exc)}) from None
-    chosen: date = args.date
-    return chosen
+        raise RunDateRefused(exc.why, option="--date") from None
+    return day.key.run_date
 
 
 def s3_dir() -> Path:
@@ -154,7 +149,7 @@ def run(args: argparse.Namespace, root: Root) -> int:
             resume += " --allow-future-date"
         sys.stdout.flush()
         sys.stderr.write(
-            f"\nworthy-batch local-run: interrupted; {run_id_for(market, run_date)} is kept under "
+            f"\nworthy-batch local-run: interrupted; {RunKey(market, run_date)} is kept under "
             f"{shown(local_dir())}: run the same command again to resume it ({resume})\n"
         )
         return 130
@@ -176,7 +171,7 @@ def interrupted_by_sigterm() -> Iterator[None]:
 
 
 def _run(args: argparse.Namespace, market: str, run_date: date) -> int:
-    run_id = run_id_for(market, run_date)
+    run_id = RunKey(market, run_date).run_id
     runs_dir = local_dir() / "runs"
     failing = [s.strip().upper() for s in (args.fail_symbols or "").split(",") if s.strip()]
     with ExitStack() as stack:

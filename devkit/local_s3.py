@@ -37,7 +37,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from common.platform.errors import TransientError
+from common.domain.errors import TransientError
 
 READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
 SCHEMA = """

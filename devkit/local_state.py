@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from datetime import UTC, date, datetime
 
 from common.domain.calendar import DEFAULT_MARKET, calendar_for
-from common.platform.errors import ExitCode, WorthyError
+from common.domain.errors import ExitCode, WorthyError
 from devkit.embedded_pg import bundled_psql, ensure_running, local_dir, shown
 from devkit.embedded_pg import stop as stop_database
 from devkit.local_run import (

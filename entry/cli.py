@@ -22,9 +22,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from common.adapters.error_map import translate
+from common.domain.errors import ExitCode, InternalError
 from common.platform import failpoints
 from common.platform.commands import Command
-from common.platform.errors import ExitCode, InternalError
 from common.platform.logging import get_logger, setup_logging
 from common.platform.redact import redact
 

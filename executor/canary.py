@@ -15,8 +15,8 @@ from datetime import date
 from common.adapters.marketdata.chain import PriceChain
 from common.adapters.marketdata.quotes import PriceFailure
 from common.domain.calendar import market_timezone
+from common.domain.errors import Unreachable
 from common.domain.statuses import Reason
-from common.platform.errors import Unreachable
 from common.platform.logging import get_logger
 
 log = get_logger(__name__)

@@ -9,12 +9,12 @@ from datetime import datetime
 
 from psycopg2.extensions import connection
 
-from common.adapters.manifest_store import RunLocation
 from common.adapters.marketdata.bootstrap import MarketData
 from common.adapters.ports import ChunkSession, ExecutorStores, RunFiles
 from common.adapters.store.unit_of_work import PostgresStores
 from common.domain.calendar import MarketCalendar, calendar_for
 from common.domain.models import JobUsage, PlanSnapshot, RunManifest
+from common.domain.run_key import RunLocation
 
 
 @dataclass

@@ -12,19 +12,19 @@ from typing import Protocol
 from psycopg2.extensions import connection
 
 from common.adapters.jobclock import job_usage
-from common.adapters.manifest_store import ManifestStore, RunLocation
+from common.adapters.manifest_store import ManifestStore
 from common.adapters.marketdata.bootstrap import MarketData
 from common.adapters.marketdata.providers import FX_PROVIDER, PRICE_PROVIDERS
 from common.adapters.store.runs import RunRepository
-from common.domain.models import parse_run_id
-from common.platform.config import Settings
-from common.platform.errors import (
+from common.domain.errors import (
     ChunkOutOfRange,
     ConfigError,
     ManifestError,
     ProvidersUnavailable,
     WorthyError,
 )
+from common.domain.run_key import RunKey, RunLocation
+from common.platform.config import Settings
 from common.platform.logging import get_logger
 from executor.service import ExecutorDeps, execute_chunk
 
@@ -86,12 +86,10 @@ def locate(
         conn.close()
     if record.manifest_uri:
         return RunLocation.from_manifest_uri(record.manifest_uri)
-    market, run_date = parse_run_id(args.run_id)
     if not settings.manifest_bucket:
         raise ConfigError({"MANIFEST_BUCKET": f"missing, and run {args.run_id} is not recorded"})
-    return RunLocation.for_run(
-        settings.manifest_bucket, settings.manifest_prefix, market, run_date, args.run_id
-    )
+    key = RunKey.parse(args.run_id)
+    return RunLocation.for_run(settings.manifest_bucket, settings.manifest_prefix, key)
 
 
 def missing_provider_keys(settings: Settings) -> tuple[str, ...]:

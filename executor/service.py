@@ -13,15 +13,15 @@ from collections import Counter
 
 import psycopg2
 
-from common.adapters.manifest_store import RunLocation
-from common.domain.models import ChunkResult, RunManifest
-from common.domain.statuses import ChunkStatus, Execution, Reason
-from common.platform.errors import (
+from common.domain.errors import (
     ConfigError,
     DatabaseUnavailable,
     ProvidersUnavailable,
     WorthyError,
 )
+from common.domain.models import ChunkResult, RunManifest
+from common.domain.run_key import RunLocation
+from common.domain.statuses import ChunkStatus, Execution, Reason
 from common.platform.logging import get_logger, log_context
 from common.platform.redact import redact
 from executor.canary import prove_network

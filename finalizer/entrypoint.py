@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Protocol
 
@@ -16,6 +16,8 @@ from common.adapters.jobclock import job_usage
 from common.adapters.manifest_store import ManifestStore
 from common.adapters.marketdata import alphavantage, exchangerate, finnhub
 from common.adapters.store.runs import RunRepository
+from common.domain.calendar import today_at
+from common.domain.run_key import RunKey
 from common.domain.statuses import RunStatus
 from common.platform.config import Settings
 from common.platform.logging import emit_metrics, get_logger, log_context
@@ -69,8 +71,8 @@ def run(args: argparse.Namespace, root: FinalizerRoot) -> int:
             conn.close()
     outcomes = done.report["outcomes"]
     if not done.canary:
-        run_date = date.fromisoformat(done.report["run_date"])
-        emit_heartbeat(done.report["market"], run_date, datetime.now(UTC))
+        key = RunKey.parse(args.run_id)
+        emit_heartbeat(key, today_at(key.market, datetime.now(UTC)))
     emit_metrics(
         {
             "purchased": outcomes.get("purchased", 0),

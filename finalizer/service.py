@@ -19,13 +19,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from common.adapters.manifest_store import RunLocation
 from common.adapters.ports import RunFiles, RunStore
 from common.adapters.store.runs import CANARY, InvalidRows, RunRecord
 from common.domain.calendar import today_at
+from common.domain.errors import InputError
 from common.domain.models import ChunkResult, JobUsage
+from common.domain.run_key import RunLocation
 from common.domain.statuses import ChunkStatus, RunStatus
-from common.platform.errors import InputError
 from common.platform.logging import get_logger
 from finalizer.cost import Prices, cost_report
 

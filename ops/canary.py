@@ -24,11 +24,10 @@ from common.adapters.batch import (
     submit_planner,
 )
 from common.adapters.error_map import translated
-from common.adapters.manifest_store import RunLocation
 from common.domain.calendar import SATURDAY, calendar_for, last_weekend_day
-from common.domain.models import run_id_for
+from common.domain.errors import ConfigError, JobFailed
+from common.domain.run_key import RunKey, RunLocation
 from common.domain.statuses import RunStatus
-from common.platform.errors import ConfigError, JobFailed
 from ops.root import OpsRoot
 from ops.run_date import check_requested_date
 
@@ -66,7 +65,7 @@ def run_canary(
 
     try:
         follow(planner_id)
-        label = f"{run_id_for(market, run_date)}-canary-{planner_id}"
+        label = f"{RunKey(market, run_date).run_id}-canary-{planner_id}"
         executor_id = find_job(batch, queue, executor_job_name(label))
         if executor_id is not None:  # its log says what it could not reach
             out.write(f"following the canary's executor {executor_id}\n")
@@ -128,9 +127,8 @@ def run(args: argparse.Namespace, root: OpsRoot) -> int:
     if run_date.weekday() < SATURDAY:
         raise ConfigError({"--run-date": f"{run_date} is a weekday; a canary runs on a weekend"})
     where = RunLocation.for_run(
-        settings.manifest_bucket, settings.manifest_prefix, args.market, run_date,
-        run_id_for(args.market, run_date),
-    )  # fmt: skip
+        settings.manifest_bucket, settings.manifest_prefix, RunKey(args.market, run_date)
+    )
     with translated("running the canary"):  # S3's errors: the report, the files
         run_canary(
             JobWatch(root.batch(), root.logs(), sys.stdout), root.s3(),

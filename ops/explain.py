@@ -16,12 +16,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from common.adapters.store.plan_history import PlanHistory
-from common.domain.calendar import MarketCalendar, UnsupportedMarket, calendar_for
+from common.domain.calendar import MarketCalendar, calendar_for
+from common.domain.errors import ConfigError, UnsupportedMarket
 from common.domain.models import BIGINT_MAX
 from common.domain.schedule import Frequency, nominal_date
 from common.domain.statuses import Execution, Reason
 from common.domain.validation import plan_problem
-from common.platform.errors import ConfigError
 from ops.root import OpsRoot
 
 # What each reason means for the person asking "why was I not charged?".

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import argparse
 
-from common.adapters.manifest_store import RunLocation
 from common.adapters.ports import RunFiles, RunStore
 from common.adapters.store.runs import RunRepository
 from common.adapters.submitters import JobSubmitter, Release, RunToSubmit
 from common.adapters.submitters.factory import default_kind, required_settings
+from common.domain.errors import InputError
 from common.domain.models import RedriveList
+from common.domain.run_key import RunLocation
 from common.domain.statuses import FINISHED_RUN, ChunkStatus, RunStatus
-from common.platform.errors import InputError
 from common.platform.logging import get_logger, log_context
 from finalizer.service import finalize_run
 from ops.root import OpsRoot

@@ -6,8 +6,7 @@ import argparse
 import sys
 from datetime import datetime
 
-from common.domain.calendar import RunDateRefused, calendar_for, check_run_date
-from common.platform.errors import ConfigError
+from common.domain.calendar import resolve_run_day
 
 
 def check_requested_date(args: argparse.Namespace, now: datetime) -> None:
@@ -15,12 +14,8 @@ def check_requested_date(args: argparse.Namespace, now: datetime) -> None:
     it: after the market's today without --allow-future-date, or outside its calendar data."""
     if args.run_date is None:
         return
-    today = calendar_for(args.market).today(now)
-    try:
-        catch_up = check_run_date(
-            args.market, args.run_date, today, allow_future=args.allow_future_date
+    day = resolve_run_day(args.market, args.run_date, now, allow_future=args.allow_future_date)
+    if day.catch_up:
+        sys.stdout.write(
+            f"catch-up run for {args.run_date} (today is {day.today} in {args.market})\n"
         )
-    except RunDateRefused as exc:
-        raise ConfigError({"--run-date": str(exc)}) from None
-    if catch_up:
-        sys.stdout.write(f"catch-up run for {args.run_date} (today is {today} in {args.market})\n")

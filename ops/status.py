@@ -9,9 +9,9 @@ from dataclasses import asdict
 from typing import IO, Any
 
 from common.adapters.store.runs import ChunkRecord, RunRecord, RunRepository
-from common.domain.models import run_id_for
+from common.domain.errors import ConfigError
+from common.domain.run_key import RunKey
 from common.domain.statuses import ChunkStatus
-from common.platform.errors import ConfigError
 from ops.root import OpsRoot
 
 
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace, root: OpsRoot) -> int:
         if args.run_id:
             record: RunRecord | None = runs.require(args.run_id)
         elif args.run_date:
-            record = runs.require(run_id_for(args.market, args.run_date))
+            record = runs.require(RunKey(args.market, args.run_date).run_id)
         else:
             record = runs.latest(args.market)
         if record is None:

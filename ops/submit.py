@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 
 from common.adapters.batch import JobWatch, submit_planner
-from common.platform.errors import JobFailed
+from common.domain.errors import JobFailed
 from ops.root import OpsRoot
 from ops.run_date import check_requested_date
 

@@ -8,7 +8,7 @@ import sys
 
 from common.adapters.store.runs import RunRepository
 from common.adapters.store.verify import CHECKS, violations
-from common.platform.errors import LedgerViolation
+from common.domain.errors import LedgerViolation
 from ops.root import OpsRoot
 
 MAX_LISTED = 50

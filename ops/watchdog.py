@@ -23,12 +23,11 @@ from zoneinfo import ZoneInfo
 from psycopg2.extensions import connection
 
 from common.adapters.store.runs import ChunkRecord, RunRecord, RunRepository
-from common.domain.calendar import calendar_for
-from common.domain.models import run_id_for
+from common.domain.calendar import market_timezone, resolve_run_day
+from common.domain.errors import ExitCode
+from common.domain.run_key import RunKey
 from common.domain.statuses import FINISHED_RUN, ChunkStatus, RunStatus
-from common.platform.errors import ConfigError, ExitCode
 from ops.root import OpsRoot
-from planner.service import PlanRequest, resolve_run
 
 PROG = "worthy-batch watchdog"
 
@@ -40,15 +39,14 @@ class Verdict:
 
 
 def judge(
-    market: str,
-    run_date: date,
+    key: RunKey,
     closed: str | None,
     run: RunRecord | None,
     chunks: Sequence[ChunkRecord],
     timezone: ZoneInfo,
 ) -> Verdict:
     """The day's verdict from its closure (None: the market trades), its run and chunks."""
-    run_id = run_id_for(market, run_date)
+    market, run_date, run_id = key.market, key.run_date, key.run_id
     status_cmd = f"worthy-batch status --run-id {run_id}"
     if closed:
         return Verdict(True, f"{market} is closed on {run_date} ({closed}); no run is due")
@@ -105,21 +103,18 @@ def watch(
 ) -> Verdict:
     """Resolve the day as the planner does (default: today in the market's time zone),
     read its run, judge it."""
-    market, day = resolve_run(PlanRequest(market, run_date), clock)
-    calendar = calendar_for(market)
-    if day > calendar.today(clock()):
-        raise ConfigError({"--run-date": f"{day} is in the future in {market}'s time zone"})
-    closed = calendar.closure_name(day)
-    if closed:
-        return judge(market, day, closed, None, (), calendar.timezone)
+    day = resolve_run_day(market, run_date, clock())
+    timezone = market_timezone(market)
+    if day.closed:
+        return judge(day.key, day.closed, None, (), timezone)
     conn = connector()
     try:
         runs = RunRepository(conn)
-        record = runs.get(run_id_for(market, day))
+        record = runs.get(day.key.run_id)
         chunks = runs.chunks(record.run_id) if record is not None else []
     finally:
         conn.close()
-    return judge(market, day, None, record, chunks, calendar.timezone)
+    return judge(day.key, None, record, chunks, timezone)
 
 
 def run(args: argparse.Namespace, root: OpsRoot) -> int:

@@ -21,40 +21,40 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import partial
 
-from common.adapters.manifest_store import RunLocation, encode_chunk
+from common.adapters.manifest_store import encode_chunk
 from common.adapters.ports import RunStore
 from common.adapters.store.runs import CANARY
 from common.adapters.submitters import Release, RunToSubmit
-from common.domain.calendar import SATURDAY, calendar_for, last_weekend_day
-from common.domain.models import RunManifest, closures_of_run, run_id_for
+from common.domain.calendar import SATURDAY, RunDay, last_weekend_day, resolve_run_day, today_at
+from common.domain.errors import ConfigError, TransientError, Unreachable
+from common.domain.models import RunManifest, closures_of_run
+from common.domain.run_key import RunKey, RunLocation
 from common.domain.statuses import RunStatus
 from common.platform.config import Settings
-from common.platform.errors import ConfigError, TransientError, Unreachable
-from common.platform.logging import get_logger, log_context
-from planner.entrypoint import PlannerRoot, emit_plan_metrics, planner_deps, planner_settings
-from planner.service import PlannerDeps, PlanRequest, PlanResult, log_catch_up, resolve_run
+from common.platform.logging import emit_metrics, get_logger, log_context
+from planner.entrypoint import PlannerRoot, planner_deps, planner_settings
+from planner.service import PlannerDeps, PlanResult, log_catch_up
 
 log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
 class CanaryRequest:
-    market: str
-    run_date: date
+    day: RunDay
     tag: str  # makes the canary's job names unique: a second canary for a day submits anew
-    allow_future_date: bool = False
 
 
-def canary_request(args: argparse.Namespace, settings: Settings) -> CanaryRequest:
-    """`--canary`: the date defaults to the last weekend day; the planner's job id (or the
-    time) tags the canary's job names, so a second canary for the same day submits anew."""
-    today = calendar_for(args.market).today(datetime.now(UTC))
-    tag = settings.aws_batch_job_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    run_date = args.run_date or last_weekend_day(today)
-    return CanaryRequest(args.market, run_date, tag, args.allow_future_date)
+def canary_request(args: argparse.Namespace, settings: Settings, now: datetime) -> CanaryRequest:
+    """`--canary`: the date defaults to the last weekend day, and is checked as any run's
+    day is; the planner's job id (or the time) tags the canary's job names, so a second
+    canary for the same day submits anew."""
+    run_date = args.run_date or last_weekend_day(today_at(args.market, now))
+    day = resolve_run_day(args.market, run_date, now, allow_future=args.allow_future_date)
+    tag = settings.aws_batch_job_id or now.strftime("%Y%m%dT%H%M%S")
+    return CanaryRequest(day, tag)
 
 
 def run(args: argparse.Namespace, root: PlannerRoot) -> int:
@@ -62,59 +62,62 @@ def run(args: argparse.Namespace, root: PlannerRoot) -> int:
     if args.dry_run:
         raise ConfigError({"--canary": "cannot be combined with --dry-run"})
     settings, kind = planner_settings(args, root)
-    request = canary_request(args, settings)
-    deps = planner_deps(settings, kind, root, partial(datetime.now, UTC))
+    clock = partial(datetime.now, UTC)
+    deps = planner_deps(settings, kind, root, clock)
+    request = canary_request(args, settings, clock())
     started = datetime.now(UTC)
     result = plan_canary(deps, request)
     log.info("%s", result.message, extra={"run_id": result.run_id, "status": result.status})
-    emit_plan_metrics(args.market, result, started)
+    duration_ms = int((datetime.now(UTC) - started).total_seconds() * 1000)
+    emit_metrics(
+        {"plans_due": result.plans_due, "chunks": result.chunk_count, "duration_ms": duration_ms},
+        market=args.market,
+        stage="planner",
+    )
     return 0
 
 
 def plan_canary(deps: PlannerDeps, request: CanaryRequest) -> PlanResult:
-    """The canary run of the request's day, checked as any run's day is, written and submitted."""
-    checked = PlanRequest(
-        request.market, request.run_date, allow_future_date=request.allow_future_date
-    )
-    market, run_date = resolve_run(checked, deps.clock)
-    with log_context(run_id=run_id_for(market, run_date), market=market):
-        log_catch_up(market, run_date, deps.clock)
-        with deps.unit_of_work().runs() as runs:
-            return _plan(deps, runs, market, run_date, request.tag)
+    """The canary run of the request's day, written and submitted."""
+    key = request.day.key
+    with log_context(run_id=key.run_id, market=key.market):
+        log_catch_up(request.day)
+        with deps.stores.runs() as runs:
+            return _plan(deps, runs, key, request.tag)
 
 
-def _plan(deps: PlannerDeps, runs: RunStore, market: str, run_date: date, tag: str) -> PlanResult:
-    """Write and submit the canary run of `run_date`; `tag` makes its job names unique."""
-    if run_date.weekday() < SATURDAY:
+def _plan(deps: PlannerDeps, runs: RunStore, key: RunKey, tag: str) -> PlanResult:
+    """Write and submit the canary run of the key's day; `tag` makes its job names unique."""
+    if key.run_date.weekday() < SATURDAY:
         raise ConfigError(
-            {"--run-date": f"{run_date} is a weekday; a canary runs on a Saturday or Sunday"}
+            {"--run-date": f"{key.run_date} is a weekday; a canary runs on a Saturday or Sunday"}
         )
-    assert deps.store is not None and deps.submitter is not None
+    assert deps.files is not None and deps.submitter is not None
     try:
         release = deps.submitter.pin(Release(), strict=True)
     except TransientError as exc:  # Batch did not answer: no route to its endpoint
         raise Unreachable("AWS Batch", str(exc)) from None
-    run_id = run_id_for(market, run_date)
-    where = RunLocation.for_run(deps.bucket, deps.prefix, market, run_date, run_id)
+    run_id = key.run_id
+    where = RunLocation.for_run(deps.bucket, deps.prefix, key)
     runs.lock(run_id)
     try:
         # An earlier canary's leftovers, or that weekend day's market_closed record.
         runs.delete_canary(run_id)
-        runs.claim(run_id, market, run_date)
+        runs.claim(key)
         runs.set_status(run_id, RunStatus.PLANNING, detail=CANARY)
-        chunk = deps.store.put_chunk(where, 0, encode_chunk([]), items=0, symbols=0)
+        chunk = deps.files.put_chunk(where, 0, encode_chunk([]), items=0, symbols=0)
         manifest = RunManifest(
             schema_version=1,
             run_id=run_id,
-            market=market,
-            run_date=run_date,
+            market=key.market,
+            run_date=key.run_date,
             created_at=deps.clock(),
             item_count=0,
             chunk_count=1,
             chunks=[chunk],
-            calendars=closures_of_run(market, run_date),
+            calendars=closures_of_run(key),
         )
-        deps.store.put_manifest(where, manifest)
+        deps.files.put_manifest(where, manifest)
         runs.record_manifested(
             run_id, manifest_uri=where.manifest_uri, plans_due=0, invalid_plans=0, chunks=[chunk]
         )

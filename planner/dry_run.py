@@ -4,35 +4,31 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from datetime import datetime
 from decimal import Decimal
 from typing import IO
 
 from psycopg2.extensions import connection
 
 from common.adapters.store.snapshot import Demand, DueQuery, Snapshot
-from common.domain.calendar import calendar_for
 from common.domain.chunking import chunk_the_day
-from common.domain.models import run_id_for, snapshot_from_line
+from common.domain.models import snapshot_from_line
 from common.domain.statuses import RunStatus
 from common.domain.validation import InvalidPlan
 from planner.estimate import estimate_run, largest_chunk, timeout_for
-from planner.service import PlanRequest, PlanResult, resolve_run
+from planner.request import PlanRequest
+from planner.service import PlanResult
 
 SHOW_SYMBOLS = 50
 
 
-def preview(
-    connect: Callable[[], connection],
-    request: PlanRequest,
-    clock: Callable[[], datetime],
-    out: IO[str],
-) -> PlanResult:
-    market, run_date = resolve_run(request, clock)
-    run_id = run_id_for(market, run_date)
-    closed = calendar_for(market).closure_name(run_date)
-    if closed:
-        message = f"dry run: market {market} is closed on {run_date} ({closed}); nothing would run"
+def preview(connect: Callable[[], connection], request: PlanRequest, out: IO[str]) -> PlanResult:
+    key = request.day.key
+    run_id = key.run_id
+    if closed := request.day.closed:
+        message = (
+            f"dry run: market {key.market} is closed on {key.run_date} ({closed}); "
+            "nothing would run"
+        )
         out.write(message + "\n")
         return PlanResult(run_id, RunStatus.MARKET_CLOSED, message)
     plans: Counter[str] = Counter()
@@ -42,7 +38,7 @@ def preview(
     said: list[str] = []  # the children and why, the pricing estimate, a warning if too long
     conn = connect()
     try:
-        with Snapshot(conn, DueQuery(market, run_date)) as snapshot:
+        with Snapshot(conn, DueQuery(key)) as snapshot:
             demand = snapshot.demand()
             estimate = None
             if request.pricing is not None:

@@ -15,21 +15,23 @@ from psycopg2.extensions import connection
 from common.adapters.heartbeat import emit_heartbeat
 from common.adapters.jobclock import job_usage
 from common.adapters.manifest_store import ManifestStore
+from common.adapters.store.unit_of_work import PostgresStores
 from common.adapters.submitters import JobSubmitter
 from common.adapters.submitters.factory import default_kind, required_settings
+from common.domain.calendar import resolve_run_day
 from common.domain.chunking import (
     FARGATE_CHILD,
     LOCAL_CHILD,
     TEMPLATE_MAX_CHILDREN,
     ChunkPolicy,
 )
-from common.domain.models import parse_run_id
 from common.domain.statuses import FINISHED_RUN, RunStatus
 from common.platform.config import Settings
 from common.platform.logging import emit_metrics, get_logger
 from planner.dry_run import preview
 from planner.estimate import pricing_limits
-from planner.service import PlannerDeps, PlanRequest, PlanResult, plan_run
+from planner.request import PlanRequest
+from planner.service import PlannerDeps, plan_run
 from planner.workers import container_limits, planner_workers
 
 log = get_logger(__name__)
@@ -74,8 +76,8 @@ def planner_deps(
     """What the planner plans (and the canary plans) with: the database, S3, the submitter."""
     assert settings.manifest_bucket
     return PlannerDeps(
-        connect=root.connector(APPLICATION_NAME),
-        store=root.manifest_store(),
+        stores=PostgresStores(root.connector(APPLICATION_NAME)),
+        files=root.manifest_store(),
         bucket=settings.manifest_bucket,
         prefix=settings.manifest_prefix,
         submitter=root.submitter(kind),
@@ -84,40 +86,30 @@ def planner_deps(
     )
 
 
-def emit_plan_metrics(market: str, result: PlanResult, started: datetime) -> None:
-    emit_metrics(
-        {
-            "plans_due": result.plans_due,
-            "chunks": result.chunk_count,
-            "duration_ms": int((datetime.now(UTC) - started).total_seconds() * 1000),
-        },
-        market=market,
-        stage="planner",
-    )
-
-
 def run(args: argparse.Namespace, root: PlannerRoot) -> int:
+    """The day resolved and checked first (a bad --market or --run-date is 78 before
+    anything is connected to), then planned; a day that ends here beats the heartbeat."""
     assert not args.canary, "the CLI runs `plan --canary` with planner/canary.py"
     settings, kind = planner_settings(args, root)
-    workers = settings.planner_workers or planner_workers(container_limits())
-    request = PlanRequest(
-        args.market,
-        args.run_date,
-        chunk_policy(kind, settings),
-        workers,
-        pricing=pricing_limits(settings),
-        allow_future_date=args.allow_future_date,
-    )
+    chunking = chunk_policy(kind, settings)
     clock = partial(datetime.now, UTC)
-    if args.dry_run:
-        preview(root.connector(APPLICATION_NAME), request, clock, sys.stdout)
+    deps = None if args.dry_run else planner_deps(settings, kind, root, clock)
+    day = resolve_run_day(args.market, args.run_date, clock(), allow_future=args.allow_future_date)
+    workers = settings.planner_workers or planner_workers(container_limits())
+    request = PlanRequest(day, chunking, workers, pricing=pricing_limits(settings))
+    if deps is None:
+        preview(root.connector(APPLICATION_NAME), request, sys.stdout)
         return 0
-    deps = planner_deps(settings, kind, root, clock)
     started = datetime.now(UTC)
     result = plan_run(deps, request)
     log.info("%s", result.message, extra={"run_id": result.run_id, "status": result.status})
     if result.status in FINISHED_RUN | {RunStatus.MARKET_CLOSED}:
         # Final without a finalizer: closed, nothing due, or already complete.
-        emit_heartbeat(args.market, parse_run_id(result.run_id)[1], clock())
-    emit_plan_metrics(args.market, result, started)
+        emit_heartbeat(day.key, day.today)
+    duration_ms = int((datetime.now(UTC) - started).total_seconds() * 1000)
+    emit_metrics(
+        {"plans_due": result.plans_due, "chunks": result.chunk_count, "duration_ms": duration_ms},
+        market=day.key.market,
+        stage="planner",
+    )
     return 0

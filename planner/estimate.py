@@ -19,8 +19,8 @@ from common.adapters.marketdata.finnhub import NAME as FINNHUB
 from common.adapters.ports import DueSnapshot
 from common.adapters.store.snapshot import Demand
 from common.domain.chunking import ChildCost, Chunking
+from common.domain.errors import EstimateTooLong
 from common.platform.config import Settings
-from common.platform.errors import EstimateTooLong
 from planner.attempt_timeout import AttemptTimeout, TimeoutBounds, attempt_timeout
 from planner.pricing_time import Pace, PricingEstimate, estimate_pricing
 

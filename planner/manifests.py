@@ -13,18 +13,19 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import datetime
 from operator import itemgetter
 
-from common.adapters.manifest_store import RunLocation
 from common.adapters.ports import InvalidPlanSink, PlannerStores, RunFiles, RunStore
 from common.adapters.store.snapshot import DueQuery
-from common.domain.chunking import ChunkPolicy, chunk_the_day
+from common.domain.chunking import chunk_the_day
 from common.domain.models import ChunkRef, RunManifest, closures_of_run
+from common.domain.run_key import RunLocation
 from common.platform.failpoints import failpoint
 from common.platform.logging import get_logger
-from planner.estimate import PricingLimits, checked_timeout, estimate_run, largest_chunk
+from planner.estimate import checked_timeout, estimate_run, largest_chunk
 from planner.prepare import PARALLEL_FROM_PLANS, PreparedChunk, prepared_chunks
+from planner.request import PlanRequest
 
 log = get_logger(__name__)
 
@@ -35,22 +36,19 @@ MAX_IN_FLIGHT = 32
 def write_run(
     stores: PlannerStores,
     runs: RunStore,
-    store: RunFiles,
+    files: RunFiles,
     where: RunLocation,
-    run_id: str,
-    market: str,
-    run_date: date,
-    chunking_policy: ChunkPolicy,
+    request: PlanRequest,
     clock: Callable[[], datetime],
-    workers: int = 1,
-    pricing: PricingLimits | None = None,
 ) -> tuple[RunManifest, int | None]:
     """Snapshot, chunk, upload; record the chunks and mark the run `manifested`. With
-    `pricing`, log the calls the run needs and their time, and return the executor
+    `request.pricing`, log the calls the run needs and their time, and return the executor
     attempt's timeout (else None); raise EstimateTooLong, before any upload, when the
     day cannot fit an attempt."""
+    key = request.day.key
+    run_id, pricing, chunking_policy = key.run_id, request.pricing, request.chunking
     with stores.invalid_plans(run_id) as invalid:
-        with stores.snapshot(DueQuery(market, run_date)) as snapshot:
+        with stores.snapshot(DueQuery(key)) as snapshot:
             demand = snapshot.demand()
             counts = demand.counts_by_symbol
             estimate = estimate_run(snapshot, demand, run_id, pricing) if pricing else None
@@ -80,21 +78,21 @@ def write_run(
                     snapshot.lines_by_chunk(chunking), key=itemgetter(0)
                 )
             )
-            chunks = prepared_chunks(groups, workers if due >= PARALLEL_FROM_PLANS else 1)
-            refs = upload_chunks(store, where, chunks, invalid)
+            chunks = prepared_chunks(groups, request.workers if due >= PARALLEL_FROM_PLANS else 1)
+            refs = upload_chunks(files, where, chunks, invalid)
         invalid.flush()
     manifest = RunManifest(
         schema_version=1,
         run_id=run_id,
-        market=market,
-        run_date=run_date,
+        market=key.market,
+        run_date=key.run_date,
         created_at=clock(),
         item_count=sum(r.items for r in refs),
         chunk_count=len(refs),
         chunks=refs,
-        calendars=closures_of_run(market, run_date),
+        calendars=closures_of_run(key),
     )
-    store.put_manifest(where, manifest)
+    files.put_manifest(where, manifest)
     runs.record_manifested(
         run_id,
         manifest_uri=where.manifest_uri,
@@ -113,7 +111,7 @@ def write_run(
 
 
 def upload_chunks(
-    store: RunFiles,
+    files: RunFiles,
     where: RunLocation,
     chunks: Iterable[PreparedChunk],
     invalid: InvalidPlanSink,
@@ -129,7 +127,7 @@ def upload_chunks(
             if not chunk.items:
                 continue
             in_flight.append(
-                pool.submit(store.put_chunk, where, index, chunk.data, chunk.items, chunk.symbols)
+                pool.submit(files.put_chunk, where, index, chunk.data, chunk.items, chunk.symbols)
             )
             index += 1
             if len(in_flight) >= MAX_IN_FLIGHT:

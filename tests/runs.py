@@ -18,11 +18,14 @@ from typing import Any
 
 from common.adapters.db import connect
 from common.adapters.manifest_store import ManifestStore
+from common.adapters.store.unit_of_work import PostgresStores
 from common.adapters.submitters import JobSubmitter
 from common.adapters.submitters.none import NoneSubmitter
+from common.domain.calendar import resolve_run_day
 from common.domain.chunking import ChunkPolicy
-from common.domain.models import run_id_for
-from planner.service import PlannerDeps, PlanRequest, PlanResult, plan_run
+from common.domain.run_key import RunKey
+from planner.request import PlanRequest
+from planner.service import PlannerDeps, PlanResult, plan_run
 from tests.conftest import AwsStack
 
 PREFIX = "recurring-investments"
@@ -41,15 +44,17 @@ def plan_in_process(
 ) -> PlanResult:
     """Plan (market, run_date) into `bucket`; the `none` submitter unless told otherwise.
     The clock reads 15:00 UTC on the run date (the planner dates its manifests by it)."""
+    now = clock or (lambda: datetime.combine(run_date, time(15), UTC))
     deps = PlannerDeps(
-        connect=partial(connect, dsn, attempts=1),
-        store=store,
+        stores=PostgresStores(partial(connect, dsn, attempts=1)),
+        files=store,
         bucket=bucket,
         prefix=PREFIX,
         submitter=submitter or NoneSubmitter(io.StringIO()),
-        clock=clock or (lambda: datetime.combine(run_date, time(15), UTC)),
+        clock=now,
     )
-    return plan_run(deps, PlanRequest(market, run_date, ChunkPolicy(explicit=chunk_size)))
+    day = resolve_run_day(market, run_date, now())
+    return plan_run(deps, PlanRequest(day, ChunkPolicy(explicit=chunk_size)))
 
 
 def plan_day(
@@ -74,7 +79,7 @@ def child_env(database_dsn: str, **extra: str) -> dict[str, str]:
 
 def execute_args(run_date: date, index: int, market: str = "XNYS") -> list[str]:
     """`worthy-batch` arguments that run chunk `index` of (market, run_date)."""
-    return ["execute", "--run-id", run_id_for(market, run_date), "--chunk-index", str(index)]
+    return ["execute", "--run-id", RunKey(market, run_date).run_id, "--chunk-index", str(index)]
 
 
 def run_report(aws: AwsStack) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.adapters.error_map import translate
-from common.platform.errors import ServiceRefused, SubmissionRefused, WaitTimedOut
+from common.domain.errors import ServiceRefused, SubmissionRefused, WaitTimedOut
 from common.platform.redact import redact
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from common.adapters.error_map import translate
+from common.domain.errors import ConfigError, DatabaseUnavailable, TransientError
 from common.platform.config import Settings
-from common.platform.errors import ConfigError, DatabaseUnavailable, TransientError
 from common.platform.logging import get_logger
 from common.platform.plugins import devkit
 from common.platform.redact import register_secret

@@ -15,7 +15,7 @@ raises becomes one of worthy-batch's errors, and with it an exit code:
 The tables below are data; `translate(exc)` reads them. It imports neither
 botocore nor psycopg2: an error of theirs can only exist once they are loaded,
 so this module costs nothing to the process edge (entry/cli.py) that calls it.
-Self-contained on purpose: it needs only common.platform.errors, where the errors
+Self-contained on purpose: it needs only common.domain.errors, where the errors
 it returns live with every other.
 """
 
@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 
-from common.platform.errors import (
+from common.domain.errors import (
     DatabaseTlsRefused,
     ExitCode,
     InternalError,

@@ -8,18 +8,18 @@ what pages when a market day's run is missing or unfinished is the watchdog job
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
-from common.domain.calendar import today_at
+from common.domain.run_key import RunKey
 from common.platform.logging import emit_metrics
 
 HEARTBEAT_METRIC = "run_finished"
 
 
-def emit_heartbeat(market: str, run_date: date, now: datetime) -> bool:
-    """Emit the heartbeat when `run_date` is today in the market's time zone (a rerun of an
-    old day proves nothing about today's); True when it was emitted."""
-    if run_date != today_at(market, now):
+def emit_heartbeat(key: RunKey, today: date) -> bool:
+    """Emit the heartbeat when the run is of `today`, the market's date in its own time
+    zone (a rerun of an old day proves nothing about today's); True when it was emitted."""
+    if key.run_date != today:
         return False
-    emit_metrics({HEARTBEAT_METRIC: 1}, market=market)
+    emit_metrics({HEARTBEAT_METRIC: 1}, market=key.market)
     return True

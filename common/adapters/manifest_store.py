@@ -1,10 +1,5 @@
-"""Run files in S3 (docs/design.md section 7): chunks, run.json, results, report.
-
-    s3://<bucket>/<prefix>/<MIC>/<YYYY-MM-DD>/<run_id>/run.json
-                                                      chunks/00000.jsonl.gz
-                                                      results/00000.json
-                                                      report.json
-                                                      redrives/00001.json
+"""Run files in S3 (docs/design.md section 7): chunks, run.json, results, report, in the
+run's folder (`RunLocation`, common/domain/run_key.py).
 
 Chunks are gzipped JSON Lines; their sha256 (of the stored bytes) is listed in
 run.json, so a reader detects any corruption, truncation or substitution
@@ -21,16 +16,15 @@ import hashlib
 import json
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from common.adapters.error_map import translate
+from common.domain.errors import ManifestError, StorageUnavailable, TransientError, WorthyError
 from common.domain.models import ChunkRef, ChunkResult, PlanSnapshot, RedriveList, RunManifest
-from common.platform.errors import ManifestError, StorageUnavailable, TransientError, WorthyError
+from common.domain.run_key import RunLocation
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -38,50 +32,6 @@ if TYPE_CHECKING:
 MAX_CHUNK_BYTES = 256 * 1024 * 1024  # decompressed; a chunk of 10,000 plans is ~3 MB
 MAX_LINE_BYTES = 64 * 1024
 _MISSING = ("NoSuchKey", "404", "NotFound")
-
-
-@dataclass(frozen=True)
-class RunLocation:
-    bucket: str
-    prefix: str  # <prefix>/<MIC>/<YYYY-MM-DD>/<run_id>
-
-    @property
-    def manifest_uri(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}/run.json"
-
-    @property
-    def run_id(self) -> str:
-        """The run these files are stored as: the last folder of the prefix."""
-        return self.prefix.rsplit("/", 1)[-1]
-
-    def chunk_key(self, index: int) -> str:
-        return f"{self.prefix}/chunks/{index:05d}.jsonl.gz"
-
-    def result_key(self, index: int) -> str:
-        return f"{self.prefix}/results/{index:05d}.json"
-
-    def redrive_key(self, redrive: int) -> str:
-        return f"{self.prefix}/redrives/{redrive:05d}.json"
-
-    @property
-    def report_key(self) -> str:
-        return f"{self.prefix}/report.json"
-
-    @classmethod
-    def for_run(
-        cls, bucket: str, base_prefix: str, market: str, run_date: date, run_id: str
-    ) -> RunLocation:
-        parts = [p for p in (base_prefix, market, run_date.isoformat(), run_id) if p]
-        return cls(bucket, "/".join(parts))
-
-    @classmethod
-    def from_manifest_uri(cls, uri: str) -> RunLocation:
-        if not uri.startswith("s3://") or not uri.endswith("/run.json"):
-            raise ManifestError(uri, "not an s3://bucket/.../run.json URI")
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
-        if not bucket or not key:
-            raise ManifestError(uri, "not an s3://bucket/.../run.json URI")
-        return cls(bucket, key.removesuffix("/run.json"))
 
 
 def encode_chunk(lines: list[bytes]) -> bytes:

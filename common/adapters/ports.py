@@ -24,7 +24,6 @@ from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any, Protocol
 
-from common.adapters.manifest_store import RunLocation
 from common.adapters.marketdata.quotes import Price
 from common.adapters.store.ledger import Batch
 from common.adapters.store.quotes import Kind
@@ -40,6 +39,7 @@ from common.domain.models import (
     RedriveList,
     RunManifest,
 )
+from common.domain.run_key import RunKey, RunLocation
 
 
 class RunStore(Protocol):
@@ -49,9 +49,9 @@ class RunStore(Protocol):
     def require(self, run_id: str) -> RunRecord: ...
     def lock(self, run_id: str) -> None: ...
     def unlock(self, run_id: str) -> None: ...
-    def claim(self, run_id: str, market: str, run_date: date) -> RunRecord: ...
+    def claim(self, key: RunKey) -> RunRecord: ...
     def delete_canary(self, run_id: str) -> bool: ...
-    def record_market_closed(self, run_id: str, market: str, run_date: date, why: str) -> None: ...
+    def record_market_closed(self, key: RunKey, why: str) -> None: ...
     def record_manifested(
         self,
         run_id: str,

@@ -24,6 +24,9 @@ from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from common.domain.errors import ConfigError, RunDateRefused, UnsupportedMarket
+from common.domain.run_key import RunKey
+
 # ISO 10383 MICs that `holidays` has exchange calendars for, with each
 # exchange's own time zone. Markets that trade Sunday to Thursday (XSAU) and
 # non-exchange calendars (XECB, XFED, XSIF) are left out on purpose.
@@ -76,22 +79,12 @@ RUN_MARKET: dict[str, str] = {"XNAS": "XNYS"}
 DEFAULT_MARKET = "XNYS"
 
 
-class UnsupportedMarket(ValueError):
-    """The MIC has no calendar here."""
-
-    def __init__(self, mic: str) -> None:
-        self.mic = mic
-        super().__init__(
-            f"unsupported market {mic!r}: expected one of {', '.join(sorted(SUPPORTED_MICS))}"
-        )
-
-
 def market_code(text: str) -> str:
     """`text` as a supported market identifier code, upper case; ValueError saying why not."""
     if len(text) != 4 or not text.isalnum():
         raise ValueError(f"not a market identifier code: {text!r} (e.g. XNYS)")
     if text.upper() not in SUPPORTED_MICS:
-        raise UnsupportedMarket(text.upper())
+        raise UnsupportedMarket(text.upper(), SUPPORTED_MICS)
     return text.upper()
 
 
@@ -165,11 +158,6 @@ class _KnownClosures:
         return found
 
 
-class RunDateRefused(ValueError):
-    """A run date that must not run: after the market's today, or outside the years its
-    calendar data covers (where every weekday would look open)."""
-
-
 def covered_years(mic: str) -> tuple[int, int]:
     """The first and last year the `holidays` library has `mic`'s closures for (its
     financial classes' `start_year` and `end_year`). Outside them the library lists no
@@ -198,6 +186,38 @@ def check_run_date(mic: str, day: date, today: date, *, allow_future: bool = Fal
     return day < today
 
 
+@dataclass(frozen=True)
+class RunDay:
+    """A run's day, resolved: its key, the market's date when it was resolved, and why the
+    market is closed on the day (None: it trades)."""
+
+    key: RunKey
+    today: date
+    closed: str | None
+
+    @property
+    def catch_up(self) -> bool:
+        """A day before the market's today: the run catches up a missed day."""
+        return self.key.run_date < self.today
+
+
+def resolve_run_day(
+    market: str, run_date: date | None, now: datetime, *, allow_future: bool = False
+) -> RunDay:
+    """The run of `market` on `run_date` (default: the market's today at `now`), checked: a
+    market whose plans run in another market's run is a ConfigError, and so is a date
+    `check_run_date` refuses (`RunDateRefused`)."""
+    owner = run_market_of(market)
+    if owner != market:
+        why = f"{market} plans run in the {owner} run (same calendar); use --market {owner}"
+        raise ConfigError({"--market": why})
+    calendar = calendar_for(market)
+    today = calendar.today(now)
+    day = run_date or today
+    check_run_date(market, day, today, allow_future=allow_future)
+    return RunDay(RunKey(market, day), today, calendar.closure_name(day))
+
+
 def library_closures(mic: str, first_year: int, last_year: int) -> dict[date, str]:
     """Every closure the `holidays` library lists for `mic` from 1 January of `first_year`
     to 31 December of `last_year`, with its name (some fall on a weekend: harmless, a
@@ -213,7 +233,7 @@ def library_closures(mic: str, first_year: int, last_year: int) -> dict[date, st
 def market_timezone(mic: str) -> ZoneInfo:
     """The exchange's own time zone; raises `UnsupportedMarket` for anything we do not know."""
     if mic not in MARKET_TIMEZONES:
-        raise UnsupportedMarket(mic)
+        raise UnsupportedMarket(mic, SUPPORTED_MICS)
     return ZoneInfo(MARKET_TIMEZONES[mic])
 
 

@@ -8,7 +8,7 @@ manifest that does not match its schema is never bought from.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
@@ -32,6 +32,7 @@ from common.domain.calendar import (
     library_closures,
 )
 from common.domain.currencies import ISO_4217
+from common.domain.run_key import RunKey
 from common.domain.schedule import Frequency
 from common.domain.statuses import ChunkStatus, Execution
 
@@ -147,12 +148,13 @@ class Closures(_Strict):
         return MarketCalendar.from_closures(mic, self.first_year, self.last_year, self.days)
 
 
-def closures_of_run(market: str, run_date: date) -> dict[str, Closures]:
-    """The closures of every exchange in `market`'s run, around `run_date`."""
-    first, last = run_date.year - CLOSURE_YEARS_BEFORE, run_date.year + CLOSURE_YEARS_AFTER
+def closures_of_run(key: RunKey) -> dict[str, Closures]:
+    """The closures of every exchange in the run's market, around its day."""
+    year = key.run_date.year
+    first, last = year - CLOSURE_YEARS_BEFORE, year + CLOSURE_YEARS_AFTER
     return {
         mic: Closures(first_year=first, last_year=last, days=library_closures(mic, first, last))
-        for mic in exchanges_of_run(market)
+        for mic in exchanges_of_run(key.market)
     }
 
 
@@ -171,9 +173,13 @@ class RunManifest(_Strict):
     # they were listed, whose executors ask the library.
     calendars: dict[Mic, Closures] = Field(default_factory=dict)
 
+    @property
+    def key(self) -> RunKey:
+        return RunKey(self.market, self.run_date)
+
     @model_validator(mode="after")
     def _consistent(self) -> RunManifest:
-        if self.run_id != run_id_for(self.market, self.run_date):
+        if self.run_id != self.key.run_id:
             raise ValueError("run_id does not match market and run_date")
         if len(self.chunks) != self.chunk_count:
             raise ValueError("chunk_count does not match the chunks listed")
@@ -244,19 +250,6 @@ class RedriveList(_Strict):
         if len(set(self.chunks)) != len(self.chunks):
             raise ValueError("a chunk is listed twice")
         return self
-
-
-def run_id_for(market: str, run_date: date) -> str:
-    """`<MIC>-<YYYYMMDD>`: one run per market and day."""
-    return f"{market}-{run_date:%Y%m%d}"
-
-
-def parse_run_id(run_id: str) -> tuple[str, date]:
-    """The (market, run_date) of a run id; ValueError when it is not one."""
-    market, _, day = run_id.partition("-")
-    if not market or len(day) != 8 or not day.isdigit():
-        raise ValueError(f"not a run id: {run_id!r} (expected <MIC>-<YYYYMMDD>)")
-    return market, datetime.strptime(day, "%Y%m%d").date()
 
 
 def snapshot_from_line(line: str | bytes) -> PlanSnapshot | validation.InvalidPlan:

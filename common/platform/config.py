@@ -18,7 +18,7 @@ import psycopg2.extensions
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common.platform.errors import ConfigError
+from common.domain.errors import ConfigError
 
 DEFAULT_FINNHUB_BASE_URL = "https://finnhub.io/api/v1"
 DEFAULT_ALPHA_VANTAGE_BASE_URL = "https://www.alphavantage.co"

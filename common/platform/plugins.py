@@ -14,7 +14,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import Any
 
-from common.platform.errors import ConfigError
+from common.domain.errors import ConfigError
 
 GROUP = "worthy_batch.devkit"
 

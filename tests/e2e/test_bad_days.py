@@ -21,7 +21,7 @@ from common.adapters import aws as aws_clients
 from common.adapters.db import connect
 from common.adapters.manifest_store import ManifestStore
 from common.adapters.store.runs import RunRepository
-from common.platform.errors import ConfigError
+from common.domain.errors import ConfigError
 from devkit.batch.local import LocalBatch
 from devkit.stubs.market_server import StubMarketServer
 from devkit.template import load_template

@@ -17,8 +17,8 @@ import psycopg2.extensions
 import pytest
 
 from common.adapters.batch import JobWatch
-from common.adapters.manifest_store import RunLocation
-from common.platform.errors import JobFailed
+from common.domain.errors import JobFailed
+from common.domain.run_key import RunKey, RunLocation
 from devkit.batch.engine import Job
 from devkit.batch.local import PLANNER, LocalBatch
 from devkit.stubs.market_server import StubMarketServer
@@ -173,8 +173,8 @@ def test_submit_canary_follows_the_jobs_checks_the_report_and_deletes_every_vers
     report = run_canary(
         JobWatch(batch, aws.client("logs"), out, poll=0.2), s3,
         queue=aws.queue, definition=aws.executor_definition,
-        where=RunLocation.for_run(aws.bucket, "recurring-investments", "XNYS",
-                                  date(2026, 11, 28), RUN),
+        where=RunLocation.for_run(aws.bucket, "recurring-investments",
+                                  RunKey("XNYS", date(2026, 11, 28))),
         market="XNYS", run_date=date(2026, 11, 28), timeout=60,
     )  # fmt: skip
     assert report["run_id"] == RUN and report["status"] == "succeeded"
@@ -190,7 +190,7 @@ def test_submit_canary_follows_the_jobs_checks_the_report_and_deletes_every_vers
 def test_a_canary_whose_planner_fails_still_deletes_its_files(aws: AwsStack) -> None:
     s3 = aws.s3()
     where = RunLocation.for_run(
-        aws.bucket, "recurring-investments", "XNYS", date(2026, 11, 28), RUN
+        aws.bucket, "recurring-investments", RunKey("XNYS", date(2026, 11, 28))
     )
     s3.put_object(Bucket=aws.bucket, Key=where.manifest_uri.split("/", 3)[3], Body=b"{}")
     out = io.StringIO()
@@ -231,8 +231,8 @@ def _smoke(batch: LocalBatch, aws: AwsStack, out: io.StringIO) -> dict[str, Any]
     return run_canary(
         JobWatch(batch.client(), aws.client("logs"), out, poll=0.1), aws.s3(),
         queue=batch.emulator.queue_arn, definition=PLANNER,
-        where=RunLocation.for_run(aws.bucket, "recurring-investments", "XNYS",
-                                  date(2026, 11, 28), RUN),
+        where=RunLocation.for_run(aws.bucket, "recurring-investments",
+                                  RunKey("XNYS", date(2026, 11, 28))),
         market="XNYS", run_date=date(2026, 11, 28), timeout=240,
     )  # fmt: skip
 

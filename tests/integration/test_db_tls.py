@@ -18,8 +18,8 @@ import psycopg2.extensions
 import pytest
 
 from common.adapters.db import RDS_CA_BUNDLE, connect, database_url
+from common.domain.errors import ConfigError, DatabaseTlsRefused, ExitCode
 from common.platform.config import Settings, load_settings
-from common.platform.errors import ConfigError, DatabaseTlsRefused, ExitCode
 from common.platform.redact import redact
 from entry.cli import main
 from tests.conftest import SENTINEL_DATABASE_PASSWORD

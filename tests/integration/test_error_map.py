@@ -38,7 +38,7 @@ from common.adapters.error_map import (
     translate,
     translated,
 )
-from common.platform.errors import (
+from common.domain.errors import (
     ConfigError,
     DatabaseTlsRefused,
     DatabaseUnavailable,

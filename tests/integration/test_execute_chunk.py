@@ -21,12 +21,12 @@ import pytest
 import requests
 
 from common.adapters.db import connect
-from common.adapters.manifest_store import RunLocation
 from common.adapters.marketdata import FxRates, MarketData, PriceChain, RetryPolicy
 from common.adapters.store.runs import RunRepository
+from common.domain.errors import ProvidersUnavailable, ProviderUnavailable
 from common.domain.models import ChunkRef, ChunkResult, PlanSnapshot, RunManifest
+from common.domain.run_key import RunKey, RunLocation
 from common.domain.statuses import ChunkStatus
-from common.platform.errors import ProvidersUnavailable, ProviderUnavailable
 from common.platform.logging import setup_logging
 from executor.service import ExecutorDeps, execute_chunk
 from tests.factories import insert_plans, plan, rows, scalar, snapshot
@@ -44,7 +44,7 @@ from tests.marketdata_fakes import (
 D = Decimal
 RUN_ID = "XNYS-20261127"
 NEXT_RUN = date(2026, 12, 28)  # a month on from the 27th is a Sunday: rolled to Monday
-WHERE = RunLocation.for_run("runs", "recurring-investments", "XNYS", RUN_DATE, RUN_ID)
+WHERE = RunLocation.for_run("runs", "recurring-investments", RunKey("XNYS", RUN_DATE))
 
 # name -> the plan's columns (the factory's defaults otherwise: AAPL, 100 USD, monthly).
 PLANS: dict[str, dict[str, Any]] = {
@@ -140,7 +140,7 @@ def planned(
     ids = dict(zip(PLANS, insert_plans(db, list(in_database.values())), strict=True))
     files = RunFilesInMemory([snapshot(ids[name], **columns) for name, columns in PLANS.items()])
     runs = RunRepository(db)
-    runs.claim(RUN_ID, "XNYS", RUN_DATE)
+    runs.claim(RunKey("XNYS", RUN_DATE))
     runs.record_manifested(
         RUN_ID,
         manifest_uri=WHERE.manifest_uri,

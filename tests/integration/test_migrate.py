@@ -5,7 +5,7 @@ import psycopg2.extensions
 import pytest
 
 from common.adapters.store.migrate import Migration, bundled_migrations, migrate
-from common.platform.errors import ConfigError
+from common.domain.errors import ConfigError
 
 DESIGN_TABLES = {
     "recurring_investments",

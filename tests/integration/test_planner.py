@@ -11,8 +11,9 @@ import psycopg2
 import pytest
 
 from common.adapters import aws as aws_clients
-from common.adapters.manifest_store import ManifestStore, RunLocation
+from common.adapters.manifest_store import ManifestStore
 from common.adapters.submitters.batch import BatchSubmitter
+from common.domain.run_key import RunLocation
 from planner.service import PlanResult
 from tests.conftest import AwsStack
 from tests.factories import insert_plans, many_plans, plan, rows, scalar

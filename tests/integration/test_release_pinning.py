@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from common.adapters.submitters import Release
 from common.adapters.submitters.batch import BatchSubmitter
 from common.adapters.submitters.revisions import parse_definition
-from common.platform.errors import ConfigError
+from common.domain.errors import ConfigError
 from devkit.batch.local import EXECUTOR, FINALIZER, LocalBatch
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from common.adapters.store.verify import violations
 from common.domain.calendar import calendar_for
-from common.domain.models import run_id_for
+from common.domain.run_key import RunKey
 from common.platform import failpoints
 from common.platform.logging import setup_logging
 from entry.cli import main
@@ -46,7 +46,7 @@ def market_days(first: date, count: int, market: str = "XNYS") -> list[date]:
 
 
 def run_id(run_date: date, market: str = "XNYS") -> str:
-    return run_id_for(market, run_date)
+    return RunKey(market, run_date).run_id
 
 
 class Child:

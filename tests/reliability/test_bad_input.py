@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from common.adapters import aws as aws_clients
-from common.adapters.manifest_store import ManifestStore, RunLocation
+from common.adapters.manifest_store import ManifestStore
+from common.domain.run_key import RunKey, RunLocation
 from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.e2e.conftest import Runner
@@ -47,7 +48,7 @@ class Run:
     def __init__(self, aws: AwsStack, day: date) -> None:
         self.s3 = aws.s3()
         self.bucket = aws.bucket
-        self.where = RunLocation.for_run(aws.bucket, PREFIX, "XNYS", day, run_id(day))
+        self.where = RunLocation.for_run(aws.bucket, PREFIX, RunKey("XNYS", day))
         self.manifest_key = f"{self.where.prefix}/run.json"
         self.chunk_key = self.where.chunk_key(0)
 

@@ -22,14 +22,15 @@ import psycopg2.extensions
 import pytest
 
 from common.adapters import aws as aws_clients
-from common.adapters.manifest_store import ManifestStore, RunLocation
+from common.adapters.manifest_store import ManifestStore
 from common.domain.models import PlanSnapshot
+from common.domain.run_key import RunKey, RunLocation
 from devkit.stubs.market_faults import ALPHA_VANTAGE, EXCHANGE_RATE, FAULTS, FINNHUB, PROVIDERS
 from devkit.stubs.market_server import StubMarketServer
 from tests.conftest import AwsStack
 from tests.factories import insert_plans, plan, rows
 from tests.reliability.chain_model import Expected, Scripted, expected_outcomes
-from tests.reliability.conftest import InProcess, assert_sound, run_id
+from tests.reliability.conftest import InProcess, assert_sound
 from tests.runs import PREFIX, execute_args, plan_day
 
 MAX_QUOTE_AGE_DAYS = 4
@@ -51,7 +52,7 @@ def _one_call_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _chunks(aws: AwsStack, day: date) -> list[list[PlanSnapshot]]:
     store = ManifestStore(aws_clients.s3_client())
-    where = RunLocation.for_run(aws.bucket, PREFIX, "XNYS", day, run_id(day))
+    where = RunLocation.for_run(aws.bucket, PREFIX, RunKey("XNYS", day))
     manifest = store.load_manifest(where)
     return [store.load_chunk(where, manifest, i) for i in range(manifest.chunk_count)]
 

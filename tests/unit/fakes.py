@@ -21,7 +21,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from common.adapters.manifest_store import RunLocation
 from common.adapters.marketdata.quotes import Price
 from common.adapters.store.ledger import Batch
 from common.adapters.store.quotes import Kind
@@ -29,6 +28,7 @@ from common.adapters.store.runs import CANARY, ChunkRecord, InvalidRows, RunReco
 from common.adapters.store.snapshot import Demand, DueQuery
 from common.adapters.submitters import JobRecorder, Release, RunToSubmit
 from common.domain.chunking import Chunking
+from common.domain.errors import InputError, UnknownRun
 from common.domain.models import (
     ChunkRef,
     ChunkResult,
@@ -38,8 +38,8 @@ from common.domain.models import (
     RunManifest,
     snapshot_from_line,
 )
+from common.domain.run_key import RunKey, RunLocation
 from common.domain.statuses import FINISHED_RUN, ChunkStatus, Decision, Execution, Reason, RunStatus
-from common.platform.errors import InputError, UnknownRun
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 Key = tuple[int, date]  # (plan_id, scheduled_date)
@@ -109,10 +109,11 @@ class FakeRunStore:
     def unlock(self, run_id: str) -> None:
         self.db.locked.discard(run_id)
 
-    def claim(self, run_id: str, market: str, run_date: date) -> RunRecord:
+    def claim(self, key: RunKey) -> RunRecord:
+        run_id = key.run_id
         if run_id not in self.db.runs:
             self.db.runs[run_id] = RunRecord(
-                run_id, market, run_date, RunStatus.PLANNING, None, None, None, None,
+                run_id, key.market, key.run_date, RunStatus.PLANNING, None, None, None, None,
                 None, None, 0, None, EPOCH, EPOCH, None,
             )  # fmt: skip
         return self.db.runs[run_id]
@@ -126,9 +127,11 @@ class FakeRunStore:
             del self.db.chunks[key]
         return True
 
-    def record_market_closed(self, run_id: str, market: str, run_date: date, why: str) -> None:
-        self.claim(run_id, market, run_date)
-        self._update(run_id, status=RunStatus.MARKET_CLOSED, detail=why, plans_due=0, chunk_count=0)
+    def record_market_closed(self, key: RunKey, why: str) -> None:
+        self.claim(key)
+        self._update(
+            key.run_id, status=RunStatus.MARKET_CLOSED, detail=why, plans_due=0, chunk_count=0
+        )
 
     def record_manifested(
         self,

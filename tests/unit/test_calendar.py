@@ -6,7 +6,6 @@ import pytest
 from common.domain.calendar import (
     SUPPORTED_MICS,
     MarketCalendar,
-    UnsupportedMarket,
     calendar_for,
     exchanges_of_run,
     library_closures,
@@ -14,6 +13,7 @@ from common.domain.calendar import (
     run_market_of,
     today_at,
 )
+from common.domain.errors import UnsupportedMarket
 
 NYSE = calendar_for("XNYS")
 

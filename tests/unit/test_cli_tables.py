@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from common.adapters.submitters.batch import BatchSubmitter
-from common.platform.errors import ConfigError
+from common.domain.errors import ConfigError
 from entry.bootstrap import Root
 from entry.cli import TABLES, build_parser
 

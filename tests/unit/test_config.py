@@ -3,8 +3,8 @@ import json
 import psycopg2.extensions
 import pytest
 
+from common.domain.errors import ConfigError, ExitCode
 from common.platform.config import load_settings
-from common.platform.errors import ConfigError, ExitCode
 
 ALL_VARIABLES = (
     "DATABASE_URL",

@@ -9,7 +9,7 @@ import pytest
 from common.adapters.marketdata.chain import PriceChain
 from common.adapters.marketdata.quotes import FxRates
 from common.adapters.marketdata.retrying import RetryPolicy
-from common.platform.errors import ProviderUnavailable, Unreachable
+from common.domain.errors import ProviderUnavailable, Unreachable
 from executor.canary import prove_network
 from tests.marketdata_fakes import NOW, RUN_DATE, FakeClock, FakeFxSource, FakePriceSource, quote
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from common.adapters.marketdata import PriceFailure, build_market_data
+from common.domain.errors import ConfigError
 from common.domain.statuses import Reason
 from common.platform.config import Settings
-from common.platform.errors import ConfigError
 from common.platform.redact import redact
 from tests.marketdata_fakes import RUN_DATE, FakeClock, MemoryQuotas
 

@@ -13,10 +13,9 @@ from common.domain.models import (
     PlanSnapshot,
     RunManifest,
     closures_of_run,
-    parse_run_id,
-    run_id_for,
     snapshot_from_line,
 )
+from common.domain.run_key import RunKey
 from common.domain.validation import InvalidPlan, invalid_plan_reason, plan_problem
 
 LINE: dict[str, Any] = {
@@ -131,7 +130,7 @@ def test_an_inconsistent_run_manifest_is_rejected(change: dict[str, Any], proble
 
 
 def test_run_json_carries_the_closures_of_the_run_s_exchanges_around_its_day() -> None:
-    calendars = closures_of_run("XNYS", date(2026, 11, 27))
+    calendars = closures_of_run(RunKey("XNYS", date(2026, 11, 27)))
     assert sorted(calendars) == ["XNAS", "XNYS"]
     nyse = calendars["XNYS"]
     assert (nyse.first_year, nyse.last_year) == (2025, 2028)
@@ -144,13 +143,6 @@ def test_run_json_carries_the_closures_of_the_run_s_exchanges_around_its_day() -
     # A run.json from before the closures were listed still reads: its executors ask the
     # library.
     assert RunManifest.model_validate_json(json.dumps(_manifest())).calendars == {}
-
-
-def test_run_ids_name_the_market_and_day() -> None:
-    assert run_id_for("XNYS", date(2026, 11, 27)) == "XNYS-20261127"
-    assert parse_run_id("XNYS-20261127") == ("XNYS", date(2026, 11, 27))
-    with pytest.raises(ValueError, match="not a run id"):
-        parse_run_id("tomorrow")
 
 
 ROW: dict[str, Any] = {

@@ -12,14 +12,14 @@ from common.adapters.marketdata.limits import ProviderQuota
 from common.adapters.marketdata.ports import FxSource, PriceSource
 from common.adapters.marketdata.quotes import FxRates
 from common.adapters.marketdata.retrying import RetryPolicy
-from common.domain.statuses import Reason
-from common.platform.errors import (
+from common.domain.errors import (
     ProviderAccessDenied,
     ProviderBadResponse,
     ProviderUnavailable,
     Throttled,
     UnknownSymbol,
 )
+from common.domain.statuses import Reason
 from tests.marketdata_fakes import (
     NEW_YORK,
     NOW,

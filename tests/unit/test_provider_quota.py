@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from common.adapters.marketdata.limits import CircuitBreaker, ProviderQuota, key_fingerprint
+from common.domain.errors import QuotaExhausted
 from common.domain.pacing import LATE_GRACE_SECONDS, Lease, spacing
-from common.platform.errors import QuotaExhausted
 from tests.marketdata_fakes import FakeClock, MemoryQuotas
 
 

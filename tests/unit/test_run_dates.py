@@ -8,11 +8,11 @@ import pytest
 
 from common.domain.calendar import (
     SUPPORTED_MICS,
-    RunDateRefused,
     calendar_for,
     check_run_date,
     covered_years,
 )
+from common.domain.errors import RunDateRefused
 
 TODAY = date(2026, 12, 6)
 

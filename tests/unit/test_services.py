@@ -17,15 +17,17 @@ import pytest
 import requests
 from psycopg2.extensions import connection
 
-from common.adapters.manifest_store import RunLocation
 from common.adapters.marketdata import FxRates, MarketData, PriceChain, RetryPolicy
+from common.domain.calendar import resolve_run_day
 from common.domain.chunking import ChunkPolicy
+from common.domain.errors import ProvidersUnavailable, ProviderUnavailable
+from common.domain.run_key import RunKey, RunLocation
 from common.domain.statuses import ChunkStatus, Execution, Reason, RunStatus
-from common.platform.errors import ProvidersUnavailable, ProviderUnavailable
 from executor.service import ExecutorDeps, execute_chunk
 from finalizer.service import finalize_run
 from ops.redrive import redrive_run
-from planner.service import PlannerDeps, PlanRequest, PlanResult, plan_run
+from planner.request import PlanRequest
+from planner.service import PlannerDeps, PlanResult, plan_run
 from tests.factories import snapshot
 from tests.marketdata_fakes import (
     NOW,
@@ -42,7 +44,7 @@ D = Decimal
 RUN_ID = "XNYS-20261127"
 THANKSGIVING = date(2026, 11, 26)
 BUCKET, PREFIX = "runs", "recurring-investments"
-WHERE = RunLocation.for_run(BUCKET, PREFIX, "XNYS", RUN_DATE, RUN_ID)
+WHERE = RunLocation.for_run(BUCKET, PREFIX, RunKey("XNYS", RUN_DATE))
 
 
 def no_database() -> connection:
@@ -72,15 +74,15 @@ class World:
 
     def plan(self, run_date: date = RUN_DATE, chunk_size: int = 2) -> PlanResult:
         deps = PlannerDeps(
-            connect=no_database,
-            store=self.files,
+            stores=self.stores,
+            files=self.files,
             bucket=BUCKET,
             prefix=PREFIX,
             submitter=self.submitter,
             clock=lambda: NOW,
-            stores=self.stores,
         )
-        return plan_run(deps, PlanRequest("XNYS", run_date, ChunkPolicy(explicit=chunk_size)))
+        day = resolve_run_day("XNYS", run_date, NOW)
+        return plan_run(deps, PlanRequest(day, ChunkPolicy(explicit=chunk_size)))
 
     def market_data(self) -> MarketData:
         down = ProviderUnavailable("fakefinnhub", "AAPL", "HTTP 503")

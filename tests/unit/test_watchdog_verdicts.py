@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from common.adapters.store.runs import ChunkRecord, RunRecord
+from common.domain.run_key import RunKey
 from ops.watchdog import judge, watch
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -27,14 +28,14 @@ def _chunk(index: int, status: str) -> ChunkRecord:
 
 
 def test_a_partial_run_is_final_and_says_the_finalizer_s_alarm_covers_it() -> None:
-    verdict = judge("XNYS", DAY, None, _run("partial"), [], NEW_YORK)
+    verdict = judge(RunKey("XNYS", DAY), None, _run("partial"), [], NEW_YORK)
     assert verdict.ok
     assert verdict.line.startswith("XNYS-20261204 is final (partial) since 09:35 EST")
     assert "run_incomplete" in verdict.line
 
 
 def test_a_planner_that_stopped_before_submitting_says_to_plan_again() -> None:
-    verdict = judge("XNYS", DAY, None, _run("manifested"), [], NEW_YORK)
+    verdict = judge(RunKey("XNYS", DAY), None, _run("manifested"), [], NEW_YORK)
     assert not verdict.ok
     assert "is manifested since 09:35 EST" in verdict.line
     assert "worthy-batch submit --run-date 2026-12-04 --market XNYS" in verdict.line
@@ -42,7 +43,7 @@ def test_a_planner_that_stopped_before_submitting_says_to_plan_again() -> None:
 
 def test_a_submitted_run_counts_failed_chunks_too() -> None:
     chunks = [_chunk(0, "succeeded"), _chunk(1, "failed"), _chunk(2, "running")]
-    verdict = judge("XNYS", DAY, None, _run("submitted"), chunks, NEW_YORK)
+    verdict = judge(RunKey("XNYS", DAY), None, _run("submitted"), chunks, NEW_YORK)
     assert not verdict.ok
     assert "(1 of 3 chunks succeeded, 1 failed)" in verdict.line
 

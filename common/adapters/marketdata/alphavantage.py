@@ -37,7 +37,7 @@ from common.adapters.marketdata.transport import (
     require_object,
     short,
 )
-from common.platform.errors import ProviderBadResponse, Throttled
+from common.domain.errors import ProviderBadResponse, Throttled
 
 NAME = "alphavantage"
 CLOSE = clock_time(16, 0)

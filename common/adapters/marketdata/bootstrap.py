@@ -22,8 +22,8 @@ from common.adapters.marketdata.ports import QuotaStore
 from common.adapters.marketdata.providers import FX_PROVIDER, PRICE_PROVIDERS, Provider, S
 from common.adapters.marketdata.retrying import RetryPolicy
 from common.adapters.marketdata.transport import Clock, build_session
+from common.domain.errors import ConfigError
 from common.platform.config import Settings
-from common.platform.errors import ConfigError
 from common.platform.redact import register_secret
 
 

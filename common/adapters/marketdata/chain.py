@@ -33,14 +33,14 @@ from common.adapters.marketdata.quotes import FxRates, PriceFailure, Quote
 from common.adapters.marketdata.retrying import RetryPolicy, call_with_retry
 from common.adapters.marketdata.transport import Clock, short
 from common.adapters.marketdata.validation import fx_problem, quote_problem, usable_rates
-from common.domain.statuses import Reason
-from common.platform.errors import (
+from common.domain.errors import (
     MarketDataError,
     ProviderAccessDenied,
     QuotaExhausted,
     Throttled,
     UnknownSymbol,
 )
+from common.domain.statuses import Reason
 from common.platform.logging import get_logger
 
 log = get_logger(__name__)

@@ -28,7 +28,7 @@ from common.adapters.marketdata.transport import (
     require_object,
     utc_from_unix,
 )
-from common.platform.errors import (
+from common.domain.errors import (
     MarketDataError,
     ProviderAccessDenied,
     ProviderBadResponse,

@@ -23,7 +23,7 @@ from common.adapters.marketdata.transport import (
     require_object,
     utc_from_unix,
 )
-from common.platform.errors import ProviderBadResponse
+from common.domain.errors import ProviderBadResponse
 
 NAME = "finnhub"
 

@@ -20,8 +20,8 @@ from typing import TypeVar
 
 from common.adapters.marketdata.ports import QuotaStore
 from common.adapters.marketdata.transport import Clock
+from common.domain.errors import QuotaExhausted
 from common.domain.pacing import block_size, is_late, spacing
-from common.platform.errors import QuotaExhausted
 
 Sleep = Callable[[float], None]
 _T = TypeVar("_T")

@@ -2,7 +2,7 @@
 
 A `PriceSource` answers for one symbol: a quote, or None when the provider
 says it has no such symbol, so that the chain consults the next source
-(beanprice's contract). Anything else is an exception from `common.platform.errors`:
+(beanprice's contract). Anything else is an exception from `common.domain.errors`:
 
     ProviderUnavailable   timeout, connection error, 5xx: worth retrying
     Throttled             the provider is rate limiting us (may carry retry_after)

@@ -23,7 +23,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from common.adapters.marketdata.limits import Sleep
-from common.platform.errors import ProviderUnavailable, Throttled
+from common.domain.errors import ProviderUnavailable, Throttled
 from common.platform.logging import get_logger
 
 log = get_logger(__name__)

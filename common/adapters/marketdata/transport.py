@@ -1,7 +1,7 @@
 """HTTP for the market-data adapters: one shared session, explicit timeouts, typed failures.
 
 `get_json` turns what every provider has in common (timeouts, connection
-errors, 5xx, 429 with Retry-After, non-JSON bodies) into `common.platform.errors`
+errors, 5xx, 429 with Retry-After, non-JSON bodies) into `common.domain.errors`
 exceptions, and hands the rest back so that each adapter reads its own
 provider's error shapes. Bodies are parsed with `parse_float=Decimal`: a
 price never passes through a float.
@@ -23,7 +23,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from common.platform.errors import (
+from common.domain.errors import (
     ProviderAccessDenied,
     ProviderBadResponse,
     ProviderUnavailable,

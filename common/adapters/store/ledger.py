@@ -29,9 +29,9 @@ import psycopg2.errors
 from psycopg2.extensions import connection
 
 from common.adapters.store.sql import FINAL_OUTCOME
+from common.domain.errors import DatabaseUnavailable, InputError
 from common.domain.outcomes import Outcome
 from common.domain.statuses import Decision, Execution, Reason
-from common.platform.errors import DatabaseUnavailable, InputError
 from common.platform.failpoints import failpoint
 from common.platform.logging import get_logger
 

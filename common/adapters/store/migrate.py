@@ -13,7 +13,7 @@ from importlib import resources
 
 from psycopg2.extensions import connection
 
-from common.platform.errors import ConfigError
+from common.domain.errors import ConfigError
 from common.platform.logging import get_logger
 
 log = get_logger(__name__)

@@ -22,9 +22,10 @@ from psycopg2.extensions import connection
 
 from common.adapters.db import array_literal
 from common.adapters.submitters.base import Release
+from common.domain.errors import InputError, UnknownRun
 from common.domain.models import ChunkRef, JobUsage
+from common.domain.run_key import RunKey
 from common.domain.statuses import FINISHED_RUN, ChunkStatus, Execution, Reason, RunStatus
-from common.platform.errors import InputError, UnknownRun
 
 KNOWN_RUNS_LISTED = 5  # an unknown run id's error names this many of the latest runs
 # `detail` of a canary run: the smoke test's probe on a weekend date (planner --canary).
@@ -131,12 +132,13 @@ class RunRepository:
     def unlock(self, run_id: str) -> None:
         self._execute("SELECT pg_advisory_unlock(%s)", (run_lock_key(run_id),))
 
-    def claim(self, run_id: str, market: str, run_date: date) -> RunRecord:
+    def claim(self, key: RunKey) -> RunRecord:
         """The run's record, created in `planning` if it did not exist."""
+        run_id = key.run_id
         self._execute(
             "INSERT INTO batch_runs (run_id, market, run_date, status) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (run_id) DO NOTHING",
-            (run_id, market, run_date, RunStatus.PLANNING),
+            (run_id, key.market, key.run_date, RunStatus.PLANNING),
         )
         record = self.get(run_id)
         assert record is not None
@@ -147,13 +149,13 @@ class RunRepository:
         rows = self._execute("SELECT delete_canary_run(%s)", (run_id,))
         return bool(rows and rows[0][0])
 
-    def record_market_closed(self, run_id: str, market: str, run_date: date, why: str) -> None:
+    def record_market_closed(self, key: RunKey, why: str) -> None:
         self._execute(
             "INSERT INTO batch_runs (run_id, market, run_date, status, detail, plans_due, "
             "chunk_count, finished_at) VALUES (%s, %s, %s, %s, %s, 0, 0, now()) "
             "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, "
             "detail = excluded.detail, updated_at = now(), finished_at = now()",
-            (run_id, market, run_date, RunStatus.MARKET_CLOSED, why),
+            (key.run_id, key.market, key.run_date, RunStatus.MARKET_CLOSED, why),
         )
 
     def record_manifested(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from psycopg2.extensions import ISOLATION_LEVEL_REPEATABLE_READ, connection
@@ -24,6 +23,7 @@ from psycopg2.extensions import ISOLATION_LEVEL_REPEATABLE_READ, connection
 from common.adapters.store.sql import FINAL_OUTCOME
 from common.domain.calendar import SUPPORTED_MICS, exchanges_of_run
 from common.domain.chunking import Chunking
+from common.domain.run_key import RunKey
 
 FETCH_ROWS = 10_000  # rows per round trip of the server-side cursor
 
@@ -73,14 +73,13 @@ class Demand:
 
 @dataclass(frozen=True)
 class DueQuery:
-    market: str
-    run_date: date
+    key: RunKey
 
     @property
     def params(self) -> dict[str, Any]:
         return {
-            "run_date": self.run_date,
-            "exchanges": list(exchanges_of_run(self.market)),
+            "run_date": self.key.run_date,
+            "exchanges": list(exchanges_of_run(self.key.market)),
             "supported": sorted(SUPPORTED_MICS),
         }
 

@@ -33,7 +33,7 @@ from common.adapters.batch import (
 )
 from common.adapters.submitters.base import JobRecorder, Release, RunToSubmit
 from common.adapters.submitters.revisions import latest_revision
-from common.platform.errors import ConfigError
+from common.domain.errors import ConfigError
 from common.platform.failpoints import failpoint
 from common.platform.logging import get_logger
 

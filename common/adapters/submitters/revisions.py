@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from common.platform.errors import ConfigError
+from common.domain.errors import ConfigError
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient

@@ -6,6 +6,9 @@
     │   ├── ChunkOutOfRange          no chunk with that index (names the run's chunks)
     │   ├── DatabaseTlsRefused       the database's TLS certificate did not verify
     │   ├── EstimateTooLong          the day's pricing cannot fit an executor attempt
+    │   ├── UnsupportedMarket        no calendar for that market (also a ValueError, for parsers)
+    │   ├── RunDateRefused           a day that must not run: in the future, or outside the
+    │   │                            years the market's calendar data covers
     │   ├── Unreachable              the canary could not reach a provider or AWS Batch
     │   └── ServiceConfigError       AWS or PostgreSQL refused us: access denied, no such
     │                                bucket, queue or database, a wrong password
@@ -33,8 +36,8 @@
 
 Foreign errors (botocore, psycopg2) become these in one place: common/adapters/error_map.py.
 An exception nobody translated is a bug: exit 70 (`InternalError`). Ctrl-C: exit 130.
-The pure domain raises plain ValueErrors (common/domain/calendar.py: `UnsupportedMarket`,
-`RunDateRefused`), as it imports nothing of ours; their callers turn them into a ConfigError.
+The tree is the domain's vocabulary of what goes wrong: plain classes, no I/O, so it sits in
+the lowest layer, where the pure rules raise it too and every layer above can.
 
 Messages never contain secrets: adapters build them from redacted URLs and
 provider names, never from request headers or raw query strings.
@@ -42,6 +45,7 @@ provider names, never from request headers or raw query strings.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
 
 
@@ -133,6 +137,28 @@ class EstimateTooLong(ConfigError):
     def __init__(self, why: str) -> None:
         self.problems = {"EXECUTOR_MAX_TIMEOUT_SECONDS": why}
         WorthyError.__init__(self, f"cannot plan this day: {why}")
+
+
+class UnsupportedMarket(ConfigError, ValueError):
+    """A market identifier code we have no calendar for. Also a ValueError, so an option's
+    parser (common/platform/commands.py) reports it as argparse reports a bad value."""
+
+    hint = ""
+
+    def __init__(self, mic: str, supported: Iterable[str]) -> None:
+        self.mic = mic
+        why = f"unsupported market {mic!r}: expected one of {', '.join(sorted(supported))}"
+        self.problems = {"--market": why}
+        WorthyError.__init__(self, why)
+
+
+class RunDateRefused(ConfigError):
+    """A run date that must not run: after the market's today (unless the operator says
+    so), or outside the years its calendar data covers (where every weekday looks open)."""
+
+    def __init__(self, why: str, option: str = "--run-date") -> None:
+        self.why = why
+        super().__init__({option: why})
 
 
 class Unreachable(ConfigError):
