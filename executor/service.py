@@ -11,11 +11,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-import psycopg2
-
+from common.adapters.error_map import database_cannot_hear, translated
 from common.domain.errors import (
     ConfigError,
-    DatabaseUnavailable,
     ProvidersUnavailable,
     WorthyError,
 )
@@ -89,15 +87,15 @@ def _record_failure(
 ) -> None:
     """Note on the chunk's row why this attempt failed, on a connection of its own (the
     chunk's may be what failed). Not when the database is the trouble: it cannot hear."""
-    if isinstance(exc, (DatabaseUnavailable, psycopg2.OperationalError, psycopg2.InterfaceError)):
+    if database_cannot_hear(exc):
         return
     # A deliberate error knows its exit code; anything else is sorted at the process edge.
     what = f"exit {int(exc.exit_code)}: {exc}" if isinstance(exc, WorthyError) else repr(exc)
     error = " ".join(redact(what).split())[:MAX_ERROR_TEXT]
     try:
-        with deps.unit_of_work().runs() as runs:
+        with translated(f"recording why chunk {index} failed"), deps.unit_of_work().runs() as runs:
             runs.fail_chunk(run_id, index, error, started=started)
-    except (WorthyError, psycopg2.Error) as lost:
+    except WorthyError as lost:
         log.warning("chunk %d: could not record why it failed (%s)", index, lost)
 
 

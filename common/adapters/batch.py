@@ -1,11 +1,16 @@
 """AWS Batch, in one place: job names, submitting, describing and finding jobs, and
 following a job's status and CloudWatch log lines (`JobWatch`).
 
-Used by the submitter (common/adapters/submitters/batch.py), `worthy-batch submit`,
-the canary (ops/canary.py) and, through the submitter, redrive. botocore's errors
-leave this module as worthy-batch's, sorted by common/adapters/error_map.py; one
-refusal of Batch's own (a ClientException that is not an unknown queue or job
-definition) becomes `SubmissionRefused` naming the job it refused.
+The only module that calls a Batch client (tests/unit/test_batch_boundary.py keeps it
+so). Used by the submitter (common/adapters/submitters/batch.py) and its job
+definition revisions (submitters/revisions.py), `worthy-batch submit`, the canary
+(ops/canary.py) and, through the submitter, redrive. botocore's errors leave this
+module's own commands (`submit_planner`, `describe_job`, `find_job`, `follow_log`,
+`JobWatch`) as worthy-batch's, sorted by common/adapters/error_map.py; one refusal
+of Batch's own (a ClientException that is not an unknown queue or job definition)
+becomes `SubmissionRefused` naming the job it refused. The submitter's calls
+(`queue_exists` ... `dependencies_of`) leave botocore's errors to the caller's
+`batch_errors` block, which names the job it is submitting.
 """
 
 from __future__ import annotations
@@ -56,6 +61,63 @@ def batch_errors(doing: str, job: str = "") -> Iterator[None]:
         if isinstance(error, ServiceRefused) and job:
             raise SubmissionRefused(job, error.message) from None
         raise error from None
+
+
+def access_denied(exc: BaseException) -> str | None:
+    """Batch's message when `exc` is it refusing this role a call (AccessDeniedException),
+    else None: the one refusal a caller may choose to live with rather than sort."""
+    if not isinstance(exc, ClientError):
+        return None
+    error = exc.response.get("Error", {})
+    if error.get("Code") != "AccessDeniedException":
+        return None
+    return str(error.get("Message", "access denied"))
+
+
+# -- the submitter's calls: botocore's errors pass through, for the caller's batch_errors
+
+
+def queue_exists(batch: BatchClient, queue: str) -> bool:
+    """DescribeJobQueues: whether `queue` (a name or an ARN) exists."""
+    return bool(batch.describe_job_queues(jobQueues=[queue])["jobQueues"])
+
+
+def definitions_named(batch: BatchClient, reference: str) -> list[dict[str, Any]]:
+    """DescribeJobDefinitions for one `name:revision` or ARN with revision."""
+    found = batch.describe_job_definitions(jobDefinitions=[reference])["jobDefinitions"]
+    return [dict(d) for d in found]
+
+
+def active_definitions(batch: BatchClient, name: str) -> list[dict[str, Any]]:
+    """DescribeJobDefinitions, every page: each ACTIVE revision of the definition `name`."""
+    pages = batch.get_paginator("describe_job_definitions").paginate(
+        jobDefinitionName=name, status="ACTIVE"
+    )
+    return [dict(d) for page in pages for d in page["jobDefinitions"]]
+
+
+def submit(batch: BatchClient, name: str, queue: str, request: dict[str, Any]) -> str:
+    """SubmitJob: the job `name` in `queue`, as `request` describes it; its id."""
+    response = batch.submit_job(jobName=name, jobQueue=queue, **request)
+    return str(response["jobId"])
+
+
+def jobs_named(batch: BatchClient, queue: str, prefix: str) -> list[dict[str, Any]]:
+    """ListJobs, every page: the jobs in `queue` whose name starts with `prefix`, of any
+    status (a JOB_NAME filter ending in `*` is a prefix, API_ListJobs.html)."""
+    pages = batch.get_paginator("list_jobs").paginate(
+        jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [f"{prefix}*"]}]
+    )
+    return [dict(job) for page in pages for job in page["jobSummaryList"]]
+
+
+def dependencies_of(batch: BatchClient, job_id: str) -> set[str]:
+    """DescribeJobs: the ids of the jobs `job_id` waits on."""
+    jobs = batch.describe_jobs(jobs=[job_id])["jobs"]
+    return {d["jobId"] for job in jobs for d in job.get("dependsOn", [])}
+
+
+# -- commands: botocore's errors leave as worthy-batch's
 
 
 def submit_planner(

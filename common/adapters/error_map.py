@@ -12,7 +12,9 @@ raises becomes one of worthy-batch's errors, and with it an exit code:
                        `SubmissionRefused` names the job
     70 internal        anything else: a bug, please report it
 
-The tables below are data; `translate(exc)` reads them. It imports neither
+The tables below are data; `translate(exc)` reads them; `database_cannot_hear(exc)`
+tells a caller whether the database is the trouble (so writing down why something
+failed is pointless). It imports neither
 botocore nor psycopg2: an error of theirs can only exist once they are loaded,
 so this module costs nothing to the process edge (entry/cli.py) that calls it.
 Self-contained on purpose: it needs only common.domain.errors, where the errors
@@ -30,6 +32,7 @@ from enum import Enum
 
 from common.domain.errors import (
     DatabaseTlsRefused,
+    DatabaseUnavailable,
     ExitCode,
     InternalError,
     ServiceConfigError,
@@ -198,6 +201,18 @@ def translated(doing: str = "") -> Iterator[None]:
         yield
     except foreign_errors() as exc:
         raise translate(exc, doing) from None
+
+
+def database_cannot_hear(exc: BaseException) -> bool:
+    """Whether `exc` says the database itself is out of reach: `DatabaseUnavailable`, or
+    psycopg2's OperationalError or InterfaceError (a lost, closed or refused connection,
+    a terminated backend, a statement cancelled). Writing to it is then pointless."""
+    if isinstance(exc, DatabaseUnavailable):
+        return True
+    psycopg2 = sys.modules.get("psycopg2")
+    return psycopg2 is not None and isinstance(
+        exc, (psycopg2.OperationalError, psycopg2.InterfaceError)
+    )
 
 
 def foreign_errors() -> tuple[type[BaseException], ...]:

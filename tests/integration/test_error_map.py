@@ -35,6 +35,7 @@ from common.adapters.error_map import (
     AWS_CODES,
     BOTOCORE_CLASSES,
     PG_SQLSTATES,
+    database_cannot_hear,
     translate,
     translated,
 )
@@ -45,6 +46,7 @@ from common.domain.errors import (
     ExitCode,
     InternalError,
     ServiceRefused,
+    StorageUnavailable,
     SubmissionRefused,
     TransientError,
 )
@@ -351,6 +353,46 @@ def test_database_errors_from_the_embedded_server_get_their_exit_code(
     exc = caught(lambda: call(database_dsn))
     assert isinstance(exc, psycopg2.Error), exc
     assert_sorted(exc, code)
+
+
+def _twice_the_same_key(dsn: str) -> None:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE once_w (k int PRIMARY KEY)")
+            cur.execute("INSERT INTO once_w VALUES (1), (1)")
+    finally:
+        conn.close()
+
+
+# What the server raised, and whether the database can still hear (the executor writes
+# down why a chunk failed only when it can).
+HEARING: list[tuple[str, Callable[[str], Any], bool]] = [
+    ("connection refused", lambda dsn: psycopg2.connect(_closed_pg_port()), False),
+    ("backend terminated", _terminated, False),
+    ("statement timeout", _statement_timeout, False),
+    ("connection already closed", _closed_connection, False),
+    ("missing table (not migrated)", _missing_table, True),
+    ("unique violation", _twice_the_same_key, True),
+]
+
+
+@pytest.mark.parametrize(("what", "call", "hears"), HEARING, ids=[r[0] for r in HEARING])
+def test_the_database_cannot_hear_after_a_lost_connection_only(
+    database_dsn: str, what: str, call: Callable[[str], Any], hears: bool
+) -> None:
+    exc = caught(lambda: call(database_dsn))
+    assert isinstance(exc, psycopg2.Error), exc
+    assert database_cannot_hear(exc) is not hears, (what, type(exc).__name__, exc)
+
+
+def test_the_database_cannot_hear_what_our_own_connect_gave_up_on() -> None:
+    gave_up = caught(lambda: connect(_closed_pg_port(), attempts=1, sleep=lambda _: None))
+    assert isinstance(gave_up, DatabaseUnavailable)
+    assert database_cannot_hear(gave_up)
+    assert not database_cannot_hear(StorageUnavailable("s3://b/k"))
+    assert not database_cannot_hear(_client_error("ThrottlingException", "slow", "SubmitJob"))
+    assert not database_cannot_hear(ZeroDivisionError("x"))
 
 
 def test_connect_gives_up_at_once_on_what_retrying_cannot_fix(database_dsn: str) -> None:

@@ -9,10 +9,12 @@ the same services against the real store.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import psycopg2
 import pytest
 import requests
 from psycopg2.extensions import connection
@@ -20,7 +22,13 @@ from psycopg2.extensions import connection
 from common.adapters.marketdata import FxRates, MarketData, PriceChain, RetryPolicy
 from common.domain.calendar import resolve_run_day
 from common.domain.chunking import ChunkPolicy
-from common.domain.errors import ProvidersUnavailable, ProviderUnavailable
+from common.domain.errors import (
+    DatabaseUnavailable,
+    ProvidersUnavailable,
+    ProviderUnavailable,
+    StorageUnavailable,
+)
+from common.domain.models import ChunkResult
 from common.domain.run_key import RunKey, RunLocation
 from common.domain.statuses import ChunkStatus, Execution, Reason, RunStatus
 from executor.service import ExecutorDeps, execute_chunk
@@ -242,6 +250,80 @@ def test_a_provider_error_fails_the_chunk_so_that_batch_retries_it() -> None:
     assert world.executions()[1] == (Execution.FAILED, Reason.PROVIDER_ERROR)
     chunk = world.runs.chunks(RUN_ID)[0]
     assert chunk.status == ChunkStatus.FAILED and Reason.PROVIDER_ERROR in (chunk.last_error or "")
+
+
+class UnwritableResults(FakeRunFiles):
+    """A bucket that takes everything but a chunk's results: `error` instead."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    def put_result(self, where: RunLocation, result: ChunkResult) -> None:
+        raise self.error
+
+
+class DeafRunStore(FakeRunStore):
+    def fail_chunk(self, run_id: str, index: int, error: str, *, started: bool) -> None:
+        raise psycopg2.OperationalError("server closed the connection unexpectedly")
+
+
+class DeafToFailures(FakeStores):
+    """Stores whose every write of why a chunk failed is lost with the connection."""
+
+    @contextmanager
+    def runs(self) -> Iterator[FakeRunStore]:
+        yield DeafRunStore(self.db)
+
+
+RECORDED_OR_NOT: list[tuple[Exception, str | None]] = [
+    (StorageUnavailable("s3://runs/results/0.json"), "exit 75: S3 unavailable after 1 attempt(s)"),
+    (psycopg2.IntegrityError("duplicate key value"), "IntegrityError('duplicate key value')"),
+    (ZeroDivisionError("a bug"), "ZeroDivisionError('a bug')"),
+    # The database is what failed: it cannot hear why, so nothing is written.
+    (DatabaseUnavailable("connection refused"), None),
+    (psycopg2.OperationalError("server closed the connection unexpectedly"), None),
+    (psycopg2.InterfaceError("connection already closed"), None),
+]
+
+
+@pytest.mark.parametrize(
+    ("error", "recorded"), RECORDED_OR_NOT, ids=[type(e).__name__ for e, _ in RECORDED_OR_NOT]
+)
+def test_a_failed_chunk_records_why_unless_the_database_is_what_failed(
+    world: World, error: Exception, recorded: str | None
+) -> None:
+    world.files = UnwritableResults(error)
+    world.due({"user_id": "u1"})
+    world.plan(chunk_size=10)
+
+    with pytest.raises(type(error)) as raised:
+        world.execute(0)
+
+    assert raised.value is error  # raised as it was, for the process edge to sort
+    chunk = world.runs.chunks(RUN_ID)[0]
+    if recorded is None:
+        assert (chunk.status, chunk.attempts, chunk.last_error) == (ChunkStatus.RUNNING, 1, None)
+    else:
+        assert (chunk.status, chunk.attempts) == (ChunkStatus.FAILED, 1)
+        assert (chunk.last_error or "").startswith(recorded), chunk.last_error
+
+
+def test_a_chunk_whose_failure_cannot_be_recorded_still_raises_its_own_error(
+    world: World,
+) -> None:
+    error = StorageUnavailable("s3://runs/results/0.json")
+    world.files = UnwritableResults(error)
+    world.stores = DeafToFailures(world.db)
+    world.due({"user_id": "u1"})
+    world.plan(chunk_size=10)
+
+    with pytest.raises(StorageUnavailable) as raised:
+        world.execute(0)
+
+    assert raised.value is error  # not the lost connection's error
+    chunk = world.runs.chunks(RUN_ID)[0]
+    assert (chunk.status, chunk.last_error) == (ChunkStatus.RUNNING, None)
 
 
 # -- finalize_run

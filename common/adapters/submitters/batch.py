@@ -23,13 +23,16 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from common.adapters.batch import (
     JOB_NAME_PREFIX,
+    access_denied,
     batch_errors,
+    dependencies_of,
     executor_job_name,
     finalizer_job_name,
+    jobs_named,
+    queue_exists,
+    submit,
 )
 from common.adapters.submitters.base import JobRecorder, Release, RunToSubmit
 from common.adapters.submitters.revisions import latest_revision
@@ -76,16 +79,16 @@ class BatchSubmitter:
         with batch_errors(doing, job=doing):
             try:
                 executor, finalizer = self._pinned(release)
-            except ClientError as exc:
+            except Exception as exc:
                 # Narrow on purpose: access denied here means "go on unpinned, warned";
                 # anything else (and access denied to the canary) is sorted by batch_errors.
-                error = exc.response.get("Error", {})
-                if error.get("Code") != "AccessDeniedException" or strict:
+                denied = access_denied(exc)
+                if denied is None or strict:
                     raise
                 log.warning(
                     "cannot pin this run's job definitions to revisions (%s); submitting by "
                     "the configured ones, which a deploy during the run may change",
-                    error.get("Message", "access denied"),
+                    denied,
                 )
                 return Release(
                     release.executor_definition or self._executor,
@@ -97,8 +100,7 @@ class BatchSubmitter:
 
     def _pinned(self, release: Release) -> tuple[str, str]:
         """The executor's and the finalizer's job definitions as revision ARNs."""
-        queues = self._batch.describe_job_queues(jobQueues=[self._queue])["jobQueues"]
-        if not queues:
+        if not queue_exists(self._batch, self._queue):
             raise ConfigError({"BATCH_JOB_QUEUE": f"no job queue {self._queue}"})
         executor = latest_revision(
             self._batch, release.executor_definition or self._executor, "EXECUTOR_JOB_DEFINITION"
@@ -192,26 +194,21 @@ class BatchSubmitter:
                     ", ".join(sorted({str(j["status"]) for j in found})),
                     name,
                 )
-            response = self._batch.submit_job(
-                jobName=name,
-                jobQueue=self._queue,
-                dependsOn=[{"jobId": d} for d in depends],
-                **request,
+            job_id = submit(
+                self._batch,
+                name,
+                self._queue,
+                {**request, "dependsOn": [{"jobId": d} for d in depends]},
             )
-        job_id = str(response["jobId"])
         log.info("submitted job %s as %s", name, job_id, extra={"depends_on": depends})
         return job_id
 
     def _attempts_of(self, base: str) -> list[dict[str, Any]]:
         """Every job named `base` or `base-N`, of any status, newest first."""
-        pages = self._batch.get_paginator("list_jobs").paginate(
-            jobQueue=self._queue, filters=[{"name": "JOB_NAME", "values": [f"{base}*"]}]
-        )
         pattern = re.compile(rf"{re.escape(base)}(-\d+)?", re.IGNORECASE)
-        found: list[dict[str, Any]] = [
-            dict(job)
-            for page in pages
-            for job in page["jobSummaryList"]
+        found = [
+            job
+            for job in jobs_named(self._batch, self._queue, base)
             if pattern.fullmatch(job["jobName"])
         ]
         found.sort(key=lambda j: int(j.get("createdAt", 0)), reverse=True)
@@ -222,9 +219,7 @@ class BatchSubmitter:
         an executor job of an earlier attempt would never see this attempt's chunks)."""
         if not depends:
             return True
-        jobs = self._batch.describe_jobs(jobs=[job_id])["jobs"]
-        listed = {d["jobId"] for job in jobs for d in job.get("dependsOn", [])}
-        return listed == set(depends)
+        return dependencies_of(self._batch, job_id) == set(depends)
 
 
 def _chunk_environment(

@@ -4,13 +4,15 @@ SubmitJob's `jobDefinition` "can be one of definition-name, definition-name:revi
 or the Amazon Resource Name (ARN) for the job definition, with or without the
 revision ... If the revision is not specified, then the latest active revision
 is used" (API_SubmitJob.html). `latest_revision` asks DescribeJobDefinitions
-for that revision's ARN, so a run can be submitted by it for its whole life.
+(through common/adapters/batch.py) for that revision's ARN, so a run can be
+submitted by it for its whole life.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from common.adapters.batch import active_definitions, definitions_named
 from common.domain.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -32,12 +34,9 @@ def latest_revision(batch: BatchClient, reference: str, variable: str) -> str:
     pass through for the caller to translate."""
     name, revision = parse_definition(reference)
     if revision is not None:
-        listed = list(batch.describe_job_definitions(jobDefinitions=[reference])["jobDefinitions"])
+        listed = definitions_named(batch, reference)
     else:
-        pages = batch.get_paginator("describe_job_definitions").paginate(
-            jobDefinitionName=name, status="ACTIVE"
-        )
-        listed = [d for page in pages for d in page["jobDefinitions"]]
+        listed = active_definitions(batch, name)
     active = [d for d in listed if d.get("status", "ACTIVE") == "ACTIVE"]
     if not active:
         raise ConfigError({variable: f"no ACTIVE job definition {reference}"})
