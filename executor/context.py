@@ -7,11 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from psycopg2.extensions import connection
-
 from common.adapters.marketdata.bootstrap import MarketData
 from common.adapters.ports import ChunkSession, ExecutorStores, RunFiles
-from common.adapters.store.unit_of_work import PostgresStores
 from common.domain.calendar import MarketCalendar, calendar_for
 from common.domain.models import JobUsage, PlanSnapshot, RunManifest
 from common.domain.run_key import RunLocation
@@ -19,8 +16,8 @@ from common.domain.run_key import RunLocation
 
 @dataclass
 class ExecutorDeps:
-    connect: Callable[[], connection]
-    store: RunFiles
+    stores: ExecutorStores  # the chunk's row, the run's quotes and the ledger
+    files: RunFiles  # the run's files in S3
     market_data: MarketData
     clock: Callable[[], datetime]
     write_batch_size: int
@@ -35,11 +32,6 @@ class ExecutorDeps:
     # This job's Fargate usage so far (common/adapters/jobclock.py), for results/N.json;
     # None: unmeasured.
     usage: Callable[[], JobUsage] | None = None
-    # The chunk's row, the run's quotes and the ledger; None: PostgreSQL through `connect`.
-    stores: ExecutorStores | None = field(default=None, kw_only=True)
-
-    def unit_of_work(self) -> ExecutorStores:
-        return self.stores if self.stores is not None else PostgresStores(self.connect)
 
 
 @dataclass(frozen=True, slots=True)

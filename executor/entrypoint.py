@@ -16,6 +16,7 @@ from common.adapters.manifest_store import ManifestStore
 from common.adapters.marketdata.bootstrap import MarketData
 from common.adapters.marketdata.providers import FX_PROVIDER, PRICE_PROVIDERS
 from common.adapters.store.runs import RunRepository
+from common.adapters.store.unit_of_work import PostgresStores
 from common.domain.errors import (
     ChunkOutOfRange,
     ConfigError,
@@ -120,8 +121,8 @@ def run(args: argparse.Namespace, root: ExecutorRoot) -> int:
             if count is not None and index >= count:
                 raise ChunkOutOfRange(where.run_id, index, count)
         deps = ExecutorDeps(
-            connect=root.connector(f"worthy-executor-{index}"),
-            store=store,
+            stores=PostgresStores(root.connector(f"worthy-executor-{index}")),
+            files=store,
             market_data=market_data,
             clock=partial(datetime.now, UTC),
             write_batch_size=settings.write_batch_size,

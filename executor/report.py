@@ -30,7 +30,7 @@ def report_chunk(run: ChunkRun, pricing: Pricing, written: Mapping[str, int]) ->
     timings = {**run.timings, **pricing.timings, **written}
     usage = run.deps.usage() if run.deps.usage is not None else None
     result = chunk_result(run, pricing, state, run.deps.clock(), timings, usage)
-    run.deps.store.put_result(run.where, result)
+    run.deps.files.put_result(run.where, result)
     succeeded = result.status == ChunkStatus.SUCCEEDED
     runs.finish_chunk(
         run.manifest.run_id,

@@ -41,19 +41,19 @@ def execute_chunk(deps: ExecutorDeps, where: RunLocation, index: int) -> ChunkRe
     raised."""
     started, ticks = deps.clock(), time.monotonic()
     try:
-        manifest = deps.store.load_manifest(where)
+        manifest = deps.files.load_manifest(where)
         if manifest.item_count == 0:
             _check_canary(deps, manifest)
             log.info(
                 "%s", prove_network(deps.market_data.chain, manifest.market, manifest.run_date)
             )
-        plans = deps.store.load_chunk(where, manifest, index)
+        plans = deps.files.load_chunk(where, manifest, index)
     except WorthyError as exc:
         _record_failure(deps, where.run_id, index, exc, started=False)
         raise
     timings = {"load_ms": elapsed_ms(ticks)}
     with log_context(run_id=manifest.run_id, chunk_index=index, market=manifest.market):
-        stores = deps.unit_of_work()
+        stores = deps.stores
         with stores.chunk(manifest.run_id, index, manifest.run_date) as session:
             attempt = session.runs.start_chunk(manifest.run_id, index)
             log.info("chunk started: %d plan(s), attempt %d", len(plans), attempt)
@@ -93,7 +93,7 @@ def _record_failure(
     what = f"exit {int(exc.exit_code)}: {exc}" if isinstance(exc, WorthyError) else repr(exc)
     error = " ".join(redact(what).split())[:MAX_ERROR_TEXT]
     try:
-        with translated(f"recording why chunk {index} failed"), deps.unit_of_work().runs() as runs:
+        with translated(f"recording why chunk {index} failed"), deps.stores.runs() as runs:
             runs.fail_chunk(run_id, index, error, started=started)
     except WorthyError as lost:
         log.warning("chunk %d: could not record why it failed (%s)", index, lost)

@@ -23,6 +23,7 @@ import requests
 from common.adapters.db import connect
 from common.adapters.marketdata import FxRates, MarketData, PriceChain, RetryPolicy
 from common.adapters.store.runs import RunRepository
+from common.adapters.store.unit_of_work import PostgresStores
 from common.domain.errors import ProvidersUnavailable, ProviderUnavailable
 from common.domain.models import ChunkRef, ChunkResult, PlanSnapshot, RunManifest
 from common.domain.run_key import RunKey, RunLocation
@@ -162,8 +163,8 @@ def stdout() -> io.StringIO:
 
 def _run_chunk(database_dsn: str, files: RunFilesInMemory, providers: Providers) -> ChunkResult:
     deps = ExecutorDeps(
-        connect=partial(connect, database_dsn, attempts=1),
-        store=files,  # type: ignore[arg-type]  # the three methods a child calls
+        stores=PostgresStores(partial(connect, database_dsn, attempts=1)),
+        files=files,  # type: ignore[arg-type]  # the three methods a child calls
         market_data=providers.market_data(),
         clock=lambda: NOW,
         write_batch_size=2,  # three batches over two connections

@@ -17,7 +17,6 @@ from typing import Any
 import psycopg2
 import pytest
 import requests
-from psycopg2.extensions import connection
 
 from common.adapters.marketdata import FxRates, MarketData, PriceChain, RetryPolicy
 from common.domain.calendar import resolve_run_day
@@ -53,10 +52,6 @@ RUN_ID = "XNYS-20261127"
 THANKSGIVING = date(2026, 11, 26)
 BUCKET, PREFIX = "runs", "recurring-investments"
 WHERE = RunLocation.for_run(BUCKET, PREFIX, RunKey("XNYS", RUN_DATE))
-
-
-def no_database() -> connection:
-    raise AssertionError("a service on fakes asked for a database connection")
 
 
 class World:
@@ -116,14 +111,13 @@ class World:
 
     def execute(self, index: int) -> Any:
         deps = ExecutorDeps(
-            connect=no_database,
-            store=self.files,
+            stores=self.stores,
+            files=self.files,
             market_data=self.market_data(),
             clock=lambda: NOW,
             write_batch_size=2,
             write_connections=2,
             share_decimals=6,
-            stores=self.stores,
         )
         return execute_chunk(deps, WHERE, index)
 
