@@ -1,4 +1,5 @@
-"""The shipped import graph has no circle, not even between two modules of one package.
+"""The shipped import graph has no circle, not even between two modules of one package; and
+a shared module with a single user stage is one README says why it stays shared.
 
 import-linter's layer contracts (`make lint`) keep every import pointing down the
 layers; inside a layer, or inside one package, only a cycle check sees two modules
@@ -8,11 +9,15 @@ an import: a circle that is only closed at run time is still a circle to a reade
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import grimp
 
 SHIPPED = ("common", "entry", "planner", "executor", "finalizer", "ops")
+STAGES = ("planner", "executor", "finalizer", "ops")
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def strongly_connected(graph: Mapping[str, Sequence[str]]) -> list[list[str]]:
@@ -89,3 +94,36 @@ def test_two_circles_sharing_nothing_are_reported_apart() -> None:
     graph = {"a": ["b"], "b": ["a", "c"], "c": ["d"], "d": ["c"]}
     circles = sorted(c for c in strongly_connected(graph) if len(c) > 1)
     assert circles == [["a", "b"], ["c", "d"]]
+
+
+def single_stage_modules(graph: grimp.ImportGraph) -> dict[str, str]:
+    """Each module of `common` that one stage imports and nothing else of `common` does
+    (its own package's `__init__` aside), with that stage."""
+    found: dict[str, str] = {}
+    for module in sorted(m for m in graph.modules if m.startswith("common.")):
+        importers = graph.find_modules_that_directly_import(module)
+        stages = {i.split(".")[0] for i in importers} & set(STAGES)
+        shared = {i for i in importers if i.startswith("common.") and i != module.rsplit(".", 1)[0]}
+        if len(stages) == 1 and not shared:
+            found[module] = stages.pop()
+    return found
+
+
+def readme_says_why_shared() -> str:
+    text = README.read_text()
+    match = re.search(r"^Shared modules with one user stage.*?(?=\n\n)", text, re.S | re.M)
+    assert match, "README has the paragraph on shared modules with one user"
+    return match[0]
+
+
+def test_a_shared_module_with_one_user_stage_is_one_readme_explains() -> None:
+    single = single_stage_modules(grimp.build_graph(*SHIPPED))
+    assert "common.adapters.store.verify" in single, "ops alone checks the ledger"
+    why = readme_says_why_shared()
+    unexplained = {
+        module: stage
+        for module, stage in single.items()
+        if f"`{module.rsplit('.', 1)[1]}`" not in why
+        and f"`{module.replace('.', '/')}.py`" not in why
+    }
+    assert not unexplained, f"move into the stage, or say why in README: {unexplained}"
