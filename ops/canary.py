@@ -24,7 +24,7 @@ from common.adapters.batch import (
     submit_planner,
 )
 from common.adapters.error_map import translated
-from common.domain.calendar import SATURDAY, calendar_for, last_weekend_day
+from common.domain.calendar import SATURDAY, last_weekend_day
 from common.domain.errors import ConfigError, JobFailed
 from common.domain.run_key import RunKey, RunLocation
 from common.domain.statuses import RunStatus
@@ -116,14 +116,14 @@ def delete_run_files(s3: S3Client, where: RunLocation) -> int:
 
 def run(args: argparse.Namespace, root: OpsRoot) -> int:
     """`submit --canary --wait` (the canary is only useful followed to its end)."""
-    check_requested_date(args, datetime.now(UTC))
+    day = check_requested_date(args, datetime.now(UTC))
     if not args.wait:
         raise ConfigError({"--canary": "needs --wait: the canary is checked and cleaned up"})
     required = ["batch_job_queue", "planner_job_definition", "manifest_bucket"]
     settings = root.settings(required=required)
     assert settings.batch_job_queue and settings.planner_job_definition
     assert settings.manifest_bucket
-    run_date = args.run_date or last_weekend_day(calendar_for(args.market).today(datetime.now(UTC)))
+    run_date = args.run_date or last_weekend_day(day.today)
     if run_date.weekday() < SATURDAY:
         raise ConfigError({"--run-date": f"{run_date} is a weekday; a canary runs on a weekend"})
     where = RunLocation.for_run(

@@ -18,7 +18,7 @@ from common.adapters.manifest_store import ManifestStore
 from common.adapters.store.unit_of_work import PostgresStores
 from common.adapters.submitters import JobSubmitter
 from common.adapters.submitters.factory import default_kind, required_settings
-from common.domain.calendar import resolve_run_day
+from common.domain.calendar import resolve_run_day, today_at
 from common.domain.chunking import (
     FARGATE_CHILD,
     LOCAL_CHILD,
@@ -93,8 +93,8 @@ def run(args: argparse.Namespace, root: PlannerRoot) -> int:
     settings, kind = planner_settings(args, root)
     chunking = chunk_policy(kind, settings)
     clock = partial(datetime.now, UTC)
-    deps = None if args.dry_run else planner_deps(settings, kind, root, clock)
     day = resolve_run_day(args.market, args.run_date, clock(), allow_future=args.allow_future_date)
+    deps = None if args.dry_run else planner_deps(settings, kind, root, clock)
     workers = settings.planner_workers or planner_workers(container_limits())
     request = PlanRequest(day, chunking, workers, pricing=pricing_limits(settings))
     if deps is None:
@@ -104,8 +104,9 @@ def run(args: argparse.Namespace, root: PlannerRoot) -> int:
     result = plan_run(deps, request)
     log.info("%s", result.message, extra={"run_id": result.run_id, "status": result.status})
     if result.status in FINISHED_RUN | {RunStatus.MARKET_CLOSED}:
-        # Final without a finalizer: closed, nothing due, or already complete.
-        emit_heartbeat(day.key, day.today)
+        # Final without a finalizer: closed, nothing due, or already complete. The market's
+        # today when it ended (a plan can cross midnight), as the finalizer's.
+        emit_heartbeat(day.key, today_at(day.key.market, clock()))
     duration_ms = int((datetime.now(UTC) - started).total_seconds() * 1000)
     emit_metrics(
         {"plans_due": result.plans_due, "chunks": result.chunk_count, "duration_ms": duration_ms},

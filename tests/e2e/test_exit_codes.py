@@ -135,6 +135,17 @@ def test_submit_refuses_a_future_date_before_submitting(cli: Runner, aws: AwsSta
     assert aws.batch().list_jobs(jobQueue=aws.queue)["jobSummaryList"] == []
 
 
+@pytest.mark.parametrize("when", [(), ("--run-date", "2026-11-27")], ids=["today", "a date"])
+def test_submit_refuses_a_market_whose_plans_run_in_another_run_before_submitting(
+    cli: Runner, aws: AwsStack, when: tuple[str, ...]
+) -> None:
+    env = {"BATCH_JOB_QUEUE": aws.queue, "PLANNER_JOB_DEFINITION": aws.executor_definition}
+    for canary in ((), ("--canary", "--wait")):
+        done = cli("submit", "--market", "XNAS", *when, *canary, env=env)
+        one_line(done, 78, "XNAS plans run in the XNYS run")
+    assert aws.batch().list_jobs(jobQueue=aws.queue)["jobSummaryList"] == []
+
+
 @pytest.mark.parametrize(
     ("market", "day", "why"),
     [
