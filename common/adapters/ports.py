@@ -4,7 +4,7 @@ A service is handed these; it never builds them. The PostgreSQL adapters
 (common/adapters/store/) and the S3 manifest store satisfy them structurally,
 and `PostgresStores` (common/adapters/store/unit_of_work.py) opens them from a
 connection factory; the unit tests hand the services in-memory fakes
-(tests/unit/fakes/) instead, like cosmicpython's FakeUnitOfWork.
+(tests/unit/fakes.py) instead, like cosmicpython's FakeUnitOfWork.
 
 RunStore        batch_runs and batch_chunks (RunRepository)
 RunFiles        a run's files: manifests, chunks, results, redrive lists, report

@@ -166,9 +166,9 @@ def covered_years(mic: str) -> tuple[int, int]:
     return int(closures.start_year), int(closures.end_year)
 
 
-def check_run_date(mic: str, day: date, today: date, *, allow_future: bool = False) -> bool:
-    """Raise `RunDateRefused` when `day` must not be run for `mic`; else return whether it
-    is a catch-up (a day before `today`, the market's current date, passed in).
+def check_run_date(mic: str, day: date, today: date, *, allow_future: bool = False) -> None:
+    """Raise `RunDateRefused` when `day` must not be run for `mic` (`today`, the market's
+    current date, passed in; whether a day is a catch-up is `RunDay.catch_up`).
 
     Refused: a day outside the years of the market's calendar data, and a day after
     `today` unless `allow_future` (the operator means it)."""
@@ -183,7 +183,6 @@ def check_run_date(mic: str, day: date, today: date, *, allow_future: bool = Fal
             f"{day} is outside the years {mic}'s calendar data covers ({first}-{last}); "
             "its holidays are unknown there"
         )
-    return day < today
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 One run per market and day: `RunKey` is that pair, and the run id
 (`<MIC>-<YYYYMMDD>`) is derived from it, never carried beside it. `RunLocation`
-is the run's folder in the manifest bucket (docs/file-formats.md):
+is the run's folder in the manifest bucket (docs/design.md section 7):
 
     s3://<bucket>/<prefix>/<MIC>/<YYYY-MM-DD>/<run_id>/run.json
                                                       chunks/00000.jsonl.gz

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -11,24 +11,29 @@ from common.domain.calendar import (
     calendar_for,
     check_run_date,
     covered_years,
+    resolve_run_day,
 )
 from common.domain.errors import RunDateRefused
 
 TODAY = date(2026, 12, 6)
+NOW = datetime(2026, 12, 6, 17, 0, tzinfo=UTC)  # noon on TODAY in New York
 
 
 def test_today_runs_and_is_not_a_catch_up() -> None:
-    assert check_run_date("XNYS", TODAY, TODAY) is False
+    day = resolve_run_day("XNYS", None, NOW)
+    assert (day.key.run_date, day.today, day.catch_up) == (TODAY, TODAY, False)
 
 
 def test_a_past_date_runs_as_a_catch_up() -> None:
-    assert check_run_date("XNYS", date(2026, 11, 27), TODAY) is True
+    day = resolve_run_day("XNYS", date(2026, 11, 27), NOW)
+    assert (day.key.run_date, day.today, day.catch_up) == (date(2026, 11, 27), TODAY, True)
 
 
 def test_a_date_after_today_is_refused_unless_the_operator_means_it() -> None:
     with pytest.raises(RunDateRefused, match=r"2026-12-08 is in the future \(today is 2026-12-06"):
         check_run_date("XNYS", date(2026, 12, 8), TODAY)
-    assert check_run_date("XNYS", date(2026, 12, 8), TODAY, allow_future=True) is False
+    meant = resolve_run_day("XNYS", date(2026, 12, 8), NOW, allow_future=True)
+    assert (meant.key.run_date, meant.catch_up) == (date(2026, 12, 8), False)
 
 
 @pytest.mark.parametrize(
