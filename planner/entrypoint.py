@@ -18,7 +18,7 @@ from common.adapters.manifest_store import ManifestStore
 from common.adapters.store.unit_of_work import PostgresStores
 from common.adapters.submitters import JobSubmitter
 from common.adapters.submitters.factory import default_kind, required_settings
-from common.domain.calendar import resolve_run_day, today_at
+from common.domain.calendar import resolve_run_day
 from common.domain.chunking import (
     FARGATE_CHILD,
     LOCAL_CHILD,
@@ -104,9 +104,9 @@ def run(args: argparse.Namespace, root: PlannerRoot) -> int:
     result = plan_run(deps, request)
     log.info("%s", result.message, extra={"run_id": result.run_id, "status": result.status})
     if result.status in FINISHED_RUN | {RunStatus.MARKET_CLOSED}:
-        # Final without a finalizer: closed, nothing due, or already complete. The market's
-        # today when it ended (a plan can cross midnight), as the finalizer's.
-        emit_heartbeat(day.key, today_at(day.key.market, clock()))
+        # Final without a finalizer: closed, nothing due, or already complete; of the
+        # market's today when the plan started (a plan that crosses midnight still ran it).
+        emit_heartbeat(day.key, day.today)
     duration_ms = int((datetime.now(UTC) - started).total_seconds() * 1000)
     emit_metrics(
         {"plans_due": result.plans_due, "chunks": result.chunk_count, "duration_ms": duration_ms},
