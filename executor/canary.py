@@ -11,13 +11,16 @@ refused key) fails the canary with one line naming it and its URL.
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
-from common.adapters.marketdata.chain import PriceChain
 from common.adapters.marketdata.quotes import PriceFailure
 from common.domain.calendar import market_timezone
 from common.domain.errors import Unreachable
 from common.domain.statuses import Reason
 from common.platform.logging import get_logger
+
+if TYPE_CHECKING:
+    from common.adapters.marketdata.chain import PriceChain
 
 log = get_logger(__name__)
 

@@ -2,23 +2,56 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from common.adapters.marketdata.bootstrap import MarketData
 from common.adapters.ports import ChunkSession, ExecutorStores, RunFiles
 from common.domain.calendar import MarketCalendar, calendar_for
 from common.domain.models import JobUsage, PlanSnapshot, RunManifest
 from common.domain.run_key import RunLocation
+
+if TYPE_CHECKING:
+    from common.adapters.marketdata.bootstrap import MarketData
+    from common.adapters.marketdata.chain import PriceChain
+
+
+class MarketDataOnDemand:
+    """The chunk's market data, built the first time a price must be fetched: a child whose
+    prices and rates are all stored (a rerun, a duplicate child) never imports or builds
+    the providers' clients. The keys are checked and registered with `redact` before
+    (`providers.provider_keys`), so a missing key is still a configuration error (78) at
+    start, not a provider error inside the pricing threads."""
+
+    def __init__(self, build: Callable[[], MarketData]) -> None:
+        self._build = build
+        self._built: MarketData | None = None
+        self._lock = threading.Lock()
+
+    def chain(self) -> PriceChain:
+        with self._lock:
+            if self._built is None:
+                self._built = self._build()
+            return self._built.chain
+
+    @property
+    def built(self) -> MarketData | None:
+        """The market data if a price was fetched with it; None if nothing needed one."""
+        return self._built
+
+    def close(self) -> None:
+        if self._built is not None:
+            self._built.close()
 
 
 @dataclass
 class ExecutorDeps:
     stores: ExecutorStores  # the chunk's row, the run's quotes and the ledger
     files: RunFiles  # the run's files in S3
-    market_data: MarketData
+    market_data: MarketDataOnDemand
     clock: Callable[[], datetime]
     write_batch_size: int
     write_connections: int

@@ -7,14 +7,13 @@ import argparse
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from psycopg2.extensions import connection
 
 from common.adapters.jobclock import job_usage
 from common.adapters.manifest_store import ManifestStore
-from common.adapters.marketdata.bootstrap import MarketData
-from common.adapters.marketdata.providers import FX_PROVIDER, PRICE_PROVIDERS
+from common.adapters.marketdata.providers import provider_keys
 from common.adapters.store.runs import RunRepository
 from common.adapters.store.unit_of_work import PostgresStores
 from common.domain.errors import (
@@ -27,7 +26,11 @@ from common.domain.errors import (
 from common.domain.run_key import RunKey, RunLocation
 from common.platform.config import Settings
 from common.platform.logging import get_logger
+from executor.context import MarketDataOnDemand
 from executor.service import ExecutorDeps, execute_chunk
+
+if TYPE_CHECKING:
+    from common.adapters.marketdata.bootstrap import MarketData
 
 log = get_logger(__name__)
 
@@ -93,11 +96,6 @@ def locate(
     return RunLocation.for_run(settings.manifest_bucket, settings.manifest_prefix, key)
 
 
-def missing_provider_keys(settings: Settings) -> tuple[str, ...]:
-    providers = (*PRICE_PROVIDERS, FX_PROVIDER)
-    return tuple(p.key_variable for p in providers if p.key_of(settings) is None)
-
-
 def _chunk_count(store: ManifestStore, where: RunLocation) -> int | None:
     try:
         return store.load_manifest(where).chunk_count
@@ -107,7 +105,10 @@ def _chunk_count(store: ManifestStore, where: RunLocation) -> int | None:
 
 def run(args: argparse.Namespace, root: ExecutorRoot) -> int:
     settings = root.settings()
-    market_data = root.market_data()
+    # The keys are checked (no price key: 78) and registered with `redact` now; the
+    # clients are built when the first price must be fetched.
+    keys = provider_keys(settings)
+    market_data = MarketDataOnDemand(root.market_data)
     try:
         where = locate(args, settings, root.connector())
         store = root.manifest_store()
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace, root: ExecutorRoot) -> int:
             price_fetch_threads=settings.price_fetch_threads,
             quote_wait_seconds=settings.executor_timeout_seconds,
             share_decimals=settings.share_decimals,
-            missing_keys=missing_provider_keys(settings),
+            missing_keys=keys.missing,
             usage=partial(job_usage, settings),
         )
         try:

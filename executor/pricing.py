@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, tzinfo
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from common.adapters.marketdata.chain import PriceChain
+from common.adapters.marketdata.limits import pacing_timings
 from common.adapters.marketdata.quotes import FxRates, Price, Priced, PriceFailure, Quote, fx_key
 from common.adapters.ports import QuoteStore
 from common.adapters.store.quotes import Kind, LockNotAvailable
@@ -39,6 +39,9 @@ from common.domain.statuses import Reason
 from common.platform.logging import carry_context, get_logger
 from common.platform.progress import HEARTBEAT_SECONDS, Progress
 from executor.context import ChunkRun, elapsed_ms
+
+if TYPE_CHECKING:
+    from common.adapters.marketdata.chain import PriceChain
 
 T = TypeVar("T")
 log = get_logger(__name__)
@@ -61,7 +64,7 @@ def price_chunk(run: ChunkRun) -> Pricing:
     market_data = run.deps.market_data
     book = QuoteBook(
         run.session.quotes,
-        market_data.chain,
+        market_data.chain,  # built when the first price must be fetched
         run.manifest.run_date,
         market_timezone(run.manifest.market),
         run.deps.price_fetch_threads,
@@ -76,12 +79,19 @@ def price_chunk(run: ChunkRun) -> Pricing:
         book.on_priced = bar.advance
         prices = book.prices(symbols)
         rates = book.fx_rates(pairs)
-    api_calls = dict(market_data.calls)
-    quota_exhausted = dict(market_data.chain.quota_exhausted)
-    timings = {"price_ms": elapsed_ms(ticks), **market_data.pacing_timings()}
+    timings = {"price_ms": elapsed_ms(ticks)}
+    used = market_data.built
+    if used is None:  # every price and rate was stored: no call, nothing paced
+        return Pricing(prices, rates, {}, {}, {**timings, **pacing_timings(())})
     # Pricing is done: give the quota store's connection back before the writers take theirs.
-    market_data.quota_store.close()
-    return Pricing(prices, rates, api_calls, quota_exhausted, timings)
+    used.quota_store.close()
+    return Pricing(
+        prices,
+        rates,
+        api_calls=dict(used.calls),
+        quota_exhausted=dict(used.chain.quota_exhausted),
+        timings={**timings, **pacing_timings(used.quotas.values())},
+    )
 
 
 class QuoteBook:
@@ -90,7 +100,7 @@ class QuoteBook:
     def __init__(
         self,
         quotes: QuoteStore,
-        chain: PriceChain,
+        chain: Callable[[], PriceChain],  # asked only when a key must be fetched
         run_date: date,
         tz: tzinfo,
         fetch_threads: int = 1,
@@ -140,20 +150,26 @@ class QuoteBook:
             found.update(stored)
             self.on_priced(len(stored))
             todo = [s for s in mine if s not in found]
-            fetched = []
-            # Provider calls overlap (each waits on the network); the chain's shared
-            # limiter still paces them to each provider's limit.
-            with ThreadPoolExecutor(self._fetch_threads, thread_name_prefix="price") as pool:
-                price = carry_context(self._chain.price)
-                answers = pool.map(lambda symbol: price(symbol, self._run_date, self._tz), todo)
-                for symbol, got in zip(todo, answers, strict=True):
-                    found[symbol] = got if isinstance(got, PriceFailure) else _from_quote(got)
-                    self.on_priced(1)
-                    if isinstance(got, Quote):
-                        fetched.append((symbol, _from_quote(got)))
-            tx.store(Kind.PRICE, fetched)
+            tx.store(Kind.PRICE, self._fetch_in_threads(todo, found) if todo else [])
         taken = set(mine)
         return [s for s in symbols if s not in taken]
+
+    def _fetch_in_threads(
+        self, symbols: list[str], found: dict[str, Priced]
+    ) -> list[tuple[str, Price]]:
+        """Ask the chain for each symbol; what it answered goes into `found`, the quotes
+        (to store) are returned. Provider calls overlap (each waits on the network); the
+        chain's shared limiter still paces them to each provider's limit."""
+        price = carry_context(self._chain().price)
+        fetched: list[tuple[str, Price]] = []
+        with ThreadPoolExecutor(self._fetch_threads, thread_name_prefix="price") as pool:
+            answers = pool.map(lambda symbol: price(symbol, self._run_date, self._tz), symbols)
+            for symbol, got in zip(symbols, answers, strict=True):
+                found[symbol] = got if isinstance(got, PriceFailure) else _from_quote(got)
+                self.on_priced(1)
+                if isinstance(got, Quote):
+                    fetched.append((symbol, _from_quote(got)))
+        return fetched
 
     def _fetch_price(self, symbol: str) -> Priced:
         def fetch() -> Priced:
@@ -162,7 +178,7 @@ class QuoteBook:
                 stored = tx.load(Kind.PRICE, [symbol])
                 if symbol in stored:
                     return stored[symbol]
-                got = self._chain.price(symbol, self._run_date, self._tz)
+                got = self._chain().price(symbol, self._run_date, self._tz)
                 if isinstance(got, PriceFailure):
                     return got
                 tx.store(Kind.PRICE, [(symbol, _from_quote(got))])
@@ -182,7 +198,7 @@ class QuoteBook:
                 stored = tx.load(Kind.FX, keys)
                 if len(stored) == len(keys) or tx.base_fetched(base):
                     return {q: stored.get(fx_key(base, q)) or _no_rate(base, q) for q in quotes}
-                got = self._chain.fx(base, self._run_date)
+                got = self._chain().fx(base, self._run_date)
                 if isinstance(got, PriceFailure):
                     return {q: got for q in quotes}
                 rates = _rates(got)

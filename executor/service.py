@@ -45,7 +45,7 @@ def execute_chunk(deps: ExecutorDeps, where: RunLocation, index: int) -> ChunkRe
         if manifest.item_count == 0:
             _check_canary(deps, manifest)
             log.info(
-                "%s", prove_network(deps.market_data.chain, manifest.market, manifest.run_date)
+                "%s", prove_network(deps.market_data.chain(), manifest.market, manifest.run_date)
             )
         plans = deps.files.load_chunk(where, manifest, index)
     except WorthyError as exc:

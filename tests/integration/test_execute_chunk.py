@@ -21,7 +21,10 @@ import pytest
 import requests
 
 from common.adapters.db import connect
-from common.adapters.marketdata import FxRates, MarketData, PriceChain, RetryPolicy
+from common.adapters.marketdata.bootstrap import MarketData
+from common.adapters.marketdata.chain import PriceChain
+from common.adapters.marketdata.quotes import FxRates
+from common.adapters.marketdata.retrying import RetryPolicy
 from common.adapters.store.runs import RunRepository
 from common.adapters.store.unit_of_work import PostgresStores
 from common.domain.errors import ProvidersUnavailable, ProviderUnavailable
@@ -29,6 +32,7 @@ from common.domain.models import ChunkRef, ChunkResult, PlanSnapshot, RunManifes
 from common.domain.run_key import RunKey, RunLocation
 from common.domain.statuses import ChunkStatus
 from common.platform.logging import setup_logging
+from executor.context import MarketDataOnDemand
 from executor.service import ExecutorDeps, execute_chunk
 from tests.factories import insert_plans, plan, rows, scalar, snapshot
 from tests.ledger_checks import assert_ledger_consistent
@@ -165,7 +169,7 @@ def _run_chunk(database_dsn: str, files: RunFilesInMemory, providers: Providers)
     deps = ExecutorDeps(
         stores=PostgresStores(partial(connect, database_dsn, attempts=1)),
         files=files,  # type: ignore[arg-type]  # the three methods a child calls
-        market_data=providers.market_data(),
+        market_data=MarketDataOnDemand(providers.market_data),
         clock=lambda: NOW,
         write_batch_size=2,  # three batches over two connections
         write_connections=2,

@@ -16,8 +16,9 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 
-from common.adapters.marketdata import PriceChain, RetryPolicy
+from common.adapters.marketdata.chain import PriceChain
 from common.adapters.marketdata.quotes import Price, PriceFailure
+from common.adapters.marketdata.retrying import RetryPolicy
 from common.adapters.store.quotes import Kind, RunQuotes
 from executor.pricing import QuoteBook
 from tests.marketdata_fakes import NEW_YORK, NOW, RUN_DATE, FakeClock, FakePriceSource, quote
@@ -40,7 +41,7 @@ def _child_b(
     chain = PriceChain(
         [source], max_age_days=4, clock=clock, sleep=clock.sleep, retry=RetryPolicy(max_attempts=1)
     )
-    book = QuoteBook(RunQuotes(conn, RUN_ID), chain, RUN_DATE, NEW_YORK, 1, wait_seconds)
+    book = QuoteBook(RunQuotes(conn, RUN_ID), lambda: chain, RUN_DATE, NEW_YORK, 1, wait_seconds)
     return book, source, conn
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from common.adapters.marketdata import PriceFailure, build_market_data
+from common.adapters.marketdata.bootstrap import build_market_data
+from common.adapters.marketdata.quotes import PriceFailure
 from common.domain.errors import ConfigError
 from common.domain.statuses import Reason
 from common.platform.config import Settings

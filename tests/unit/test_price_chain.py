@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from common.adapters.marketdata import PriceChain, PriceFailure, Quote
+from common.adapters.marketdata.chain import PriceChain
 from common.adapters.marketdata.limits import ProviderQuota
 from common.adapters.marketdata.ports import FxSource, PriceSource
-from common.adapters.marketdata.quotes import FxRates
+from common.adapters.marketdata.quotes import FxRates, PriceFailure, Quote
 from common.adapters.marketdata.retrying import RetryPolicy
 from common.domain.errors import (
     ProviderAccessDenied,

@@ -18,7 +18,10 @@ import psycopg2
 import pytest
 import requests
 
-from common.adapters.marketdata import FxRates, MarketData, PriceChain, RetryPolicy
+from common.adapters.marketdata.bootstrap import MarketData
+from common.adapters.marketdata.chain import PriceChain
+from common.adapters.marketdata.quotes import FxRates
+from common.adapters.marketdata.retrying import RetryPolicy
 from common.domain.calendar import resolve_run_day
 from common.domain.chunking import ChunkPolicy
 from common.domain.errors import (
@@ -30,6 +33,7 @@ from common.domain.errors import (
 from common.domain.models import ChunkResult
 from common.domain.run_key import RunKey, RunLocation
 from common.domain.statuses import ChunkStatus, Execution, Reason, RunStatus
+from executor.context import MarketDataOnDemand
 from executor.service import ExecutorDeps, execute_chunk
 from finalizer.service import finalize_run
 from ops.redrive import redrive_run
@@ -113,7 +117,7 @@ class World:
         deps = ExecutorDeps(
             stores=self.stores,
             files=self.files,
-            market_data=self.market_data(),
+            market_data=MarketDataOnDemand(self.market_data),
             clock=lambda: NOW,
             write_batch_size=2,
             write_connections=2,
@@ -229,6 +233,24 @@ def test_rerunning_a_chunk_buys_nothing_twice(world: World) -> None:
     assert world.bought() == [1, 2]  # one purchase each
     assert (again.purchased, again.attempt) == (2, 2)
     assert world.prices is not None and world.prices.calls["AAPL"] == 0  # the stored quote
+
+
+def test_a_rerun_whose_prices_are_all_stored_never_builds_the_market_data(world: World) -> None:
+    world.due(*BUY_SKIP_FAIL[:3])  # every symbol and FX base prices
+    world.plan(chunk_size=10)
+    first = world.execute(0)
+    assert len(world.sessions) == 1 and first.api_calls == {"fakefinnhub": 2, "fakefx": 1}
+
+    again = world.execute(0)
+
+    assert len(world.sessions) == 1  # the rerun built no clients, made no call
+    assert (again.purchased, again.attempt, again.api_calls) == (2, 2, {})
+    assert {k: v for k, v in again.timings_ms.items() if k.startswith("quota_")} == {
+        "quota_round_trips": 0,
+        "quota_ms": 0,
+        "quota_wait_ms": 0,
+        "quota_slots_thrown_away": 0,
+    }
 
 
 def test_a_provider_error_fails_the_chunk_so_that_batch_retries_it() -> None:

@@ -14,17 +14,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import requests
-from pydantic import SecretStr
 
 from common.adapters.marketdata.chain import DEFAULT_BREAKER_THRESHOLD, PriceChain
 from common.adapters.marketdata.limits import ProviderQuota, Sleep, key_fingerprint
 from common.adapters.marketdata.ports import QuotaStore
-from common.adapters.marketdata.providers import FX_PROVIDER, PRICE_PROVIDERS, Provider, S
+from common.adapters.marketdata.providers import FX_PROVIDER, Provider, S, provider_keys
 from common.adapters.marketdata.retrying import RetryPolicy
 from common.adapters.marketdata.transport import Clock, build_session
-from common.domain.errors import ConfigError
 from common.platform.config import Settings
-from common.platform.redact import register_secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,18 +37,6 @@ class MarketData:
     def calls(self) -> Counter[str]:
         """Provider name -> HTTP requests made so far, retries included."""
         return self.chain.calls
-
-    def pacing_timings(self) -> dict[str, int]:
-        """What keeping to the shared quotas cost: round trips to the store and their
-        time, the time calls waited for their slots (summed over threads), and the slots
-        thrown away because they came too late to use."""
-        quotas = self.quotas.values()
-        return {
-            "quota_round_trips": sum(q.round_trips for q in quotas),
-            "quota_ms": round(sum(q.store_seconds for q in quotas) * 1000),
-            "quota_wait_ms": round(sum(q.waited for q in quotas) * 1000),
-            "quota_slots_thrown_away": sum(q.thrown_away for q in quotas),
-        }
 
     def close(self) -> None:
         self.session.close()
@@ -77,15 +62,10 @@ def build_market_data(
     `EXCHANGE_RATE_API_KEY` is allowed: `chain.fx` then fails with
     `provider_error`, which only plans that need a conversion hit.
     """
-    # Every key is registered with `redact` before anything below can fail.
-    price_keys = [(provider, _secret(provider.key_of(settings))) for provider in PRICE_PROVIDERS]
-    fx_key = _secret(FX_PROVIDER.key_of(settings))
-    if not any(key for _, key in price_keys):
-        why = "no price provider has a key: set this or the other one"
-        raise ConfigError({provider.key_variable: why for provider in PRICE_PROVIDERS})
+    keys = provider_keys(settings)  # registered with `redact` before anything below can fail
     opener = _Opener(settings, session or build_session(), quota_store, clock, sleep, pace_clock)
-    sources = [opener.open(provider, key) for provider, key in price_keys if key]
-    fx = opener.open(FX_PROVIDER, fx_key) if fx_key else None
+    sources = [opener.open(provider, key) for provider, key in keys.prices]
+    fx = opener.open(FX_PROVIDER, keys.fx) if keys.fx else None
     chain = PriceChain(
         sources,
         fx_source=fx,
@@ -118,7 +98,7 @@ class _Opener:
 
     def open(self, provider: Provider[S], key: str) -> S:
         settings = self.settings
-        source = provider.source(
+        source = provider.load()(
             self.session,
             base_url=getattr(settings, provider.base_url),
             api_key=key,
@@ -145,12 +125,3 @@ def _retry_policy(settings: Settings) -> RetryPolicy:
         initial_backoff=settings.provider_backoff_seconds,
         jitter=settings.provider_backoff_seconds,
     )
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    """The key's text, registered with `redact` first so no failure can print it."""
-    text = value.get_secret_value() if value is not None else ""
-    if not text:
-        return None
-    register_secret(text)
-    return text

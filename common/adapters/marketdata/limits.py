@@ -15,13 +15,15 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
 
 from common.adapters.marketdata.ports import QuotaStore
-from common.adapters.marketdata.transport import Clock
 from common.domain.errors import QuotaExhausted
 from common.domain.pacing import block_size, is_late, spacing
+
+if TYPE_CHECKING:
+    from common.adapters.marketdata.transport import Clock
 
 Sleep = Callable[[float], None]
 _T = TypeVar("_T")
@@ -162,6 +164,19 @@ class ProviderQuota:
     def _store_now(self) -> float:
         """The store's clock now, as far as this process can tell (never ahead of it)."""
         return self._clock() + self._offset
+
+
+def pacing_timings(quotas: Iterable[ProviderQuota]) -> dict[str, int]:
+    """What keeping to the shared quotas cost: round trips to the store and their time,
+    the time calls waited for their slots (summed over threads), and the slots thrown away
+    because they came too late to use. All 0 for no quotas (nothing was fetched)."""
+    quotas = list(quotas)
+    return {
+        "quota_round_trips": sum(q.round_trips for q in quotas),
+        "quota_ms": round(sum(q.store_seconds for q in quotas) * 1000),
+        "quota_wait_ms": round(sum(q.waited for q in quotas) * 1000),
+        "quota_slots_thrown_away": sum(q.thrown_away for q in quotas),
+    }
 
 
 class CircuitBreaker:

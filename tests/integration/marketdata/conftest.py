@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from common.adapters.marketdata import MarketData, build_market_data
+from common.adapters.marketdata.bootstrap import MarketData, build_market_data
 from devkit.stubs.market_server import StubMarketServer
 from tests.integration.marketdata.support import SLOW_SECONDS, settings_for
 from tests.marketdata_fakes import FakeClock, MemoryQuotas

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from common.adapters.marketdata import FxRates, MarketData, PriceFailure, Quote
+from common.adapters.marketdata.bootstrap import MarketData
+from common.adapters.marketdata.quotes import FxRates, PriceFailure, Quote
 from common.platform.config import Settings
 from devkit.stubs.market_server import StubMarketServer
 from tests.marketdata_fakes import NEW_YORK, RUN_DATE, price_each

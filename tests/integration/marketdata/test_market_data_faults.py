@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from common.adapters.marketdata import FxRates, MarketData, Quote
+from common.adapters.marketdata.bootstrap import MarketData
+from common.adapters.marketdata.quotes import FxRates, Quote
 from common.domain.statuses import Reason
 from devkit.stubs.market_server import StubMarketServer
 from tests.integration.marketdata.support import (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.adapters.marketdata import Quote
+from common.adapters.marketdata.quotes import Quote
 from devkit.stubs.market_server import StubMarketServer
 from tests.marketdata_fakes import NEW_YORK, RUN_DATE, FakeClock, price_each
 

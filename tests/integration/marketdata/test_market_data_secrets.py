@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from common.adapters.marketdata import build_market_data
+from common.adapters.marketdata.bootstrap import build_market_data
 from common.platform.config import Settings
 from common.platform.logging import setup_logging
 from devkit.stubs.market_faults import ALPHA_VANTAGE, FAULTS, FINNHUB, PROVIDERS
