@@ -22,15 +22,12 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from common.adapters.marketdata.quotes import Price
 from common.adapters.store.ledger import Batch
 from common.adapters.store.quotes import Kind
 from common.adapters.store.runs import ChunkRecord, InvalidRows, RunRecord
-from common.adapters.store.snapshot import Demand, DueQuery
-from common.adapters.submitters import Release
-from common.domain.chunking import Chunking
 from common.domain.models import (
     ChunkRef,
     ChunkResult,
@@ -40,6 +37,11 @@ from common.domain.models import (
     RunManifest,
 )
 from common.domain.run_key import RunKey, RunLocation
+
+if TYPE_CHECKING:  # the planner's and the submitters' types: an executor child skips them
+    from common.adapters.store.snapshot import Demand, DueQuery
+    from common.adapters.submitters import Release
+    from common.domain.chunking import Chunking
 
 
 class RunStore(Protocol):

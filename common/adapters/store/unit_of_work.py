@@ -3,6 +3,8 @@
 `PostgresStores(connect)` satisfies the stages' units of work (PlannerStores,
 ExecutorStores in common/adapters/ports.py): each session is one connection,
 closed when the session ends, and every repository on it is the store's own.
+The planner's two (`snapshot`, `invalid_plans`) are imported when first opened,
+so an executor child does not load them (or the chunking they use).
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
+from typing import TYPE_CHECKING
 
 from psycopg2.extensions import connection
 
 from common.adapters.db import round_trips
-from common.adapters.store.invalid_plans import InvalidPlans
 from common.adapters.store.ledger import Ledger
 from common.adapters.store.quotes import RunQuotes
 from common.adapters.store.runs import RunRepository
-from common.adapters.store.snapshot import DueQuery, Snapshot
+
+if TYPE_CHECKING:
+    from common.adapters.store.invalid_plans import InvalidPlans
+    from common.adapters.store.snapshot import DueQuery, Snapshot
 
 
 class PostgresWriters:
@@ -76,6 +81,8 @@ class PostgresStores:
 
     @contextmanager
     def snapshot(self, query: DueQuery) -> Iterator[Snapshot]:
+        from common.adapters.store.snapshot import Snapshot
+
         conn = self._connect()
         try:
             with Snapshot(conn, query) as snapshot:
@@ -85,6 +92,8 @@ class PostgresStores:
 
     @contextmanager
     def invalid_plans(self, run_id: str) -> Iterator[InvalidPlans]:
+        from common.adapters.store.invalid_plans import InvalidPlans
+
         sink = InvalidPlans(self._connect(), run_id)
         try:
             yield sink
