@@ -135,12 +135,14 @@ def _load(
     their imports load with the cyclic garbage collector off, and what they made is
     frozen out of later collections.
 
-    A stage's imports (pydantic, botocore, psycopg2, requests) leave some 80,000 objects
-    for the collector to track and free almost none: its passes over them during the
-    imports, during the work and at exit find nothing, and cost an executor child about a
-    fifth of its start-up (BENCHMARKS.md). Objects made later are collected as usual
-    (https://docs.python.org/3/library/gc.html#gc.freeze). Not in a caller's process (tests
-    call `main`): freezing there would keep whatever the caller made.
+    A stage's imports (pydantic, botocore, psycopg2) leave some 80,000 objects for the
+    collector to track and free almost none: its passes over them during the imports,
+    during the work and at exit find nothing, and cost an executor child about a fifth of
+    its start-up (BENCHMARKS.md). Objects made later are collected as usual
+    (https://docs.python.org/3/library/gc.html#gc.freeze), among them what an executor
+    imports when it first prices (requests and the providers' modules, about 1 ms of
+    collection). Not in a caller's process (tests call `main`): freezing there would keep
+    whatever the caller made.
     """
     if not own_process:
         return _imported(command)

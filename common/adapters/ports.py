@@ -38,7 +38,7 @@ from common.domain.models import (
 )
 from common.domain.run_key import RunKey, RunLocation
 
-if TYPE_CHECKING:  # the planner's and the submitters' types: an executor child skips them
+if TYPE_CHECKING:  # the planner's types (an executor child skips them), and Release
     from common.adapters.store.snapshot import Demand, DueQuery
     from common.adapters.submitters import Release
     from common.domain.chunking import Chunking
