@@ -48,11 +48,12 @@ class Measured:
     output: str
 
 
-def measure(argv: list[str], env: dict[str, str]) -> Measured:
-    """Run `worthy-batch ARGV`; wall time and the process's own peak RSS (wait4)."""
+def measure(argv: list[str], env: dict[str, str], program: list[str] = CLI) -> Measured:
+    """Run `worthy-batch ARGV` (or `program`); wall time and the process's own peak RSS
+    (wait4)."""
     with tempfile.TemporaryFile("w+") as out:
         started = time.perf_counter()
-        process = subprocess.Popen([*CLI, *argv], env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([*program, *argv], env=env, stdout=out, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)

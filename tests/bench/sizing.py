@@ -22,7 +22,10 @@ before left (`settle`). Three figures:
   pricing        as the image, with the run's stored quote deleted before each start:
                  the child also builds its market-data clients and fetches one price
                  from the stub
-The bytecode is removed again at the end, so nothing else runs with it unawares.
+The bytecode is removed again at the end, so nothing else runs with it unawares. Each
+"as the image" run is paired with a run of the libraries' floor (LIBRARY_FLOOR): the
+start-up no code of ours can cut. Their ratio, pair by pair, holds while this machine's
+speed drifts, which the absolute figure does not (5 to 10% within an hour).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import compileall
 import json
 import shutil
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from datetime import date
@@ -50,6 +54,18 @@ SETTLE_LIMIT_SECONDS = 60.0
 ROOT = Path(__file__).resolve().parents[2]
 # What the image ships (docker/Dockerfile copies these; the dev kit stays out).
 SHIPPED = ("common", "entry", "planner", "executor", "finalizer", "ops")
+# The libraries' own start-up: the interpreter, the imports every child needs (botocore,
+# pydantic with pydantic-settings, psycopg2) loaded with the collector off and frozen, as
+# entry/cli.py loads them, and the S3 client built as common/adapters/aws.py builds it.
+LIBRARY_FLOOR = """
+import gc
+gc.disable()
+import botocore.session, psycopg2.extras, pydantic_settings
+from common.adapters.aws import BOTO_CONFIG
+gc.freeze()
+gc.enable()
+botocore.session.get_session().create_client("s3", config=BOTO_CONFIG)
+"""
 
 
 def run_sizing(
@@ -134,7 +150,7 @@ def fixed_cost(server: str, env: dict[str, str]) -> dict[str, Any]:
             # Timestamped, not the image's unchecked hashes: a .pyc left by a killed run
             # is then ignored once its module is edited.
             compileall.compile_dir(package, quiet=1)
-        compiled = timed(child)
+        compiled, floor = timed_with_floor(child)
         pricing = timed(child, before=lambda: forget_quotes(dsn, run_id))
     finally:
         drop_bytecode(packages)
@@ -143,6 +159,7 @@ def fixed_cost(server: str, env: dict[str, str]) -> dict[str, Any]:
         **compiled,
         "from_source": from_source,
         "pricing": pricing,
+        "library_floor": floor,
     }
 
 
@@ -152,6 +169,22 @@ def timed(env: dict[str, str], before: Callable[[], None] = lambda: None) -> dic
     for _ in range(FIXED_COST_RUNS):
         before()
         seconds.append(checked(measure(["execute"], env), "fixed cost").seconds)
+    return summary(seconds)
+
+
+def timed_with_floor(env: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`execute` and the libraries' floor in turn, FIXED_COST_RUNS times each; the child's
+    figures carry `over_floor`, the median of the pairs' ratios."""
+    child, floor = [], []
+    program = [sys.executable, "-c", LIBRARY_FLOOR]
+    for _ in range(FIXED_COST_RUNS):
+        child.append(checked(measure(["execute"], env), "fixed cost").seconds)
+        floor.append(checked(measure([], env, program), "the libraries' floor").seconds)
+    ratios = [c / f for c, f in zip(child, floor, strict=True)]
+    return {**summary(child), "over_floor": round(statistics.median(ratios), 2)}, summary(floor)
+
+
+def summary(seconds: list[float]) -> dict[str, Any]:
     return {
         "runs": [round(s, 3) for s in seconds],
         "min_seconds": round(min(seconds), 3),
@@ -224,6 +257,21 @@ def rows(f: dict[str, Any]) -> list[tuple[str, str, str]]:
             "executor: a child's fixed cost, as in the image",
             f"{cost['median_seconds']} s",
             f"min {cost['min_seconds']} s of {len(cost['runs'])}; bytecode; target < 0.4 s",
+        )
+    )
+    floor = cost["library_floor"]
+    found.append(
+        (
+            "executor: the libraries' floor (imports, S3 client)",
+            f"{floor['median_seconds']} s",
+            f"min {floor['min_seconds']} s of {len(floor['runs'])}, in turn with the child",
+        )
+    )
+    found.append(
+        (
+            "executor: a child's fixed cost / the floor",
+            f"{cost['over_floor']}x",
+            "median of the pairs; what our code adds to the libraries' start-up",
         )
     )
     pricing = cost["pricing"]
