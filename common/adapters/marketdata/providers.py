@@ -121,7 +121,13 @@ class Keys:
 
     prices: tuple[tuple[Provider[PriceSource], str], ...]  # in chain order, set ones only
     fx: str | None
-    missing: tuple[str, ...]  # the key variables that are not set
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """The key variables that are not set."""
+        set_ = {provider for provider, _ in self.prices}
+        unset = [p.key_variable for p in PRICE_PROVIDERS if p not in set_]
+        return (*unset, *([] if self.fx else [FX_PROVIDER.key_variable]))
 
 
 def provider_keys(settings: Settings) -> Keys:
@@ -133,14 +139,7 @@ def provider_keys(settings: Settings) -> Keys:
     if not any(key for _, key in prices):
         why = "no price provider has a key: set this or the other one"
         raise ConfigError({provider.key_variable: why for provider in PRICE_PROVIDERS})
-    missing = [provider.key_variable for provider, key in prices if not key]
-    if not fx:
-        missing.append(FX_PROVIDER.key_variable)
-    return Keys(
-        prices=tuple((provider, key) for provider, key in prices if key),
-        fx=fx,
-        missing=tuple(missing),
-    )
+    return Keys(prices=tuple((provider, key) for provider, key in prices if key), fx=fx)
 
 
 def _secret(value: SecretStr | None) -> str | None:
